@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+MAIN_REQUIREMENTS = [
+    "airbyte-cdk>=7.0,<8",
+    "requests>=2.31",
+    "pydantic>=2.5,<3",
+    "pendulum>=3",
+    "orjson>=3.9",
+]
+
+TEST_REQUIREMENTS = [
+    "pytest>=8",
+    "requests-mock>=1.11",
+    "ruff>=0.5",
+]
+
+setup(
+    name="source-jmap",
+    version="0.1.0",
+    description="Airbyte source connector for JMAP mail servers (RFC 8620/8621)",
+    python_requires=">=3.11",
+    packages=find_packages(include=["source_jmap", "source_jmap.*"]),
+    package_data={"source_jmap": ["spec.json", "schemas/*.json"]},
+    install_requires=MAIN_REQUIREMENTS,
+    extras_require={"dev": TEST_REQUIREMENTS},
+    entry_points={"console_scripts": ["source-jmap=source_jmap.run:run"]},
+)

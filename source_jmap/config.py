@@ -1,0 +1,76 @@
+"""The connector's configuration, typed; spec.json at the repository root describes it to users."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import pendulum
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .jmap.auth import BasicCredentials, BearerCredentials, Credentials
+from .jmap.client import validate_session_url
+from .jmap.errors import JmapConfigError
+
+
+class BasicAuth(BaseModel):
+    auth_type: Literal["basic"]
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+
+
+class BearerAuth(BaseModel):
+    auth_type: Literal["bearer"]
+    api_token: str = Field(min_length=1)
+
+
+class JmapConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    session_url: str
+    credentials: Annotated[BasicAuth | BearerAuth, Field(discriminator="auth_type")]
+    account_ids: list[str] = Field(default_factory=list)
+    start_date: datetime | None = None
+
+    @field_validator("session_url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        return validate_session_url(url)
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> datetime | None:
+        if value in (None, ""):
+            return None
+        try:
+            parsed = pendulum.parse(str(value), strict=True)
+        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            parsed = None
+        if not isinstance(parsed, datetime):
+            raise JmapConfigError(f"start_date '{value}' is not an RFC 3339 date-time such as 2024-01-01T00:00:00Z")
+        return parsed
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> JmapConfig:
+        """Validate a config; errors name the field and never echo a value (it may be a secret)."""
+        try:
+            return cls.model_validate(dict(config))
+        except JmapConfigError:
+            raise
+        except ValidationError as error:
+            raise JmapConfigError(_describe(error)) from None
+
+    def jmap_credentials(self) -> Credentials:
+        if isinstance(self.credentials, BasicAuth):
+            return BasicCredentials(self.credentials.username, self.credentials.password)
+        return BearerCredentials(self.credentials.api_token)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors(include_input=False, include_url=False)[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, JmapConfigError):
+        return str(cause)
+    location = ".".join(str(part) for part in first["loc"] if not str(part).endswith("Auth"))
+    return f"Invalid configuration: {location}: {first['msg']}"

@@ -1,0 +1,66 @@
+"""HTTP authentication for JMAP: Basic (username/password) or Bearer (API token)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import requests
+from requests.auth import AuthBase
+
+
+@dataclass(frozen=True, repr=False)
+class BasicCredentials(AuthBase):
+    username: str
+    password: str
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Basic {self.encoded}"
+        return request
+
+    @property
+    def encoded(self) -> str:
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+
+    @property
+    def description(self) -> str:
+        return f"Basic auth as user '{self.username}'"
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every form in which the password could leak into output."""
+        return [self.password, self.encoded]
+
+    @property
+    def check_hint(self) -> str:
+        return "check the username and password (an app password where the provider requires one)"
+
+    def __repr__(self) -> str:
+        return f"BasicCredentials(username={self.username!r}, password=****)"
+
+
+@dataclass(frozen=True, repr=False)
+class BearerCredentials(AuthBase):
+    api_token: str
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.api_token}"
+        return request
+
+    @property
+    def description(self) -> str:
+        return "Bearer token auth"
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.api_token]
+
+    @property
+    def check_hint(self) -> str:
+        return "check that the API token is valid, not expired or revoked, and has the mail scope"
+
+    def __repr__(self) -> str:
+        return "BearerCredentials(api_token=****)"
+
+
+Credentials = BasicCredentials | BearerCredentials

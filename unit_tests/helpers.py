@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.test.state_builder import StateBuilder
+
+from source_jmap import SourceJmap
+
+
+def read_stream(config: dict[str, Any], stream: str, sync_mode: SyncMode = SyncMode.incremental,
+                state: dict[str, Any] | None = None, expecting_exception: bool = False) -> EntrypointOutput:
+    configured = ConfiguredAirbyteStreamBuilder().with_name(stream).with_sync_mode(sync_mode)
+    catalog = CatalogBuilder().with_stream(configured.with_primary_key([["accountId"], ["id"]])).build()
+    state_messages = StateBuilder().with_stream_state(stream, state).build() if state is not None else None
+    return read(SourceJmap(), config, catalog, state_messages, expecting_exception=expecting_exception)
+
+
+def ids(output: EntrypointOutput) -> list[str]:
+    return [message.record.data["id"] for message in output.records]
+
+
+def stream_states(output: EntrypointOutput) -> list[dict[str, Any]]:
+    return [message.state.stream.stream_state.__dict__ for message in output.state_messages]
+
+
+def final_state(output: EntrypointOutput) -> dict[str, Any]:
+    return stream_states(output)[-1]
