@@ -72,5 +72,5 @@ def _describe(error: ValidationError) -> str:
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, JmapConfigError):
         return str(cause)
-    location = ".".join(str(part) for part in first["loc"] if not str(part).endswith("Auth"))
+    location = ".".join(str(part) for part in first["loc"])
     return f"Invalid configuration: {location}: {first['msg']}"

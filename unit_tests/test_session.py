@@ -1,0 +1,182 @@
+"""Session discovery and parsing, request batching and error mapping in the JMAP client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests_mock
+
+from source_jmap.jmap import BasicCredentials, BearerCredentials, JmapClient, MethodCall, select_mail_accounts
+from source_jmap.jmap.errors import (
+    JmapAuthError,
+    JmapConfigError,
+    JmapMethodError,
+    JmapNotASessionError,
+    JmapRequestError,
+    JmapServerError,
+)
+from source_jmap.jmap.session import JmapSession
+
+from .fake_jmap import API_URL, ORIGIN, SESSION_URL, session_document
+
+CREDENTIALS = BasicCredentials("alice@jmap.test", "pw-123")
+
+
+def test_relative_api_and_download_urls_resolve_against_the_session_url() -> None:
+    session = JmapSession.from_json(session_document(), SESSION_URL)
+    assert session.api_url == API_URL
+    assert session.download_url == f"{ORIGIN}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"
+
+
+def test_cyrus_session_with_draft_capability_names_and_unknown_fields_parses() -> None:
+    document = session_document()
+    document["capabilities"]["https://cyrusimap.org/ns/jmap/sieve"] = {"x": 1}
+    document["primaryAccounts"]["urn:ietf:params:jmap:contacts"] = "acc1"
+    document["eventSourceUrl"] = "/jmap/eventsource/"
+    session = JmapSession.from_json(document, SESSION_URL)
+    assert session.limits.max_objects_in_get == 3
+
+
+def test_limits_missing_from_the_session_fall_back_to_the_rfc_minimums() -> None:
+    document = session_document()
+    document["capabilities"]["urn:ietf:params:jmap:core"] = {}
+    limits = JmapSession.from_json(document, SESSION_URL).limits
+    assert (limits.max_objects_in_get, limits.max_calls_in_request, limits.max_concurrent_requests) == (500, 16, 4)
+
+
+def test_primary_mail_account_is_read_when_no_account_ids_are_given() -> None:
+    document = session_document()
+    document["accounts"]["shared"] = document["accounts"]["acc1"]
+    document["primaryAccounts"]["urn:ietf:params:jmap:mail"] = "shared"
+    assert select_mail_accounts(JmapSession.from_json(document, SESSION_URL), []) == ["shared"]
+
+
+def test_session_without_a_mail_account_is_reported() -> None:
+    document = session_document()
+    document["accounts"]["acc1"]["accountCapabilities"] = {}
+    with pytest.raises(JmapConfigError, match="No JMAP account with mail capability found"):
+        select_mail_accounts(JmapSession.from_json(document, SESSION_URL), [])
+
+
+def test_unknown_account_id_is_reported_with_the_accounts_that_exist() -> None:
+    with pytest.raises(JmapConfigError, match="'nope' is not an account of this JMAP user; accounts with mail: acc1"):
+        select_mail_accounts(JmapSession.from_json(session_document(), SESSION_URL), ["nope"])
+
+
+def test_bare_origin_is_resolved_through_well_known_and_credentials_go_only_to_the_session() -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{ORIGIN}/.well-known/jmap", status_code=301, headers={"Location": SESSION_URL})
+        mocker.get(SESSION_URL, [{"status_code": 401}, {"json": session_document()}])
+        session = JmapClient(ORIGIN, CREDENTIALS).session
+        assert session.api_url == API_URL
+        sent = [(request.url, "Authorization" in request.headers) for request in mocker.request_history]
+        assert sent == [(f"{ORIGIN}/.well-known/jmap", False), (SESSION_URL, False), (SESSION_URL, True)]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "described"),
+    [
+        ("<html><body>Sign in</body></html>", "text/html", "an HTML page"),
+        ("{not json", "application/json", "a response that is not valid JSON"),
+        ('{"hello": "world"}', "application/json", "JSON that is not a JMAP session"),
+    ],
+)
+def test_url_that_is_not_a_session_and_has_no_well_known_fails_clearly(
+    body: str, content_type: str, described: str
+) -> None:
+    url = f"{ORIGIN}/login"
+    with requests_mock.Mocker() as mocker:
+        mocker.get(url, text=body, headers={"Content-Type": content_type})
+        mocker.get(f"{ORIGIN}/.well-known/jmap", status_code=404)
+        with pytest.raises(JmapNotASessionError) as raised:
+            _ = JmapClient(url, CREDENTIALS).session
+    message = str(raised.value)
+    assert f"{url} answered with {described}, not a JMAP session" in message
+    assert "/.well-known/jmap answered with HTTP 404" in message
+    assert "Enter the JMAP session URL" in message
+
+
+def test_session_url_that_is_not_a_session_falls_back_to_well_known() -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{ORIGIN}/webmail", text="<html></html>", headers={"Content-Type": "text/html"})
+        mocker.get(f"{ORIGIN}/.well-known/jmap", status_code=302, headers={"Location": SESSION_URL})
+        mocker.get(SESSION_URL, json=session_document())
+        assert JmapClient(f"{ORIGIN}/webmail", CREDENTIALS).session.api_url == API_URL
+
+
+@pytest.mark.parametrize(
+    ("credentials", "status", "expected"),
+    [
+        (CREDENTIALS, 401, "Authentication failed (HTTP 401) at jmap.test with Basic auth as user 'alice@jmap.test'"),
+        (BearerCredentials("tok-456"), 401, "Authentication failed (HTTP 401) at jmap.test with Bearer token auth"),
+        (CREDENTIALS, 403, "Access forbidden (HTTP 403)"),
+    ],
+)
+def test_rejected_credentials_name_the_auth_method(credentials: Any, status: int, expected: str) -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(SESSION_URL, status_code=status, text="<html>no</html>")
+        with pytest.raises(JmapAuthError) as raised:
+            _ = JmapClient(SESSION_URL, credentials).session
+    assert expected in str(raised.value)
+    assert "pw-123" not in str(raised.value) and "tok-456" not in str(raised.value)
+
+
+@pytest.mark.parametrize("url", ["ftp://mail.example.com/", "mail.example.com", "https://", "http://u:p@host/jmap"])
+def test_unusable_session_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(JmapConfigError, match="session_url"):
+        JmapClient(url, CREDENTIALS)
+
+
+def test_a_changed_session_state_makes_the_client_fetch_the_session_again() -> None:
+    with requests_mock.Mocker() as mocker:
+        session_fetch = mocker.get(SESSION_URL, json=session_document(state="s0"))
+        mocker.post(API_URL, json={"methodResponses": [["Mailbox/get", {"list": []}, "m"]], "sessionState": "s1"})
+        client = JmapClient(SESSION_URL, CREDENTIALS)
+        call = MethodCall("Mailbox/get", {"accountId": "acc1", "ids": []}, "m")
+        client.call([call], [])
+        assert session_fetch.call_count == 1
+        client.call([call], [])
+        assert session_fetch.call_count == 2
+
+
+def test_method_error_is_raised_for_that_call_only() -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(SESSION_URL, json=session_document())
+        mocker.post(API_URL, json={"sessionState": "s0", "methodResponses": [
+            ["Mailbox/get", {"list": []}, "ok"],
+            ["error", {"type": "accountNotFound", "description": "no such account"}, "bad"],
+        ]})
+        responses = JmapClient(SESSION_URL, CREDENTIALS).call(
+            [MethodCall("Mailbox/get", {}, "ok"), MethodCall("Email/get", {}, "bad")], []
+        )
+    assert responses["ok"] == {"list": []}
+    with pytest.raises(JmapMethodError, match="Email/get failed with JMAP error 'accountNotFound': no such account"):
+        responses["bad"]
+
+
+def test_request_level_limit_problem_names_the_limit() -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(SESSION_URL, json=session_document())
+        mocker.post(API_URL, status_code=400, json={"type": "urn:ietf:params:jmap:error:limit", "limit": "maxObjectsInGet"})
+        with pytest.raises(JmapRequestError) as raised:
+            JmapClient(SESSION_URL, CREDENTIALS).call([MethodCall("Email/get", {}, "g")], [])
+    assert raised.value.limit == "maxObjectsInGet"
+
+
+@pytest.mark.parametrize(("status", "body"), [(200, "<html>proxy error</html>"), (502, "bad gateway")])
+def test_api_answer_that_is_not_jmap_is_a_server_error(status: int, body: str) -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(SESSION_URL, json=session_document())
+        mocker.post(API_URL, status_code=status, text=body)
+        with pytest.raises(JmapServerError, match=f"{API_URL} answered"):
+            JmapClient(SESSION_URL, CREDENTIALS).call([MethodCall("Email/get", {}, "g")], [])
+
+
+def test_calls_beyond_max_calls_in_request_are_refused_before_sending() -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(SESSION_URL, json=session_document())
+        api = mocker.post(API_URL, json={})
+        with pytest.raises(ValueError, match="maxCallsInRequest"):
+            JmapClient(SESSION_URL, CREDENTIALS).call([MethodCall("Email/get", {}, str(n)) for n in range(17)], [])
+    assert api.call_count == 0
