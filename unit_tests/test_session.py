@@ -158,7 +158,8 @@ def test_method_error_is_raised_for_that_call_only() -> None:
 def test_request_level_limit_problem_names_the_limit() -> None:
     with requests_mock.Mocker() as mocker:
         mocker.get(SESSION_URL, json=session_document())
-        mocker.post(API_URL, status_code=400, json={"type": "urn:ietf:params:jmap:error:limit", "limit": "maxObjectsInGet"})
+        problem = {"type": "urn:ietf:params:jmap:error:limit", "limit": "maxObjectsInGet"}
+        mocker.post(API_URL, status_code=400, json=problem)
         with pytest.raises(JmapRequestError) as raised:
             JmapClient(SESSION_URL, CREDENTIALS).call([MethodCall("Email/get", {}, "g")], [])
     assert raised.value.limit == "maxObjectsInGet"

@@ -1,0 +1,37 @@
+"""No password, token or derived Basic credential appears in anything the connector prints."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from .conftest import ORIGIN, MailAccount
+from .connector import run_connector
+
+
+def test_no_secret_appears_in_any_output_of_any_command(account: MailAccount, tmp_path: Path) -> None:
+    good = account.config()
+    wrong = account.config()
+    wrong["credentials"]["password"] = "Wr0ng-Distinctive-Secret-7731"
+    bearer = account.config(credentials={"auth_type": "bearer", "api_token": "tok-Distinctive-9931"})
+    unreachable = account.config(session_url="http://127.0.0.1:9/jmap/")
+    runs = [
+        run_connector("spec", tmp_path),
+        run_connector("check", tmp_path, good),
+        run_connector("check", tmp_path, wrong),
+        run_connector("check", tmp_path, bearer),
+        run_connector("check", tmp_path, unreachable),
+        run_connector("discover", tmp_path, good),
+        run_connector("read", tmp_path, good, ["mailboxes", "emails"]),
+        run_connector("read", tmp_path, wrong, ["mailboxes", "emails"]),
+        run_connector("read", tmp_path, bearer, ["emails"]),
+        run_connector("read", tmp_path, account.config(session_url=ORIGIN), ["emails"]),
+    ]
+    secrets = [account.password, "Wr0ng-Distinctive-Secret-7731", "tok-Distinctive-9931"]
+    secrets += [base64.b64encode(f"{account.user}:{secret}".encode()).decode() for secret in secrets]
+    for run in runs:
+        output = run.stdout + run.stderr
+        for secret in secrets:
+            assert secret not in output
+    assert runs[6].records("emails"), "the successful read must have read mail for this test to mean anything"
+    assert runs[7].returncode != 0 and "Authentication failed (HTTP 401)" in runs[7].stdout

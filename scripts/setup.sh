@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the connector, its tests and its demo need: a virtualenv in .venv with the
+# package and its dev tools, and Debian's Cyrus IMAP as the local JMAP server. Idempotent.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+cd "$ROOT"
+
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "setup.sh: Python 3.11 or newer is needed ($PYTHON is $("$PYTHON" --version 2>&1)); set PYTHON=python3.11" >&2
+    exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+    if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+        echo "setup.sh: installing python3-venv"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    "$PYTHON" -m venv .venv
+fi
+echo "setup.sh: installing source-jmap and its dev tools into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c 'import source_jmap' || { echo "setup.sh: the package did not install" >&2; exit 1; }
+scripts/cyrus.sh install

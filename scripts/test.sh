@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets everything up, starts the local Cyrus JMAP server and runs every check and test.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+scripts/setup.sh
+scripts/cyrus.sh start
+.venv/bin/ruff check .
+.venv/bin/python -m pytest unit_tests integration_tests "$@"
