@@ -66,7 +66,7 @@ def main() -> None:
 
     heading("read: second sync (incremental, from the saved state)")
     second = connector("read", "--config", config_path, "--catalog", catalog_path, "--state", state_path)
-    summarize_changes(second)
+    summarize_changes(second, mailbox_names(first))
     write_json("state.json", final_states(second))
     heading("files")
     print(f"config, catalog and state are in {WORK.relative_to(ROOT)}/; run a step by hand with e.g.\n"
@@ -109,7 +109,7 @@ def summarize_full(messages: list[dict[str, Any]]) -> None:
     print_states(messages)
 
 
-def summarize_changes(messages: list[dict[str, Any]]) -> None:
+def summarize_changes(messages: list[dict[str, Any]], mailbox_path: dict[str, str]) -> None:
     for stream in ("mailboxes", "emails"):
         rows = records(messages, stream)
         deleted = [r for r in rows if r.get("_ab_cdc_deleted_at")]
@@ -118,8 +118,9 @@ def summarize_changes(messages: list[dict[str, Any]]) -> None:
             if row.get("_ab_cdc_deleted_at"):
                 print(f"  deleted   {row['id']}")
             elif stream == "emails":
-                print(f"  upserted  {row['id']}  {(row.get('subject') or '')[:40]:<40} keywords "
-                      f"{sorted(row.get('keywords') or {})}")
+                where = ", ".join(mailbox_path.get(mailbox_id, mailbox_id) for mailbox_id in row["mailboxIds"])
+                print(f"  upserted  {row['id']}  {(row.get('subject') or '')[:30]:<30} in {where:<8} "
+                      f"keywords {' '.join(sorted(row.get('keywords') or {}))}")
             else:
                 print(f"  upserted  {row['id']}  {row['name']:<16} emails {row['totalEmails']}")
     print_states(messages)
@@ -160,6 +161,11 @@ def empty_account(imap: Any) -> None:
     imap.select("INBOX")
     imap.store("1:*", "+FLAGS", r"(\Deleted)")
     imap.expunge()
+
+
+def mailbox_names(messages: list[dict[str, Any]]) -> dict[str, str]:
+    by_id = {m["id"]: m for m in records(messages, "mailboxes")}
+    return {mailbox_id: path_of(mailbox, by_id) for mailbox_id, mailbox in by_id.items()}
 
 
 def path_of(mailbox: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> str:
