@@ -31,7 +31,13 @@ class JmapConfig(BaseModel):
     session_url: str
     credentials: Annotated[BasicAuth | BearerAuth, Field(discriminator="auth_type")]
     account_ids: list[str] = Field(default_factory=list)
+    read_all_accounts: bool = False
     start_date: datetime | None = None
+    mailboxes: list[str] = Field(default_factory=list)
+    exclude_mailboxes: list[str] = Field(default_factory=lambda: ["trash", "junk"])
+    body_values: Literal["none", "text", "html", "all"] = "text"
+    max_body_value_bytes: int = Field(256 * 1024, gt=0)
+    include_headers: bool = False
 
     @field_validator("session_url")
     @classmethod

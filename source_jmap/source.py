@@ -14,9 +14,10 @@ from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 
 from .config import JmapConfig
 from .errors import traced
-from .jmap import JmapClient, JmapError, MethodCall, select_mail_accounts
+from .jmap import JmapClient, JmapError, select_mail_accounts
+from .jmap.paging import fetch_all
 from .jmap.session import MAIL
-from .streams import EmailStream, MailboxStream
+from .streams import EmailSelection, EmailStream, IdentityStream, MailboxStream, ThreadStream
 
 
 class SourceJmap(AbstractSource):
@@ -32,10 +33,9 @@ class SourceJmap(AbstractSource):
         try:
             jmap_config = JmapConfig.parse(config)
             client = _client_for(jmap_config)
-            for account_id in select_mail_accounts(client.session, jmap_config.account_ids):
-                call = MethodCall("Mailbox/get", {"accountId": account_id, "ids": None, "properties": ["id"]}, "m")
-                mailboxes = client.call([call], [MAIL])["m"]["list"]
-                logger.info("Account %s: %d mailboxes readable", account_id, len(mailboxes))
+            for account_id in _accounts(client, jmap_config):
+                mailboxes = sum(1 for _ in fetch_all(client, "Mailbox", account_id, ["id"], [MAIL]))
+                logger.info("Account %s: %d mailboxes readable", account_id, mailboxes)
         except JmapError as error:
             return False, str(error)
         return True, None
@@ -47,11 +47,23 @@ class SourceJmap(AbstractSource):
         except JmapError as error:
             raise traced(error) from None
         client = _client_for(jmap_config)
-        accounts = functools.cache(lambda: select_mail_accounts(client.session, jmap_config.account_ids))
+        accounts = functools.cache(lambda: _accounts(client, jmap_config))
+        selection = EmailSelection(
+            client, jmap_config.start_date, jmap_config.mailboxes, jmap_config.exclude_mailboxes
+        )
         return [
             MailboxStream(client, accounts),
-            EmailStream(client, accounts, jmap_config.start_date),
+            EmailStream(
+                client, accounts, selection, jmap_config.body_values, jmap_config.max_body_value_bytes,
+                jmap_config.include_headers,
+            ),
+            ThreadStream(client, accounts, selection),
+            IdentityStream(client, accounts),
         ]
+
+
+def _accounts(client: JmapClient, config: JmapConfig) -> list[str]:
+    return select_mail_accounts(client.session, config.account_ids, every=config.read_all_accounts)
 
 
 def _client_for(config: JmapConfig) -> JmapClient:

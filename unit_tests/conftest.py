@@ -14,7 +14,8 @@ PASSWORD = "unit-Pa55word-xyzzy"
 @pytest.fixture
 def config() -> dict[str, Any]:
     return {"session_url": SESSION_URL,
-            "credentials": {"auth_type": "basic", "username": "alice@jmap.test", "password": PASSWORD}}
+            "credentials": {"auth_type": "basic", "username": "alice@jmap.test", "password": PASSWORD},
+            "exclude_mailboxes": []}
 
 
 @pytest.fixture

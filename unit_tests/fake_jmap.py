@@ -112,7 +112,7 @@ class FakeJmap:
                 name, result = results[value["resultOf"]]
                 if name == "error":
                     raise LookupError(value["resultOf"])
-                resolved[key[1:]] = result[value["path"].strip("/")]
+                resolved[key[1:]] = _evaluate(result, value["path"].strip("/").split("/"))
             else:
                 resolved[key] = value
         return resolved
@@ -137,12 +137,14 @@ class FakeJmap:
                        "notFound": [i for i in ids if i not in store.objects]}]
 
     def _query(self, name: str, store: TypeStore, arguments: dict[str, Any]) -> list[Any]:
-        candidates = list(store.objects.values())
-        after = (arguments.get("filter") or {}).get("after")
-        if after:
-            candidates = [obj for obj in candidates if obj["receivedAt"] >= after]
+        candidates = [obj for obj in store.objects.values() if _matches(obj, arguments.get("filter"))]
         if arguments.get("sort"):
             candidates.sort(key=lambda obj: (obj["receivedAt"], obj["id"]))
+        if arguments.get("collapseThreads"):
+            first_of_thread: dict[str, dict[str, Any]] = {}
+            for obj in candidates:
+                first_of_thread.setdefault(obj["threadId"], obj)
+            candidates = list(first_of_thread.values())
         ids = [obj["id"] for obj in candidates]
         start = arguments.get("position", 0)
         if "anchor" in arguments:
@@ -150,8 +152,11 @@ class FakeJmap:
                 return ["error", {"type": "anchorNotFound"}]
             start = ids.index(arguments["anchor"]) + arguments.get("anchorOffset", 0)
         limit = arguments.get("limit") or len(ids)
-        return [name, {"accountId": ACCOUNT, "ids": ids[start:start + limit], "position": start,
-                       "queryState": store.state, "canCalculateChanges": False}]
+        response = {"accountId": ACCOUNT, "ids": ids[start:start + limit], "position": start,
+                    "queryState": store.state, "canCalculateChanges": False}
+        if arguments.get("calculateTotal"):
+            response["total"] = len(ids)
+        return [name, response]
 
     def _changes(self, name: str, store: TypeStore, arguments: dict[str, Any]) -> list[Any]:
         since = arguments["sinceState"]
@@ -173,6 +178,30 @@ class FakeJmap:
             "updated": [i for i, k in kinds.items() if k == "updated"],
             "destroyed": [i for i, k in kinds.items() if k == "destroyed"],
         }]
+
+
+def _evaluate(value: Any, path: list[str]) -> Any:
+    """A JSON pointer with RFC 8620's `*` over arrays."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return [_evaluate(item, rest) for item in value]
+    return _evaluate(value[head], rest)
+
+
+def _matches(obj: dict[str, Any], condition: dict[str, Any] | None) -> bool:
+    if not condition:
+        return True
+    if "operator" in condition:
+        results = [_matches(obj, inner) for inner in condition["conditions"]]
+        return {"AND": all, "OR": any, "NOT": lambda r: not any(r)}[condition["operator"]](results)
+    mailboxes = set(obj.get("mailboxIds") or {})
+    return (
+        ("after" not in condition or obj["receivedAt"] >= condition["after"])
+        and ("inMailbox" not in condition or condition["inMailbox"] in mailboxes)
+        and ("inMailboxOtherThan" not in condition or bool(mailboxes - set(condition["inMailboxOtherThan"])))
+    )
 
 
 def email(number: int, received_at: str | None = None) -> dict[str, Any]:

@@ -26,12 +26,12 @@ def test_spec_served_by_the_package_is_the_one_at_the_repository_root() -> None:
     assert served.connectionSpecification == at_root["connectionSpecification"]
 
 
-def test_check_succeeds_when_every_selected_account_answers_mailbox_get(
+def test_check_succeeds_when_every_selected_account_answers_mailbox_query_and_get(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
     status = SourceJmap().check(logger, config)
     assert status.status.value == "SUCCEEDED"
-    assert fake.method_calls() == [["Mailbox/get"]]
+    assert fake.method_calls() == [["Mailbox/query", "Mailbox/get"]]
 
 
 @pytest.mark.parametrize(
@@ -59,14 +59,14 @@ def test_check_reports_a_mailbox_get_failure_on_a_selected_account(fake: FakeJma
     assert status.message == "Mailbox/get failed with JMAP error 'forbidden'"
 
 
-def test_discover_lists_both_streams_incremental_with_source_defined_cursor_and_no_network(
+def test_discover_lists_every_stream_incremental_with_source_defined_cursor_and_no_network(
     config: dict[str, Any],
 ) -> None:
     with requests_mock.Mocker() as mocker:  # any request would fail: none is registered
         output = discover(SourceJmap(), config)
         assert mocker.call_count == 0
     streams = {stream.name: stream for stream in output.catalog.catalog.streams}
-    assert set(streams) == {"mailboxes", "emails"}
+    assert set(streams) == {"mailboxes", "emails", "threads", "identities"}
     for stream in streams.values():
         assert [mode.value for mode in stream.supported_sync_modes] == ["full_refresh", "incremental"]
         assert stream.source_defined_cursor and stream.default_cursor_field == ["_ab_cdc_updated_at"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from airbyte_cdk.models import SyncMode
 
 from .fake_jmap import FakeJmap, email
@@ -183,7 +184,7 @@ def test_full_refresh_ignores_the_saved_state(fake: FakeJmap, config: dict[str, 
 
 def test_state_not_written_by_this_connector_is_a_config_error(fake: FakeJmap, config: dict[str, Any]) -> None:
     output = read_stream(config, "emails", state={"cursor": "2024-01-01"}, expecting_exception=True)
-    error = output.errors[-1].trace.error
+    error = output.errors[0].trace.error
     assert error.failure_type.value == "config_error"
     assert "reset the stream" in error.message
 
@@ -194,3 +195,146 @@ def test_mailboxes_stream_reads_every_property_and_adds_account_id(fake: FakeJma
     [record] = [message.record.data for message in output.records]
     assert record["name"] == "Inbox" and record["accountId"] == "acc1" and record["totalEmails"] == 3
     assert "properties" not in fake.requests[0]["methodCalls"][2][1]
+
+
+def test_first_import_page_emits_an_estimate_of_the_total_for_the_progress_bar(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    seed(fake, 7)
+    output = read_stream(config, "emails")
+    estimates = [m.trace.estimate for m in output.trace_messages if m.trace.type.value == "ESTIMATE"]
+    assert [(e.name, e.row_estimate) for e in estimates] == [("emails", 7)]
+    assert any("7 of 7 imported" in log.log.message for log in output.logs)
+
+
+def test_threads_are_imported_from_the_emails_collapsed_by_thread_in_one_request_per_page(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    for number in range(5):
+        fake.create("Email", {**email(number), "threadId": f"T{number % 2}"})
+    fake.create("Thread", {"id": "T0", "emailIds": ["M0000", "M0002", "M0004"]})
+    fake.create("Thread", {"id": "T1", "emailIds": ["M0001", "M0003"]})
+    output = read_stream(config, "threads")
+    assert [m.record.data for m in output.records] == [
+        {"id": "T0", "emailIds": ["M0000", "M0002", "M0004"], "accountId": "acc1",
+         "_ab_cdc_updated_at": output.records[0].record.data["_ab_cdc_updated_at"]},
+        {"id": "T1", "emailIds": ["M0001", "M0003"], "accountId": "acc1",
+         "_ab_cdc_updated_at": output.records[1].record.data["_ab_cdc_updated_at"]},
+    ]
+    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get"]]
+    assert final_state(output) == {"accounts": {"acc1": {"state": "2"}}}
+
+
+def test_thread_that_gains_a_reply_is_emitted_again_by_thread_changes(fake: FakeJmap, config: dict[str, Any]) -> None:
+    fake.create("Email", email(1))
+    fake.create("Thread", {"id": "T0001", "emailIds": ["M0001"]})
+    state = final_state(read_stream(config, "threads"))
+    fake.update("Thread", "T0001", emailIds=["M0001", "M0002"])
+    output = read_stream(config, "threads", state=state)
+    assert [m.record.data["emailIds"] for m in output.records] == [["M0001", "M0002"]]
+
+
+def test_identities_are_read_whole_with_the_submission_capability(fake: FakeJmap, config: dict[str, Any]) -> None:
+    fake.create("Identity", {"id": "I1", "name": "Alice", "email": "alice@jmap.test"})
+    fake.mocker.get(
+        "https://jmap.test/jmap/session",
+        json=_session_with_submission(),
+    )
+    output = read_stream(config, "identities")
+    assert ids(output) == ["I1"]
+    assert fake.requests[0]["using"] == [
+        "urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"
+    ]
+    assert fake.method_calls() == [["Identity/get"]] and fake.requests[0]["methodCalls"][0][1]["ids"] is None
+
+
+def test_account_without_submission_capability_yields_no_identities_and_a_log_line(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    output = read_stream(config, "identities")
+    assert output.records == [] and output.errors == [] and fake.requests == []
+    assert any("has no urn:ietf:params:jmap:submission capability" in log.log.message for log in output.logs)
+
+
+def _session_with_submission() -> dict[str, Any]:
+    from .fake_jmap import session_document
+
+    document = session_document()
+    document["capabilities"]["urn:ietf:params:jmap:submission"] = {}
+    document["accounts"]["acc1"]["accountCapabilities"]["urn:ietf:params:jmap:submission"] = {}
+    return document
+
+
+def _mailboxes(fake: FakeJmap) -> None:
+    for mailbox_id, name, role, parent in [
+        ("mb-inbox", "Inbox", "inbox", None), ("mb-trash", "Trash", "trash", None),
+        ("mb-archive", "Archive", "archive", None), ("mb-2023", "2023", None, "mb-archive"),
+    ]:
+        fake.create("Mailbox", {"id": mailbox_id, "name": name, "role": role, "parentId": parent})
+
+
+def test_excluded_mailboxes_leave_out_emails_only_there_and_a_move_in_comes_out_as_deleted(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    _mailboxes(fake)
+    fake.create("Email", email(1))
+    fake.create("Email", {**email(2), "mailboxIds": {"mb-trash": True}})
+    fake.create("Email", {**email(3), "mailboxIds": {"mb-trash": True, "mb-inbox": True}})
+    config["exclude_mailboxes"] = ["trash"]
+    first = read_stream(config, "emails")
+    assert ids(first) == ["M0001", "M0003"]
+
+    fake.update("Email", "M0001", mailboxIds={"mb-trash": True})
+    fake.update("Email", "M0002", mailboxIds={"mb-inbox": True})
+    second = read_stream(config, "emails", state=final_state(first))
+    by_id = {m.record.data["id"]: m.record.data for m in second.records}
+    assert by_id["M0001"]["_ab_cdc_deleted_at"] is not None
+    assert by_id["M0002"].get("_ab_cdc_deleted_at") is None and by_id["M0002"]["subject"] == "message 2"
+
+
+def test_included_mailboxes_by_path_or_role_select_only_their_emails(fake: FakeJmap, config: dict[str, Any]) -> None:
+    _mailboxes(fake)
+    fake.create("Email", email(1))
+    fake.create("Email", {**email(2), "mailboxIds": {"mb-2023": True}})
+    fake.create("Email", {**email(3), "mailboxIds": {"mb-archive": True}})
+    config["mailboxes"] = ["Archive/2023", "INBOX"]
+    assert ids(read_stream(config, "emails")) == ["M0001", "M0002"]
+
+
+def test_included_mailbox_that_does_not_exist_is_a_config_error_naming_the_mailboxes(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    _mailboxes(fake)
+    config["mailboxes"] = ["Archive/2022"]
+    output = read_stream(config, "emails", expecting_exception=True)
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error"
+    assert error.message.startswith("mailboxes entry 'Archive/2022' matches no mailbox name or role in account acc1")
+    assert "Archive/2023" in error.message
+
+
+@pytest.mark.parametrize(
+    ("body_values", "expected"),
+    [("none", {}), ("text", {"fetchTextBodyValues": True, "maxBodyValueBytes": 1000}),
+     ("html", {"fetchHTMLBodyValues": True, "maxBodyValueBytes": 1000}),
+     ("all", {"fetchAllBodyValues": True, "maxBodyValueBytes": 1000})],
+)
+def test_body_value_options_map_to_email_get_arguments(
+    fake: FakeJmap, config: dict[str, Any], body_values: str, expected: dict[str, Any]
+) -> None:
+    seed(fake, 1)
+    read_stream({**config, "body_values": body_values, "max_body_value_bytes": 1000, "include_headers": True}, "emails")
+    get_arguments = fake.requests[0]["methodCalls"][2][1]
+    assert {key: get_arguments[key] for key in get_arguments if key.startswith(("fetch", "maxBody"))} == expected
+    assert "headers" in get_arguments["properties"]
+
+
+def test_type_without_changes_method_is_read_whole_again_instead_of_failing(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.create("Mailbox", {"id": "mb1", "name": "Inbox"})
+    state = final_state(read_stream(config, "mailboxes"))
+    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name.endswith("/changes") else None
+    output = read_stream(config, "mailboxes", state=state)
+    assert ids(output) == ["mb1"] and output.errors == []
+    assert any("has no Mailbox/changes; reading it whole" in log.log.message for log in output.logs)

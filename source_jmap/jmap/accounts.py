@@ -8,14 +8,16 @@ from .errors import JmapConfigError
 from .session import MAIL, JmapSession
 
 
-def select_mail_accounts(session: JmapSession, requested: Sequence[str]) -> list[str]:
-    """The requested accounts, or the primary mail account when none were requested."""
+def select_mail_accounts(session: JmapSession, requested: Sequence[str], every: bool = False) -> list[str]:
+    """Every mail account, the requested ones, or the primary mail account when none were requested."""
     available = session.mail_account_ids()
     if not available:
         raise JmapConfigError(
             f"No JMAP account with mail capability found for user '{session.username}' "
             f"(accounts: {', '.join(session.accounts) or 'none'})"
         )
+    if every:
+        return available
     if not requested:
         return available[:1]
     for account_id in requested:

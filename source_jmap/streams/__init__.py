@@ -1,4 +1,7 @@
 from .emails import EmailStream
+from .identities import IdentityStream
 from .mailboxes import MailboxStream
+from .selection import EmailSelection
+from .threads import ThreadStream
 
-__all__ = ["EmailStream", "MailboxStream"]
+__all__ = ["EmailSelection", "EmailStream", "IdentityStream", "MailboxStream", "ThreadStream"]

@@ -15,15 +15,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import AirbyteMessage, SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 from airbyte_cdk.sources.streams.checkpoint import Cursor
 from airbyte_cdk.sources.types import StreamSlice
 
 from ..errors import config_error, traced
-from ..jmap.client import JmapClient, MethodCall, ResultReference
+from ..jmap.client import JmapClient, MethodCall, MethodResponses, ResultReference
 from ..jmap.errors import JmapError, JmapMethodError, JmapServerError
 from ..jmap.session import MAIL
+from .progress import ImportProgress
 from .state import AccountState, AccountStates, InvalidStreamState
 
 UPDATED_AT = "_ab_cdc_updated_at"
@@ -41,7 +42,9 @@ class JmapStream(Stream, CheckpointMixin):
 
     jmap_type: ClassVar[str]
     using: ClassVar[tuple[str, ...]] = (MAIL,)
-    properties: ClassVar[list[str] | None] = None
+    properties: list[str] | None = None
+    # Types without a /query method are read whole with `Foo/get ids: null`.
+    queryable: ClassVar[bool] = True
 
     primary_key: ClassVar[list[str]] = ["accountId", "id"]
     # The time the connector read this version of the object. Destinations that
@@ -56,6 +59,7 @@ class JmapStream(Stream, CheckpointMixin):
         self._client = client
         self._accounts = accounts
         self._states = AccountStates()
+        self._estimated_rows = 0
 
     @property
     def source_defined_cursor(self) -> bool:
@@ -92,45 +96,55 @@ class JmapStream(Stream, CheckpointMixin):
         cursor_field: list[str] | None = None,
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Record]:
+    ) -> Iterable[Record | AirbyteMessage]:
         account_id = (stream_slice or {})["account_id"]
         saved = self._states.get(account_id) if sync_mode == SyncMode.incremental else None
         try:
-            yield from self._read_account(account_id, saved)
+            if self.supports_account(account_id):
+                yield from self._read_account(account_id, saved)
         except JmapError as error:
             raise traced(error) from None
 
-    def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record]:
+    def supports_account(self, account_id: str) -> bool:
+        """Whether the account can serve this stream; one that cannot yields nothing and says why."""
+        return True
+
+    def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
         if saved is not None and saved.import_progress is None:
             try:
                 yield from self._read_changes(account_id, saved.state)
                 return
             except JmapMethodError as error:
-                if not error.is_state_rejected:
+                if error.error_type == "unknownMethod":
+                    # Cyrus has no Identity/changes: such small types are read whole every time, and
+                    # a destroyed object cannot be told apart from one never seen.
+                    self.logger.info("%s: the server has no %s/changes; reading it whole", self.name, self.jmap_type)
+                elif error.is_state_rejected:
+                    self.logger.warning(
+                        "%s: the server cannot calculate changes for account %s since state %s (%s); "
+                        "importing the whole stream again",
+                        self.name, account_id, saved.state, error.error_type,
+                    )
+                else:
                     raise
-                self.logger.warning(
-                    "%s: the server cannot calculate changes for account %s since state %s (%s); "
-                    "importing the whole stream again",
-                    self.name, account_id, saved.state, error.error_type,
-                )
                 saved = None
         yield from self._read_import(account_id, saved)
 
     # --- full import --------------------------------------------------------------------
 
-    def _read_import(self, account_id: str, resume: AccountState | None) -> Iterator[Record]:
+    def _read_import(self, account_id: str, resume: AccountState | None) -> Iterator[Record | AirbyteMessage]:
+        if not self.queryable:
+            yield from self._read_all(account_id)
+            return
         captured = resume.state if resume else None
         progress = (resume.import_progress if resume else None) or {}
         page_size = self._client.session.limits.max_objects_in_get
-        imported = 0
+        meter = ImportProgress(self.name, account_id, self.logger)
         if resume:
             self.logger.info("%s: resuming the import of account %s at %s", self.name, account_id, progress)
         while True:
             calls = [] if captured is not None else [self._get_call(account_id, [], "state")]
-            calls += [
-                MethodCall(f"{self.jmap_type}/query", self._query_arguments(account_id, progress, page_size), "query"),
-                self._get_call(account_id, ResultReference("query", f"{self.jmap_type}/query", "/ids"), "get"),
-            ]
+            calls += self.page_calls(account_id, self._query_arguments(account_id, progress, page_size, meter))
             responses = self._client.call(calls, self.using)
             if captured is None:
                 captured = responses["state"]["state"]
@@ -142,21 +156,42 @@ class JmapStream(Stream, CheckpointMixin):
                 progress = self.restart_point(progress)
                 self.logger.info("%s: the last imported object is gone; going on from %s", self.name, progress)
                 continue
+            if meter.total is None and "total" in query:
+                self._estimated_rows += query["total"]
+                yield meter.estimate(query["total"], self._estimated_rows)
             fetched_at = utc_now()
-            records = [self._record(account_id, obj, fetched_at) for obj in _in_order(query["ids"], responses["get"])]
+            ordered = _in_order(self.page_ids(responses), responses["get"])
+            records = [self._record(account_id, obj, fetched_at) for obj in ordered]
             done = len(query["ids"]) < (query.get("limit") or page_size)
-            if records:
-                progress = self.resume_point(records[-1])
+            if query["ids"]:
+                progress = self.resume_point(query["ids"], records)
             next_state = AccountState(state=captured, import_progress=None if done else progress)
             yield from self._emit(account_id, records, next_state)
-            imported += len(records)
-            self.logger.info("%s: account %s: %d imported", self.name, account_id, imported)
+            meter.advance(len(query["ids"]))
             if done:
                 return
 
-    def _query_arguments(self, account_id: str, progress: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    def _read_all(self, account_id: str) -> Iterator[Record]:
+        """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
+        response = self._client.call([self._get_call(account_id, None, "get")], self.using)["get"]
+        fetched_at = utc_now()
+        records = [self._record(account_id, obj, fetched_at) for obj in response["list"]]
+        yield from self._emit(account_id, records, AccountState(state=response["state"]))
+
+    def page_calls(self, account_id: str, query_arguments: dict[str, Any]) -> list[MethodCall]:
+        """One import page: the query (call id "query") and the get whose list becomes records ("get")."""
+        query = MethodCall(f"{self.jmap_type}/query", query_arguments, "query")
+        return [query, self._get_call(account_id, ResultReference("query", query.name, "/ids"), "get")]
+
+    def page_ids(self, responses: MethodResponses) -> list[str]:
+        """The ids of the page's objects in query order."""
+        return list(responses["query"]["ids"])
+
+    def _query_arguments(
+        self, account_id: str, progress: Mapping[str, Any], limit: int, meter: ImportProgress
+    ) -> dict[str, Any]:
         arguments: dict[str, Any] = {"accountId": account_id, "limit": limit}
-        if query_filter := self.query_filter(progress):
+        if query_filter := self.query_filter(account_id, progress):
             arguments["filter"] = query_filter
         if sort := self.query_sort():
             arguments["sort"] = sort
@@ -164,17 +199,19 @@ class JmapStream(Stream, CheckpointMixin):
             arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
         else:
             arguments["position"] = 0
+        if meter.total is None:
+            arguments["calculateTotal"] = True
         return arguments
 
-    def query_filter(self, progress: Mapping[str, Any]) -> dict[str, Any] | None:
+    def query_filter(self, account_id: str, progress: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
 
     def query_sort(self) -> list[dict[str, Any]] | None:
         return None
 
-    def resume_point(self, last_record: Record) -> dict[str, Any]:
-        """Where the next page starts: right after the last record emitted."""
-        return {"anchor": last_record["id"]}
+    def resume_point(self, query_ids: list[str], records: list[Record]) -> dict[str, Any]:
+        """Where the next page starts: right after the last id the query returned."""
+        return {"anchor": query_ids[-1]}
 
     def restart_point(self, progress: Mapping[str, Any]) -> dict[str, Any]:
         """Where to go on when the anchor object was destroyed: from the start, unless a subclass knows better.
@@ -210,8 +247,16 @@ class JmapStream(Stream, CheckpointMixin):
                     "the server is not making progress"
                 )
             fetched_at = utc_now()
-            changed = [*responses["created"]["list"], *responses["updated"]["list"]]
-            records = [self._record(account_id, obj, fetched_at) for obj in changed if self.keep_changed(obj)]
+            records = [
+                self._record(account_id, obj, fetched_at)
+                for obj in responses["created"]["list"]
+                if self.keep_changed(account_id, obj)
+            ]
+            for obj in responses["updated"]["list"]:
+                if self.keep_changed(account_id, obj):
+                    records.append(self._record(account_id, obj, fetched_at))
+                else:  # it left the selection (moved to an excluded mailbox): gone from the destination's view
+                    records.append(self._deleted_record(account_id, obj["id"], fetched_at))
             records += [self._deleted_record(account_id, object_id, fetched_at) for object_id in changes["destroyed"]]
             self.logger.info(
                 "%s: account %s: %d created, %d updated, %d destroyed since state %s",
@@ -223,13 +268,16 @@ class JmapStream(Stream, CheckpointMixin):
                 return
             state = new_state
 
-    def keep_changed(self, obj: Record) -> bool:
-        """Whether a created or updated object belongs in the stream (filters apply to changes too)."""
+    def keep_changed(self, account_id: str, obj: Record) -> bool:
+        """Whether a created or updated object belongs in the stream: filters apply to changes too.
+
+        An updated object that no longer belongs is emitted as deleted.
+        """
         return True
 
     # --- records and state --------------------------------------------------------------
 
-    def _get_call(self, account_id: str, ids: Sequence[str] | ResultReference, call_id: str) -> MethodCall:
+    def _get_call(self, account_id: str, ids: Sequence[str] | ResultReference | None, call_id: str) -> MethodCall:
         arguments: dict[str, Any] = {"accountId": account_id, "ids": ids, **self.get_arguments()}
         if self.properties is not None:
             arguments["properties"] = self.properties

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ..jmap.client import JmapClient
 from .base import JmapStream, Record
+from .selection import EmailSelection
 
 METADATA_PROPERTIES = [
     "id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt",
@@ -13,49 +13,53 @@ METADATA_PROPERTIES = [
     "subject", "sentAt", "hasAttachment", "preview",
 ]
 BODY_PROPERTIES = ["textBody", "htmlBody", "attachments", "bodyValues"]
+BODY_VALUE_ARGUMENTS = {
+    "none": {},
+    "text": {"fetchTextBodyValues": True},
+    "html": {"fetchHTMLBodyValues": True},
+    "all": {"fetchAllBodyValues": True},
+}
 # Text bodies are what analysts search; 256 KB keeps every ordinary message whole
 # while a pathological one cannot blow up a page (the server then sets isTruncated).
-MAX_BODY_VALUE_BYTES = 256 * 1024
-
-
-def to_utc_date(moment: datetime) -> str:
-    """JMAP UTCDate: RFC 3339 in UTC with a 'Z' (RFC 8620 section 1.4)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_utc_date(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+DEFAULT_MAX_BODY_VALUE_BYTES = 256 * 1024
 
 
 class EmailStream(JmapStream):
-    """Email objects (RFC 8621 section 4): metadata, body structure and text body values."""
+    """Email objects (RFC 8621 section 4): metadata, body structure and body values."""
 
     name = "emails"
     jmap_type = "Email"
-    properties = METADATA_PROPERTIES + BODY_PROPERTIES
 
-    def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], start_date: datetime | None) -> None:
+    def __init__(
+        self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
+        body_values: str = "text", max_body_value_bytes: int = DEFAULT_MAX_BODY_VALUE_BYTES,
+        include_headers: bool = False,
+    ) -> None:
         super().__init__(client, accounts)
-        self._start_date = start_date
+        self._selection = selection
+        self._body_arguments = dict(BODY_VALUE_ARGUMENTS[body_values])
+        if self._body_arguments:
+            self._body_arguments["maxBodyValueBytes"] = max_body_value_bytes
+        self.properties = METADATA_PROPERTIES + BODY_PROPERTIES + (["headers"] if include_headers else [])
 
     def get_arguments(self) -> dict[str, Any]:
-        return {"fetchTextBodyValues": True, "maxBodyValueBytes": MAX_BODY_VALUE_BYTES}
+        return self._body_arguments
 
     def query_sort(self) -> list[dict[str, Any]]:
         return [{"property": "receivedAt", "isAscending": True}]
 
-    def query_filter(self, progress: Mapping[str, Any]) -> dict[str, Any] | None:
-        bounds = [self._start_date] if self._start_date else []
-        if "after" in progress:
-            bounds.append(parse_utc_date(progress["after"]))
-        return {"after": to_utc_date(max(bounds))} if bounds else None
+    def query_filter(self, account_id: str, progress: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._selection.query_filter(account_id, after=progress.get("after"))
 
-    def resume_point(self, last_record: Record) -> dict[str, Any]:
-        return {"anchor": last_record["id"], "receivedAt": last_record["receivedAt"]}
+    def resume_point(self, query_ids: list[str], records: list[Record]) -> dict[str, Any]:
+        point = {"anchor": query_ids[-1]}
+        if records:
+            point["receivedAt"] = records[-1]["receivedAt"]
+        return point
 
     def restart_point(self, progress: Mapping[str, Any]) -> dict[str, Any]:
         """Go on from the last imported email's receivedAt: `after` includes equal times, so nothing is skipped."""
         return {"after": progress["receivedAt"]} if "receivedAt" in progress else {}
 
-    def keep_changed(self, obj: Record) -> bool:
-        return self._start_date is None or parse_utc_date(obj["receivedAt"]) >= self._start_date
+    def keep_changed(self, account_id: str, obj: Record) -> bool:
+        return self._selection.matches(account_id, obj)

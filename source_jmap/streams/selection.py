@@ -1,0 +1,110 @@
+"""Which emails a sync covers: `start_date` and the mailbox include/exclude lists.
+
+The same selection filters the import (as a JMAP query filter) and the changes (locally,
+on the fetched objects), so that an email moved out of the selection during incremental
+syncs comes out as deleted, and one moved back in comes out again in full.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..jmap.client import JmapClient
+from ..jmap.errors import JmapConfigError
+from ..jmap.paging import fetch_all
+from ..jmap.session import MAIL
+
+
+def to_utc_date(moment: datetime) -> str:
+    """JMAP UTCDate: RFC 3339 in UTC with a 'Z' (RFC 8620 section 1.4)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class MailboxIds:
+    include: frozenset[str]
+    exclude: frozenset[str]
+
+
+class EmailSelection:
+    def __init__(
+        self, client: JmapClient, start_date: datetime | None = None,
+        mailboxes: Sequence[str] = (), exclude_mailboxes: Sequence[str] = (),
+    ) -> None:
+        self._client = client
+        self.start_date = start_date
+        self._include = list(mailboxes)
+        self._exclude = list(exclude_mailboxes)
+        self.mailbox_ids = functools.cache(self._resolve)
+
+    def query_filter(self, account_id: str, after: str | None = None) -> dict[str, Any] | None:
+        """A JMAP FilterOperator/FilterCondition for Email/query, or None for every email."""
+        condition: dict[str, Any] = {}
+        bounds = [moment for moment in (self.start_date, _parse(after)) if moment]
+        if bounds:
+            condition["after"] = to_utc_date(max(bounds))
+        ids = self.mailbox_ids(account_id)
+        if ids.exclude:
+            condition["inMailboxOtherThan"] = sorted(ids.exclude)
+        if not ids.include:
+            return condition or None
+        included = {"operator": "OR", "conditions": [{"inMailbox": mailbox_id} for mailbox_id in sorted(ids.include)]}
+        return {"operator": "AND", "conditions": [condition, included]} if condition else included
+
+    def matches(self, account_id: str, email: Mapping[str, Any]) -> bool:
+        """The same test as `query_filter`, on an Email that has receivedAt and mailboxIds."""
+        if self.start_date and "receivedAt" in email and _parse(email["receivedAt"]) < self.start_date:
+            return False
+        ids = self.mailbox_ids(account_id)
+        in_mailboxes = set(email.get("mailboxIds") or {})
+        if ids.include and not in_mailboxes & ids.include:
+            return False
+        return not (ids.exclude and in_mailboxes and in_mailboxes <= ids.exclude)
+
+    @property
+    def filters_mailboxes(self) -> bool:
+        return bool(self._include or self._exclude)
+
+    def _resolve(self, account_id: str) -> MailboxIds:
+        if not self.filters_mailboxes:
+            return MailboxIds(frozenset(), frozenset())
+        mailboxes = list(fetch_all(self._client, "Mailbox", account_id, ["id", "name", "parentId", "role"], [MAIL]))
+        return MailboxIds(
+            include=self._ids_of(self._include, mailboxes, account_id, required=True),
+            exclude=self._ids_of(self._exclude, mailboxes, account_id, required=False),
+        )
+
+    @staticmethod
+    def _ids_of(
+        wanted: Sequence[str], mailboxes: list[dict[str, Any]], account_id: str, required: bool
+    ) -> frozenset[str]:
+        """Mailbox ids by role ("inbox", "trash") or by name path ("Archive/2023"); INBOX in any case."""
+        by_id = {mailbox["id"]: mailbox for mailbox in mailboxes}
+
+        def path(mailbox: dict[str, Any]) -> str:
+            parent = by_id.get(mailbox.get("parentId") or "")
+            return f"{path(parent)}/{mailbox['name']}" if parent else mailbox["name"]
+
+        found: set[str] = set()
+        for name in wanted:
+            ids = {
+                mailbox["id"] for mailbox in mailboxes
+                if (mailbox.get("role") or "").lower() == name.lower() or path(mailbox) == name
+                or (name.upper() == "INBOX" and mailbox.get("role") == "inbox")
+            }
+            if required and not ids:
+                known = ", ".join(sorted(path(mailbox) for mailbox in mailboxes))
+                raise JmapConfigError(
+                    f"mailboxes entry '{name}' matches no mailbox name or role in account {account_id}; "
+                    f"mailboxes: {known}"
+                )
+            found |= ids
+        return frozenset(found)
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
