@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .bearer_proxy import bearer_gateway
-from .conftest import HTTP_PORT, MailAccount, new_account
+from .conftest import HTTP_PORT, MailAccount, new_account, seed_mail
 from .connector import Run, run_connector
 from .test_read import mailbox_paths
 
@@ -138,3 +138,32 @@ def test_bearer_token_auth_reads_the_real_server_through_a_token_gateway(
     assert sorted(r["id"] for r in bearer.records("emails")) == sorted(r["id"] for r in basic.records("emails"))
     assert wrong.connection_status["message"].startswith("Authentication failed (HTTP 401)")
     assert "with Bearer token auth" in wrong.connection_status["message"]
+
+
+def test_attachments_match_the_email_bodies_and_disappear_with_their_email(
+    account: MailAccount, tmp_path: Path
+) -> None:
+    config = account.config(exclude_mailboxes=[])
+    first = read(config, tmp_path, ["emails", "attachments"])
+    expected = sorted((e["id"], part["partId"], part.get("name")) for e in first.records("emails")
+                      for part in e.get("attachments") or [])
+    attachments = first.records("attachments")
+    assert sorted((a["emailId"], a["partId"], a.get("name")) for a in attachments) == expected
+    assert any(a.get("name") == "Übersicht 2023.pdf" for a in attachments)
+
+    doomed = next(e for e in first.records("emails") if len(e.get("attachments") or []) >= 1)
+    imap = account.imap()
+    for mailbox in ("INBOX", "Archive", "Archive/2023", "Sent", "Reçus/Factures", "Trash", "Junk", "Drafts"):
+        imap.select(seed_mail.quote_mailbox(mailbox))
+        found = imap.search(None, "HEADER", "Message-ID", doomed["messageId"][0])[1][0].split()
+        if found:
+            imap.store(found[0], "+FLAGS", r"(\Deleted)")
+            imap.expunge()
+            break
+    imap.logout()
+    second = read(config, tmp_path, ["emails", "attachments"], first.final_state())
+    gone = second.records("attachments")
+    assert sorted((a["emailId"], a["partId"]) for a in gone) == sorted(
+        (doomed["id"], part["partId"]) for part in doomed["attachments"]
+    )
+    assert all(a["_ab_cdc_deleted_at"] for a in gone)

@@ -17,7 +17,7 @@ from .errors import traced
 from .jmap import JmapClient, JmapError, select_mail_accounts
 from .jmap.paging import fetch_all
 from .jmap.session import MAIL
-from .streams import EmailSelection, EmailStream, IdentityStream, MailboxStream, ThreadStream
+from .streams import AttachmentStream, EmailSelection, EmailStream, IdentityStream, MailboxStream, ThreadStream
 
 
 class SourceJmap(AbstractSource):
@@ -59,6 +59,7 @@ class SourceJmap(AbstractSource):
             ),
             ThreadStream(client, accounts, selection),
             IdentityStream(client, accounts),
+            AttachmentStream(client, accounts, selection),
         ]
 
 

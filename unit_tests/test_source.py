@@ -66,10 +66,11 @@ def test_discover_lists_every_stream_incremental_with_source_defined_cursor_and_
         output = discover(SourceJmap(), config)
         assert mocker.call_count == 0
     streams = {stream.name: stream for stream in output.catalog.catalog.streams}
-    assert set(streams) == {"mailboxes", "emails", "threads", "identities"}
+    assert set(streams) == {"mailboxes", "emails", "threads", "identities", "attachments"}
     for stream in streams.values():
         assert [mode.value for mode in stream.supported_sync_modes] == ["full_refresh", "incremental"]
         assert stream.source_defined_cursor and stream.default_cursor_field == ["_ab_cdc_updated_at"]
-        assert stream.source_defined_primary_key == [["accountId"], ["id"]]
+        keys = [key for [key] in stream.source_defined_primary_key]
+        assert keys == (["accountId", "emailId", "partId"] if stream.name == "attachments" else ["accountId", "id"])
         assert "$ref" not in json.dumps(stream.json_schema)
-        assert {"accountId", "id", "_ab_cdc_updated_at", "_ab_cdc_deleted_at"} <= set(stream.json_schema["properties"])
+        assert {*keys, "_ab_cdc_updated_at", "_ab_cdc_deleted_at"} <= set(stream.json_schema["properties"])

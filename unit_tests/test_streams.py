@@ -338,3 +338,29 @@ def test_type_without_changes_method_is_read_whole_again_instead_of_failing(
     output = read_stream(config, "mailboxes", state=state)
     assert ids(output) == ["mb1"] and output.errors == []
     assert any("has no Mailbox/changes; reading it whole" in log.log.message for log in output.logs)
+
+
+def _with_attachments(number: int, *part_ids: str) -> dict[str, Any]:
+    return {**email(number), "attachments": [
+        {"partId": part_id, "blobId": f"B{number}-{part_id}", "name": f"file{part_id}.pdf", "type": "application/pdf",
+         "size": 10, "disposition": "attachment", "cid": None} for part_id in part_ids
+    ]}
+
+
+def test_attachments_are_one_record_per_part_and_are_deleted_with_their_email(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.create("Email", _with_attachments(1, "2", "3"))
+    fake.create("Email", _with_attachments(2))
+    first = read_stream(config, "attachments")
+    keys = [(m.record.data["emailId"], m.record.data["partId"], m.record.data["name"]) for m in first.records]
+    assert keys == [("M0001", "2", "file2.pdf"), ("M0001", "3", "file3.pdf")]
+    assert final_state(first)["accounts"]["acc1"]["memo"] == {"parts": {"M0001": ["2", "3"]}}
+    assert set(fake.requests[0]["methodCalls"][2][1]["properties"]) == {"id", "receivedAt", "mailboxIds", "attachments"}
+
+    fake.destroy("Email", "M0001")
+    second = read_stream(config, "attachments", state=final_state(first))
+    deleted = [(m.record.data["emailId"], m.record.data["partId"], m.record.data["_ab_cdc_deleted_at"] is not None)
+               for m in second.records]
+    assert deleted == [("M0001", "2", True), ("M0001", "3", True)]
+    assert final_state(second)["accounts"]["acc1"]["memo"] == {"parts": {}}

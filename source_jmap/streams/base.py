@@ -110,6 +110,7 @@ class JmapStream(Stream, CheckpointMixin):
         return True
 
     def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
+        self.restore_memo(account_id, saved.memo if saved else None)
         if saved is not None and saved.import_progress is None:
             try:
                 yield from self._read_changes(account_id, saved.state)
@@ -128,6 +129,7 @@ class JmapStream(Stream, CheckpointMixin):
                 else:
                     raise
                 saved = None
+                self.restore_memo(account_id, None)
         yield from self._read_import(account_id, saved)
 
     # --- full import --------------------------------------------------------------------
@@ -160,12 +162,12 @@ class JmapStream(Stream, CheckpointMixin):
                 self._estimated_rows += query["total"]
                 yield meter.estimate(query["total"], self._estimated_rows)
             fetched_at = utc_now()
-            ordered = _in_order(self.page_ids(responses), responses["get"])
-            records = [self._record(account_id, obj, fetched_at) for obj in ordered]
+            objects = list(_in_order(self.page_ids(responses), responses["get"]))
+            records = [record for obj in objects for record in self.records_of(account_id, obj, fetched_at)]
             done = len(query["ids"]) < (query.get("limit") or page_size)
             if query["ids"]:
-                progress = self.resume_point(query["ids"], records)
-            next_state = AccountState(state=captured, import_progress=None if done else progress)
+                progress = self.resume_point(query["ids"], objects)
+            next_state = self._account_state(account_id, captured, None if done else progress)
             yield from self._emit(account_id, records, next_state)
             meter.advance(len(query["ids"]))
             if done:
@@ -175,8 +177,8 @@ class JmapStream(Stream, CheckpointMixin):
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
         response = self._client.call([self._get_call(account_id, None, "get")], self.using)["get"]
         fetched_at = utc_now()
-        records = [self._record(account_id, obj, fetched_at) for obj in response["list"]]
-        yield from self._emit(account_id, records, AccountState(state=response["state"]))
+        records = [record for obj in response["list"] for record in self.records_of(account_id, obj, fetched_at)]
+        yield from self._emit(account_id, records, self._account_state(account_id, response["state"]))
 
     def page_calls(self, account_id: str, query_arguments: dict[str, Any]) -> list[MethodCall]:
         """One import page: the query (call id "query") and the get whose list becomes records ("get")."""
@@ -209,7 +211,7 @@ class JmapStream(Stream, CheckpointMixin):
     def query_sort(self) -> list[dict[str, Any]] | None:
         return None
 
-    def resume_point(self, query_ids: list[str], records: list[Record]) -> dict[str, Any]:
+    def resume_point(self, query_ids: list[str], objects: list[Record]) -> dict[str, Any]:
         """Where the next page starts: right after the last id the query returned."""
         return {"anchor": query_ids[-1]}
 
@@ -248,22 +250,24 @@ class JmapStream(Stream, CheckpointMixin):
                 )
             fetched_at = utc_now()
             records = [
-                self._record(account_id, obj, fetched_at)
+                record
                 for obj in responses["created"]["list"]
                 if self.keep_changed(account_id, obj)
+                for record in self.records_of(account_id, obj, fetched_at)
             ]
             for obj in responses["updated"]["list"]:
                 if self.keep_changed(account_id, obj):
-                    records.append(self._record(account_id, obj, fetched_at))
+                    records += self.records_of(account_id, obj, fetched_at)
                 else:  # it left the selection (moved to an excluded mailbox): gone from the destination's view
-                    records.append(self._deleted_record(account_id, obj["id"], fetched_at))
-            records += [self._deleted_record(account_id, object_id, fetched_at) for object_id in changes["destroyed"]]
+                    records += self.deleted_records_of(account_id, obj["id"], fetched_at)
+            for object_id in changes["destroyed"]:
+                records += self.deleted_records_of(account_id, object_id, fetched_at)
             self.logger.info(
                 "%s: account %s: %d created, %d updated, %d destroyed since state %s",
                 self.name, account_id, len(changes["created"]), len(changes["updated"]),
                 len(changes["destroyed"]), state,
             )
-            yield from self._emit(account_id, records, AccountState(state=new_state))
+            yield from self._emit(account_id, records, self._account_state(account_id, new_state))
             if not has_more:
                 return
             state = new_state
@@ -287,15 +291,25 @@ class JmapStream(Stream, CheckpointMixin):
         """Extra `Foo/get` arguments."""
         return {}
 
-    @staticmethod
-    def _record(account_id: str, obj: Record, fetched_at: str) -> Record:
+    def records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
+        """The records for one JMAP object: the object itself, with its account and read time."""
         obj["accountId"] = account_id
         obj[UPDATED_AT] = fetched_at
-        return obj
+        return [obj]
 
-    @staticmethod
-    def _deleted_record(account_id: str, object_id: str, fetched_at: str) -> Record:
-        return {"accountId": account_id, "id": object_id, UPDATED_AT: fetched_at, DELETED_AT: fetched_at}
+    def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
+        """The records that tell a destination an object is gone: its keys and `_ab_cdc_deleted_at`."""
+        return [{"accountId": account_id, "id": object_id, UPDATED_AT: fetched_at, DELETED_AT: fetched_at}]
+
+    def memo(self, account_id: str) -> dict[str, Any] | None:
+        """What the stream remembers for an account besides its state (saved with each checkpoint)."""
+        return None
+
+    def restore_memo(self, account_id: str, memo: dict[str, Any] | None) -> None:
+        """Take back what `memo` saved; None when the stream starts an account from scratch."""
+
+    def _account_state(self, account_id: str, state: str, progress: dict[str, Any] | None = None) -> AccountState:
+        return AccountState(state=state, import_progress=progress, memo=self.memo(account_id))
 
     def _emit(self, account_id: str, records: list[Record], next_state: AccountState) -> Iterator[Record]:
         """Yield a page's records and move the account's state past them.

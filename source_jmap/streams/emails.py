@@ -51,10 +51,10 @@ class EmailStream(JmapStream):
     def query_filter(self, account_id: str, progress: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._selection.query_filter(account_id, after=progress.get("after"))
 
-    def resume_point(self, query_ids: list[str], records: list[Record]) -> dict[str, Any]:
+    def resume_point(self, query_ids: list[str], objects: list[Record]) -> dict[str, Any]:
         point = {"anchor": query_ids[-1]}
-        if records:
-            point["receivedAt"] = records[-1]["receivedAt"]
+        if objects:
+            point["receivedAt"] = objects[-1]["receivedAt"]
         return point
 
     def restart_point(self, progress: Mapping[str, Any]) -> dict[str, Any]:

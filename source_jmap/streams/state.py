@@ -21,11 +21,15 @@ class AccountState(BaseModel):
 
     state: str
     import_progress: dict[str, Any] | None = None
+    # What a stream must remember between syncs beyond the state string (see AttachmentStream).
+    memo: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"state": self.state}
         if self.import_progress is not None:
             document["import"] = self.import_progress
+        if self.memo is not None:
+            document["memo"] = self.memo
         return document
 
 
