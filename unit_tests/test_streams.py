@@ -364,3 +364,23 @@ def test_attachments_are_one_record_per_part_and_are_deleted_with_their_email(
                for m in second.records]
     assert deleted == [("M0001", "2", True), ("M0001", "3", True)]
     assert final_state(second)["accounts"]["acc1"]["memo"] == {"parts": {}}
+
+
+def test_a_flag_change_re_emits_no_attachment_but_a_move_back_into_the_selection_does(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    _mailboxes(fake)
+    fake.create("Email", _with_attachments(1, "2"))
+    config["exclude_mailboxes"] = ["trash"]
+    first = read_stream(config, "attachments")
+    fake.update("Email", "M0001", keywords={"$seen": True})
+    assert read_stream(config, "attachments", state=final_state(first)).records == []
+
+    fake.update("Email", "M0001", mailboxIds={"mb-trash": True})
+    moved_out = read_stream(config, "attachments", state=final_state(first))
+    assert [m.record.data.get("_ab_cdc_deleted_at") is not None for m in moved_out.records] == [True]
+    fake.update("Email", "M0001", mailboxIds={"mb-inbox": True})
+    moved_back = read_stream(config, "attachments", state=final_state(moved_out))
+    assert [(m.record.data["partId"], m.record.data.get("_ab_cdc_deleted_at")) for m in moved_back.records] == [
+        ("2", None)
+    ]

@@ -38,6 +38,13 @@ class AttachmentStream(EmailStream):
             for part in parts
         ]
 
+    def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
+        """Attachments never change: an update matters only when the email enters or leaves the selection."""
+        known = obj["id"] in self._parts.get(account_id, {})
+        if self.keep_changed(account_id, obj):
+            return [] if known else self.records_of(account_id, obj, fetched_at)
+        return self.deleted_records_of(account_id, obj["id"], fetched_at)
+
     def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
         part_ids = self._parts.get(account_id, {}).pop(object_id, [])
         return [

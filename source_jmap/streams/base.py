@@ -11,6 +11,7 @@ sync resumes after the last page it emitted.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -163,12 +164,11 @@ class JmapStream(Stream, CheckpointMixin):
                 yield meter.estimate(query["total"], self._estimated_rows)
             fetched_at = utc_now()
             objects = list(_in_order(self.page_ids(responses), responses["get"]))
-            records = [record for obj in objects for record in self.records_of(account_id, obj, fetched_at)]
+            records = self.page_records(account_id, objects, fetched_at)
             done = len(query["ids"]) < (query.get("limit") or page_size)
             if query["ids"]:
                 progress = self.resume_point(query["ids"], objects)
-            next_state = self._account_state(account_id, captured, None if done else progress)
-            yield from self._emit(account_id, records, next_state)
+            yield from self._emit(account_id, records, captured, None if done else progress)
             meter.advance(len(query["ids"]))
             if done:
                 return
@@ -177,8 +177,8 @@ class JmapStream(Stream, CheckpointMixin):
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
         response = self._client.call([self._get_call(account_id, None, "get")], self.using)["get"]
         fetched_at = utc_now()
-        records = [record for obj in response["list"] for record in self.records_of(account_id, obj, fetched_at)]
-        yield from self._emit(account_id, records, self._account_state(account_id, response["state"]))
+        records = self.page_records(account_id, response["list"], fetched_at)
+        yield from self._emit(account_id, records, response["state"])
 
     def page_calls(self, account_id: str, query_arguments: dict[str, Any]) -> list[MethodCall]:
         """One import page: the query (call id "query") and the get whose list becomes records ("get")."""
@@ -249,25 +249,22 @@ class JmapStream(Stream, CheckpointMixin):
                     "the server is not making progress"
                 )
             fetched_at = utc_now()
-            records = [
-                record
-                for obj in responses["created"]["list"]
-                if self.keep_changed(account_id, obj)
-                for record in self.records_of(account_id, obj, fetched_at)
+            created = [obj for obj in responses["created"]["list"] if self.keep_changed(account_id, obj)]
+            updated = [
+                record for obj in responses["updated"]["list"]
+                for record in self.updated_records_of(account_id, obj, fetched_at)
             ]
-            for obj in responses["updated"]["list"]:
-                if self.keep_changed(account_id, obj):
-                    records += self.records_of(account_id, obj, fetched_at)
-                else:  # it left the selection (moved to an excluded mailbox): gone from the destination's view
-                    records += self.deleted_records_of(account_id, obj["id"], fetched_at)
-            for object_id in changes["destroyed"]:
-                records += self.deleted_records_of(account_id, object_id, fetched_at)
+            destroyed = [
+                record for object_id in changes["destroyed"]
+                for record in self.deleted_records_of(account_id, object_id, fetched_at)
+            ]
+            records = itertools.chain(self.page_records(account_id, created, fetched_at), updated, destroyed)
             self.logger.info(
                 "%s: account %s: %d created, %d updated, %d destroyed since state %s",
                 self.name, account_id, len(changes["created"]), len(changes["updated"]),
                 len(changes["destroyed"]), state,
             )
-            yield from self._emit(account_id, records, self._account_state(account_id, new_state))
+            yield from self._emit(account_id, records, new_state)
             if not has_more:
                 return
             state = new_state
@@ -291,6 +288,21 @@ class JmapStream(Stream, CheckpointMixin):
         """Extra `Foo/get` arguments."""
         return {}
 
+    def page_records(self, account_id: str, objects: list[Record], fetched_at: str) -> Iterable[Record]:
+        """The records of a page of objects read for the first time, in order."""
+        return [record for obj in objects for record in self.records_of(account_id, obj, fetched_at)]
+
+    def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
+        """The records for an object `/changes` reports as updated.
+
+        A destination that deduplicates keeps the latest row WHOLE, so an updated object is
+        emitted whole; one that left the selection (moved to an excluded mailbox) is emitted
+        as deleted, since it is gone from the destination's view.
+        """
+        if self.keep_changed(account_id, obj):
+            return self.records_of(account_id, obj, fetched_at)
+        return self.deleted_records_of(account_id, obj["id"], fetched_at)
+
     def records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         """The records for one JMAP object: the object itself, with its account and read time."""
         obj["accountId"] = account_id
@@ -308,20 +320,25 @@ class JmapStream(Stream, CheckpointMixin):
     def restore_memo(self, account_id: str, memo: dict[str, Any] | None) -> None:
         """Take back what `memo` saved; None when the stream starts an account from scratch."""
 
-    def _account_state(self, account_id: str, state: str, progress: dict[str, Any] | None = None) -> AccountState:
-        return AccountState(state=state, import_progress=progress, memo=self.memo(account_id))
-
-    def _emit(self, account_id: str, records: list[Record], next_state: AccountState) -> Iterator[Record]:
+    def _emit(
+        self, account_id: str, records: Iterable[Record], state: str, progress: dict[str, Any] | None = None
+    ) -> Iterator[Record]:
         """Yield a page's records and move the account's state past them.
 
         The state is replaced just before the LAST record is handed over: the CDK
         writes that record first and only then looks at the state, so the STATE
-        message always follows every record it covers.
+        message always follows every record it covers. Records may be produced
+        lazily (raw messages), so the last one is found by holding one back, and
+        the memo is taken only once every record was produced.
         """
-        yield from records[:-1]
-        self._states.put(account_id, next_state)
-        if records:
-            yield records[-1]
+        held: Record | None = None
+        for record in records:
+            if held is not None:
+                yield held
+            held = record
+        self._states.put(account_id, AccountState(state=state, import_progress=progress, memo=self.memo(account_id)))
+        if held is not None:
+            yield held
 
 
 def _in_order(ids: list[str], get_response: Mapping[str, Any]) -> Iterator[Record]:
