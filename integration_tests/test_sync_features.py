@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import time
 from pathlib import Path
@@ -167,3 +168,17 @@ def test_attachments_match_the_email_bodies_and_disappear_with_their_email(
         (doomed["id"], part["partId"]) for part in doomed["attachments"]
     )
     assert all(a["_ab_cdc_deleted_at"] for a in gone)
+
+
+def test_raw_messages_are_byte_identical_to_imap_body(account: MailAccount, tmp_path: Path) -> None:
+    run = read(account.config(include_raw_message=True, exclude_mailboxes=[]), tmp_path, ["raw_messages", "emails"])
+    raw = {r["id"]: base64.b64decode(r["raw_message"]) for r in run.records("raw_messages")}
+    message_ids = {r["messageId"][0]: r["id"] for r in run.records("emails")}
+    assert len(raw) == len(account.seeded)
+    imap = account.imap()
+    for sample in account.seeded:
+        imap.select(seed_mail.quote_mailbox(sample.mailbox), readonly=True)
+        [uid] = imap.uid("SEARCH", "HEADER", "Message-ID", sample.message_id)[1][0].split()
+        body = imap.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
+        assert raw[message_ids[sample.message_id.strip("<>")]] == body == sample.raw
+    imap.logout()

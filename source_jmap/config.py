@@ -38,6 +38,8 @@ class JmapConfig(BaseModel):
     body_values: Literal["none", "text", "html", "all"] = "text"
     max_body_value_bytes: int = Field(256 * 1024, gt=0)
     include_headers: bool = False
+    include_raw_message: bool = False
+    max_raw_message_bytes: int = Field(10 * 1024 * 1024, gt=0)
 
     @field_validator("session_url")
     @classmethod

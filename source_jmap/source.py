@@ -17,7 +17,15 @@ from .errors import traced
 from .jmap import JmapClient, JmapError, select_mail_accounts
 from .jmap.paging import fetch_all
 from .jmap.session import MAIL
-from .streams import AttachmentStream, EmailSelection, EmailStream, IdentityStream, MailboxStream, ThreadStream
+from .streams import (
+    AttachmentStream,
+    EmailSelection,
+    EmailStream,
+    IdentityStream,
+    MailboxStream,
+    RawMessageStream,
+    ThreadStream,
+)
 
 
 class SourceJmap(AbstractSource):
@@ -60,6 +68,8 @@ class SourceJmap(AbstractSource):
             ThreadStream(client, accounts, selection),
             IdentityStream(client, accounts),
             AttachmentStream(client, accounts, selection),
+            *([RawMessageStream(client, accounts, selection, jmap_config.max_raw_message_bytes)]
+              if jmap_config.include_raw_message else []),
         ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Any
 
 import pytest
@@ -383,4 +385,31 @@ def test_a_flag_change_re_emits_no_attachment_but_a_move_back_into_the_selection
     moved_back = read_stream(config, "attachments", state=final_state(moved_out))
     assert [(m.record.data["partId"], m.record.data.get("_ab_cdc_deleted_at")) for m in moved_back.records] == [
         ("2", None)
+    ]
+
+
+def test_raw_messages_are_downloaded_in_query_order_and_oversized_ones_skipped_with_the_reason(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    for number in range(5):
+        fake.create("Email", {**email(number), "blobId": f"G/{number}", "size": 100 if number != 3 else 5000})
+    fake.mocker.get(
+        re.compile(r"https://jmap\.test/jmap/download/acc1/G%2F(\d)/M\d+\.eml\?accept=message%2Frfc822"),
+        content=lambda request, context: f"raw bytes of {request.path.split('%2f')[-1].split('/')[0]}".encode(),
+    )
+    config |= {"include_raw_message": True, "max_raw_message_bytes": 1000}
+    output = read_stream(config, "raw_messages")
+    records = [m.record.data for m in output.records]
+    assert [r["id"] for r in records] == [f"M{n:04d}" for n in range(5)]
+    assert [base64.b64decode(r["raw_message"]).decode() for r in records if "raw_message" in r] == [
+        f"raw bytes of {n}" for n in (0, 1, 2, 4)
+    ]
+    assert records[3]["raw_message_skipped"] == "size 5000 bytes exceeds max_raw_message_bytes 1000"
+    assert any("M0003 not downloaded" in log.log.message for log in output.logs)
+
+    fake.update("Email", "M0001", keywords={"$seen": True})
+    fake.destroy("Email", "M0002")
+    later = read_stream(config, "raw_messages", state=final_state(output))
+    assert [(m.record.data["id"], m.record.data.get("_ab_cdc_deleted_at") is not None) for m in later.records] == [
+        ("M0002", True)
     ]
