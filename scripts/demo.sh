@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Sets everything up, starts the local Cyrus JMAP server with sample mail, and runs the
-# connector's check, discover, a full read, some changes and an incremental read.
+# Sets everything up, starts the local Cyrus JMAP server with sample mail, and runs the main job:
+# the connector's check, discover, a full and an incremental read as Airbyte runs them, then the
+# same through PyAirbyte into a DuckDB file, with a summary of what each sync brought.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-scripts/setup.sh
+EXTRAS=dev,warehouse scripts/setup.sh
 scripts/cyrus.sh start
-.venv/bin/python scripts/demo.py "$@"
+.venv/bin/python scripts/demo.py
+.venv/bin/python scripts/warehouse_demo.py

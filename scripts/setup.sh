@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the connector, its tests and its demo need: a virtualenv in .venv with the
-# package and its dev tools, and Debian's Cyrus IMAP as the local JMAP server. Idempotent.
+# package and the extras named in $EXTRAS (default "dev"; the demo adds "warehouse", i.e.
+# PyAirbyte and DuckDB), and Debian's Cyrus IMAP as the local JMAP server. Idempotent.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
+EXTRAS=${EXTRAS:-dev}
 cd "$ROOT"
 
 as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
@@ -20,7 +22,10 @@ if [[ ! -x .venv/bin/python ]]; then
     fi
     "$PYTHON" -m venv .venv
 fi
-echo "setup.sh: installing source-jmap and its dev tools into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -c 'import source_jmap' || { echo "setup.sh: the package did not install" >&2; exit 1; }
+echo "setup.sh: installing source-jmap with [$EXTRAS] into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]" >.venv/pip-install.log 2>&1 || {
+    cat .venv/pip-install.log >&2
+    echo "setup.sh: pip could not install source-jmap with [$EXTRAS] (log above)" >&2
+    exit 1
+}
 scripts/cyrus.sh install
