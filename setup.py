@@ -12,6 +12,13 @@ TEST_REQUIREMENTS = [
     "pytest>=8",
     "requests-mock>=1.11",
     "ruff>=0.5",
+    "airbyte-connector-models>=0.1.12",  # Airbyte's metadata.yaml schema (unit_tests/test_metadata.py)
+]
+
+# PyAirbyte reading the connector into a local DuckDB file (scripts/warehouse_demo.py); duckdb comes with it.
+WAREHOUSE_REQUIREMENTS = [
+    "airbyte>=0.71,<0.72",
+    "duckdb>=1.1",
 ]
 
 setup(
@@ -22,6 +29,6 @@ setup(
     packages=find_packages(include=["source_jmap", "source_jmap.*"]),
     package_data={"source_jmap": ["spec.json", "schemas/*.json"]},
     install_requires=MAIN_REQUIREMENTS,
-    extras_require={"dev": TEST_REQUIREMENTS},
+    extras_require={"dev": TEST_REQUIREMENTS, "warehouse": WAREHOUSE_REQUIREMENTS},
     entry_points={"console_scripts": ["source-jmap=source_jmap.run:run"]},
 )
