@@ -20,6 +20,7 @@ import seed_mail
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".local" / "demo"
 HOST = "127.0.0.1"
+STREAMS = ("mailboxes", "emails", "threads", "identities", "attachments")
 
 
 def main() -> None:
@@ -92,9 +93,7 @@ def connector(*arguments: str) -> list[dict[str, Any]]:
 def summarize_full(messages: list[dict[str, Any]]) -> None:
     mailboxes = records(messages, "mailboxes")
     emails = records(messages, "emails")
-    print(f"{len(mailboxes)} mailboxes, {len(emails)} emails, "
-          f"{len({e['threadId'] for e in emails})} threads, "
-          f"{sum(len(e.get('attachments') or []) for e in emails)} attachments")
+    print("records per stream: " + ", ".join(f"{stream} {len(records(messages, stream))}" for stream in STREAMS))
     by_id = {m["id"]: m for m in mailboxes}
     print("\nmailbox                     role      emails  unread")
     for mailbox in sorted(mailboxes, key=lambda m: path_of(m, by_id)):
@@ -110,19 +109,23 @@ def summarize_full(messages: list[dict[str, Any]]) -> None:
 
 
 def summarize_changes(messages: list[dict[str, Any]], mailbox_path: dict[str, str]) -> None:
-    for stream in ("mailboxes", "emails"):
+    for stream in STREAMS:
         rows = records(messages, stream)
         deleted = [r for r in rows if r.get("_ab_cdc_deleted_at")]
         print(f"{stream}: {len(rows)} records ({len(rows) - len(deleted)} new or updated, {len(deleted)} deleted)")
         for row in rows:
             if row.get("_ab_cdc_deleted_at"):
-                print(f"  deleted   {row['id']}")
+                print(f"  deleted   {row.get('id') or row['emailId'] + ' part ' + row['partId']}")
             elif stream == "emails":
                 where = ", ".join(mailbox_path.get(mailbox_id, mailbox_id) for mailbox_id in row["mailboxIds"])
                 print(f"  upserted  {row['id']}  {(row.get('subject') or '')[:30]:<30} in {where:<8} "
                       f"keywords {' '.join(sorted(row.get('keywords') or {}))}")
-            else:
+            elif stream == "mailboxes":
                 print(f"  upserted  {row['id']}  {row['name']:<16} emails {row['totalEmails']}")
+            elif stream == "threads":
+                print(f"  upserted  {row['id']}  {len(row['emailIds'])} emails")
+            else:
+                print(f"  upserted  {row.get('id') or row['emailId']}")
     print_states(messages)
 
 
@@ -190,8 +193,9 @@ def catalog() -> dict[str, Any]:
     return {"streams": [
         {"stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
          "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
-         "cursor_field": ["_ab_cdc_updated_at"], "primary_key": [["accountId"], ["id"]]}
-        for name in ("mailboxes", "emails")
+         "cursor_field": ["_ab_cdc_updated_at"],
+         "primary_key": [["accountId"], ["emailId"], ["partId"]] if name == "attachments" else [["accountId"], ["id"]]}
+        for name in STREAMS
     ]}
 
 
