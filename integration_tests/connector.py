@@ -59,9 +59,10 @@ def catalog(streams: list[str], sync_mode: str = "incremental") -> dict[str, Any
     ]}
 
 
-def run_connector(command: str, tmp_path: Path, config: dict[str, Any] | None = None,
-                  streams: list[str] | None = None, state: list[dict[str, Any]] | None = None,
-                  sync_mode: str = "incremental") -> Run:
+def connector_arguments(command: str, tmp_path: Path, config: dict[str, Any] | None = None,
+                        streams: list[str] | None = None, state: list[dict[str, Any]] | None = None,
+                        sync_mode: str = "incremental") -> list[str]:
+    """The command line of the connector; its config, catalog and state files are written to `tmp_path`."""
     arguments = [sys.executable, str(ROOT / "main.py"), command]
     files = {"config": config, "catalog": catalog(streams, sync_mode) if streams else None, "state": state}
     for name, content in files.items():
@@ -69,5 +70,12 @@ def run_connector(command: str, tmp_path: Path, config: dict[str, Any] | None = 
             path = tmp_path / f"{name}-{command}.json"
             path.write_text(json.dumps(content))
             arguments += [f"--{name}", str(path)]
+    return arguments
+
+
+def run_connector(command: str, tmp_path: Path, config: dict[str, Any] | None = None,
+                  streams: list[str] | None = None, state: list[dict[str, Any]] | None = None,
+                  sync_mode: str = "incremental") -> Run:
+    arguments = connector_arguments(command, tmp_path, config, streams, state, sync_mode)
     completed = subprocess.run(arguments, capture_output=True, text=True, timeout=300, cwd=ROOT)
     return Run(completed.returncode, completed.stdout, completed.stderr)

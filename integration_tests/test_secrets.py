@@ -35,3 +35,20 @@ def test_no_secret_appears_in_any_output_of_any_command(account: MailAccount, tm
             assert secret not in output
     assert runs[6].records("emails"), "the successful read must have read mail for this test to mean anything"
     assert runs[7].returncode != 0 and "Authentication failed (HTTP 401)" in runs[7].stdout
+
+
+def test_incremental_and_full_refresh_reads_keep_the_secrets_out_of_their_output(
+    account: MailAccount, tmp_path: Path
+) -> None:
+    first = run_connector("read", tmp_path, account.config(), ["mailboxes", "emails"])
+    runs = [
+        first,
+        run_connector("read", tmp_path, account.config(), ["mailboxes", "emails"], first.final_state()),
+        run_connector("read", tmp_path, account.config(), ["mailboxes", "emails"], sync_mode="full_refresh"),
+    ]
+    assert [run.returncode for run in runs] == [0, 0, 0]
+    assert first.records("emails") and runs[2].records("emails"), "reads must read mail for the grep to mean anything"
+    secrets = [account.password, base64.b64encode(f"{account.user}:{account.password}".encode()).decode()]
+    for run in runs:
+        for secret in secrets:
+            assert secret not in run.stdout + run.stderr

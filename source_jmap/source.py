@@ -7,13 +7,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airbyte_cdk.models import AirbyteConnectionStatus, Status
+from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, Status
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 
 from .config import JmapConfig
-from .errors import traced
+from .errors import config_error, traced
 from .jmap import JmapClient, JmapError, select_mail_accounts
 from .jmap.paging import fetch_all
 from .jmap.session import MAIL
@@ -29,6 +29,16 @@ from .streams import (
 
 
 class SourceJmap(AbstractSource):
+    @classmethod
+    def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
+        """Refuse a state file that is not Airbyte STATE messages with a message, not a traceback."""
+        try:
+            return super().read_state(state_path)
+        except Exception:  # the CDK raises whatever its deserializer met: TypeError, KeyError, ValueError...
+            raise config_error(
+                "The state passed to read is not a list of Airbyte STATE messages; reset the connection's state"
+            ) from None
+
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Report a failed check with the plain message (the CDK's default shows its repr)."""
         succeeded, message = self.check_connection(logger, config)

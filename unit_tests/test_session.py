@@ -78,8 +78,8 @@ def test_bare_origin_is_resolved_through_well_known_and_credentials_go_only_to_t
     ("body", "content_type", "described"),
     [
         ("<html><body>Sign in</body></html>", "text/html", "an HTML page"),
-        ("{not json", "application/json", "a response that is not valid JSON"),
-        ('{"hello": "world"}', "application/json", "JSON that is not a JMAP session"),
+        ("{not json", "text/plain", "a response that is not valid JSON"),
+        ('{"hello": "world"}', "application/json", "JSON of another kind"),
     ],
 )
 def test_url_that_is_not_a_session_and_has_no_well_known_fails_clearly(
@@ -165,7 +165,7 @@ def test_request_level_limit_problem_names_the_limit() -> None:
     assert raised.value.limit == "maxObjectsInGet"
 
 
-@pytest.mark.parametrize(("status", "body"), [(200, "<html>proxy error</html>"), (502, "bad gateway")])
+@pytest.mark.parametrize(("status", "body"), [(200, "<html>proxy error</html>"), (404, "not found")])
 def test_api_answer_that_is_not_jmap_is_a_server_error(status: int, body: str) -> None:
     with requests_mock.Mocker() as mocker:
         mocker.get(SESSION_URL, json=session_document())
@@ -178,6 +178,31 @@ def test_calls_beyond_max_calls_in_request_are_refused_before_sending() -> None:
     with requests_mock.Mocker() as mocker:
         mocker.get(SESSION_URL, json=session_document())
         api = mocker.post(API_URL, json={})
-        with pytest.raises(ValueError, match="maxCallsInRequest"):
+        with pytest.raises(JmapRequestError, match="Not sent: 17 method calls in one request, more than the server's "
+                           "maxCallsInRequest of 16") as raised:
             JmapClient(SESSION_URL, CREDENTIALS).call([MethodCall("Email/get", {}, str(n)) for n in range(17)], [])
     assert api.call_count == 0
+    assert raised.value.limit == "maxCallsInRequest"
+
+
+@pytest.mark.parametrize(
+    ("credentials", "challenge", "hint"),
+    [
+        (CREDENTIALS, 'Bearer realm="jmap", error="invalid_token"',
+         "the server asks for Bearer authentication, not Basic; use an API token"),
+        (BearerCredentials("tok-456"), 'Basic realm="localhost"',
+         "the server asks for Basic authentication, not Bearer; use a username and password"),
+        (CREDENTIALS, 'Basic realm="localhost"',
+         "check the username and password (an app password where the provider requires one)"),
+        (BearerCredentials("tok-456"), 'Bearer error="invalid_token"',
+         "check that the API token is valid, not expired or revoked, and has the mail scope"),
+    ],
+)
+def test_401_hint_names_the_scheme_the_server_asks_for_when_it_is_not_ours(
+    credentials: Any, challenge: str, hint: str
+) -> None:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(SESSION_URL, status_code=401, headers={"WWW-Authenticate": challenge})
+        with pytest.raises(JmapAuthError) as raised:
+            _ = JmapClient(SESSION_URL, credentials).session
+    assert str(raised.value).endswith(f": {hint}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import ClassVar
 
 import requests
 from requests.auth import AuthBase
@@ -11,6 +12,7 @@ from requests.auth import AuthBase
 
 @dataclass(frozen=True, repr=False)
 class BasicCredentials(AuthBase):
+    scheme: ClassVar[str] = "Basic"
     username: str
     password: str
 
@@ -41,6 +43,7 @@ class BasicCredentials(AuthBase):
 
 @dataclass(frozen=True, repr=False)
 class BearerCredentials(AuthBase):
+    scheme: ClassVar[str] = "Bearer"
     api_token: str
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -18,6 +18,13 @@ class JmapTransportError(JmapError):
     """The server could not be reached or did not answer in time; may pass by itself."""
 
 
+class JmapUnreachableError(JmapConfigError):
+    """No connection to a server this run never reached: wrong host or port, untrusted certificate.
+
+    Someone must act; a server that answered earlier and then drops out is a JmapTransportError.
+    """
+
+
 class JmapAuthError(JmapConfigError):
     """The server refused the credentials (HTTP 401/403)."""
 

@@ -11,6 +11,7 @@ sync resumes after the last page it emitted.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -146,9 +147,11 @@ class JmapStream(Stream, CheckpointMixin):
         if resume:
             self.logger.info("%s: resuming the import of account %s at %s", self.name, account_id, progress)
         while True:
-            calls = [] if captured is not None else [self._get_call(account_id, [], "state")]
-            calls += self.page_calls(account_id, self._query_arguments(account_id, progress, page_size, meter))
-            responses = self._client.call(calls, self.using)
+            # A server that refuses a page for its size gets smaller pages from then on.
+            responses, page_size = self._client.call_shrinking_to_fit(
+                functools.partial(self._import_calls, account_id, captured is None, progress, meter),
+                page_size, self.using,
+            )
             if captured is None:
                 captured = responses["state"]["state"]
             try:
@@ -172,6 +175,12 @@ class JmapStream(Stream, CheckpointMixin):
             meter.advance(len(query["ids"]))
             if done:
                 return
+
+    def _import_calls(
+        self, account_id: str, capture_state: bool, progress: Mapping[str, Any], meter: ImportProgress, size: int
+    ) -> list[MethodCall]:
+        calls = [self._get_call(account_id, [], "state")] if capture_state else []
+        return calls + self.page_calls(account_id, self._query_arguments(account_id, progress, size, meter))
 
     def _read_all(self, account_id: str) -> Iterator[Record]:
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
@@ -228,24 +237,14 @@ class JmapStream(Stream, CheckpointMixin):
         max_changes = self._client.session.limits.max_objects_in_get
         state = since
         while True:
-            changes_call = MethodCall(
-                f"{self.jmap_type}/changes",
-                {"accountId": account_id, "sinceState": state, "maxChanges": max_changes},
-                "changes",
-            )
-            responses = self._client.call(
-                [
-                    changes_call,
-                    self._get_call(account_id, ResultReference("changes", changes_call.name, "/created"), "created"),
-                    self._get_call(account_id, ResultReference("changes", changes_call.name, "/updated"), "updated"),
-                ],
-                self.using,
+            responses, max_changes = self._client.call_shrinking_to_fit(
+                functools.partial(self._changes_calls, account_id, state), max_changes, self.using
             )
             changes = responses["changes"]
             new_state, has_more = changes["newState"], changes["hasMoreChanges"]
             if has_more and new_state == state:
                 raise JmapServerError(
-                    f"{changes_call.name} says more changes follow state {state} but gives no newer state; "
+                    f"{self.jmap_type}/changes says more changes follow state {state} but gives no newer state; "
                     "the server is not making progress"
                 )
             fetched_at = utc_now()
@@ -268,6 +267,17 @@ class JmapStream(Stream, CheckpointMixin):
             if not has_more:
                 return
             state = new_state
+
+    def _changes_calls(self, account_id: str, since: str, size: int) -> list[MethodCall]:
+        """`Foo/changes` and the `Foo/get` of what it created and updated, in one request."""
+        changes = MethodCall(
+            f"{self.jmap_type}/changes", {"accountId": account_id, "sinceState": since, "maxChanges": size}, "changes"
+        )
+        return [
+            changes,
+            self._get_call(account_id, ResultReference("changes", changes.name, "/created"), "created"),
+            self._get_call(account_id, ResultReference("changes", changes.name, "/updated"), "updated"),
+        ]
 
     def keep_changed(self, account_id: str, obj: Record) -> bool:
         """Whether a created or updated object belongs in the stream: filters apply to changes too.

@@ -1,0 +1,190 @@
+"""Syncs killed with SIGKILL at seeded-random records, again and again, and resumed, lose nothing.
+
+Airbyte commits a source's records up to its last STATE message; after a crash it starts the next
+attempt from that state. So at each kill: keep the records before the killed run's last STATE and
+resume from that STATE (streams that never checkpointed resume from the state they were given); the
+resumed run is killed in turn at the next point, and the last one runs to the end. What all of them
+delivered must equal a run that was never killed.
+
+The connector runs behind the fault proxy with maxObjectsInGet rewritten to 7 (a legitimate server
+limit) so that a mailbox of ~100 messages takes many pages, and so many checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import HOST, HTTP_PORT, IMAP_PORT, ROOT, MailAccount, new_account, seed_mail
+from .connector import Run, connector_arguments, run_connector
+from .fault_proxy import FaultProxy, announcing_max_objects_in_get, running
+
+# Streams with little output first: a kill must land where much output is still to come.
+STREAMS = ["threads", "attachments", "mailboxes", "emails"]
+PRIMARY_KEYS = {"threads": ("id",), "attachments": ("emailId", "partId"), "mailboxes": ("id",), "emails": ("id",)}
+SMALL_PAGE = 7
+BULK_MESSAGES = 60
+SEED = 20240611
+FULL_READ_KILLS = 6
+INCREMENTAL_KILLS = 5
+# A killed connector can be ahead of what the test has read by the pipe (64 KiB) plus its stdout
+# buffer (8 KiB). Kill points are only drawn where more output than twice that is still to come,
+# so the connector cannot have finished by the time it is killed.
+OUTPUT_STILL_TO_COME = 2 * (64 + 8) * 1024
+
+Key = tuple[str, ...]
+Snapshot = dict[Key, str]
+State = list[dict[str, Any]]
+
+
+@pytest.fixture
+def bulk_account(cyrus: None) -> MailAccount:
+    account = new_account(seed=False)
+    seeded = seed_mail.seed(HOST, IMAP_PORT, account.user, account.password, bulk=BULK_MESSAGES)
+    return MailAccount(account.user, account.password, seeded)
+
+
+@contextmanager
+def small_page_origin() -> Iterator[str]:
+    with running(FaultProxy(HTTP_PORT, rewrite_session=announcing_max_objects_in_get(SMALL_PAGE))) as origin:
+        yield origin
+
+
+def read(config: dict[str, Any], tmp_path: Path, state: State | None = None) -> Run:
+    run = run_connector("read", tmp_path, config, STREAMS, state)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return run
+
+
+def read_until_killed(config: dict[str, Any], workdir: Path, state: State | None, records: int) -> Run:
+    """Run `read` and kill -9 it right after its `records`-th RECORD line; what it printed until then."""
+    workdir.mkdir()
+    arguments = connector_arguments("read", workdir, config, STREAMS, state)
+    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    assert process.stdout is not None
+    lines, seen = [], 0
+    for line in process.stdout:
+        lines.append(line)
+        seen += line.startswith('{"type":"RECORD"')
+        if seen == records:
+            process.kill()
+            break
+    process.stdout.close()
+    return Run(process.wait(), "".join(lines), "")
+
+
+def committed(run: Run) -> Run:
+    """What a destination keeps of a failed run: the output up to its last STATE message."""
+    lines = run.stdout.splitlines(keepends=True)
+    last_state = max((n for n, line in enumerate(lines) if line.startswith('{"type":"STATE"')), default=-1)
+    return Run(run.returncode, "".join(lines[: last_state + 1]), "")
+
+
+def resumed_state(previous: State | None, killed: Run) -> State:
+    """The state Airbyte gives the next attempt: each stream's last STATE, else what the killed run got."""
+    by_stream = {s["stream"]["stream_descriptor"]["name"]: s for s in previous or []}
+    by_stream |= {s["stream"]["stream_descriptor"]["name"]: s for s in killed.final_state()}
+    return list(by_stream.values())
+
+
+def kill_points(run: Run, count: int, rng: random.Random) -> list[int]:
+    """`count` distinct record numbers (1-based) of a clean `run` after which plenty of output is still to come."""
+    lines = run.stdout.splitlines(keepends=True)
+    total = sum(len(line) for line in lines)
+    candidates, printed, records = [], 0, 0
+    for line in lines:
+        printed += len(line)
+        if line.startswith('{"type":"RECORD"'):
+            records += 1
+            if total - printed > OUTPUT_STILL_TO_COME:
+                candidates.append(records)
+    assert len(candidates) >= count, "seed more mail: too few records to kill the connector among"
+    return sorted(rng.sample(candidates, count))
+
+
+def kill_repeatedly(config: dict[str, Any], tmp_path: Path, state: State | None, points: list[int]) -> list[Run]:
+    """Kill the sync when it reaches each point (a record number of the clean run), resume, and finish.
+
+    A run resumed after N delivered records prints the clean run's records from N + 1 on, so the
+    next point is that many records into it. Returns what a destination keeps of every run.
+    """
+    kept: list[Run] = []
+    delivered = 0
+    for point in points:
+        killed = read_until_killed(config, tmp_path / f"killed-at-{point}", state, point - delivered)
+        assert killed.returncode == -signal.SIGKILL, f"the connector finished before record {point}"
+        kept.append(committed(killed))
+        delivered += len(kept[-1].of_type("RECORD"))
+        state = resumed_state(state, killed)
+    return [*kept, read(config, tmp_path, state)]
+
+
+def apply(snapshot: Snapshot, *runs: Run) -> Snapshot:
+    """A deduplicating destination: upsert each record by primary key, drop it when marked deleted."""
+    result = dict(snapshot)
+    for run in runs:
+        for stream in STREAMS:
+            for record in run.records(stream):
+                key = (stream, record["accountId"], *(str(record[field]) for field in PRIMARY_KEYS[stream]))
+                if record.get("_ab_cdc_deleted_at"):
+                    result.pop(key, None)
+                else:
+                    content = {name: value for name, value in record.items() if not name.startswith("_ab_cdc_")}
+                    result[key] = json.dumps(content, sort_keys=True)
+    return result
+
+
+def stream_states(run: Run) -> dict[str, Any]:
+    return {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in run.final_state()}
+
+
+def change_many_emails(account: MailAccount) -> None:
+    """Enough changes for many pages of 7: flags, moves, expunges and new mail."""
+    imap = account.imap()
+    imap.select("INBOX")
+    uids = imap.uid("SEARCH", "ALL")[1][0].split()
+    imap.uid("STORE", b",".join(uids[:40]), "+FLAGS", r"(\Flagged)")
+    imap.uid("MOVE", b",".join(uids[40:50]), "Archive")
+    imap.uid("STORE", b",".join(uids[50:58]), "+FLAGS", r"(\Deleted)")
+    imap.expunge()
+    for n in range(8):
+        imap.append("INBOX", "", None, f"From: k@example.org\r\nSubject: new {n}\r\nMessage-ID: <kill-{n}@example.org>"
+                    f"\r\n\r\nmessage {n} after the first sync\r\n".encode())
+    imap.logout()
+
+
+def test_full_import_killed_again_and_again_and_resumed_delivers_every_record(
+    bulk_account: MailAccount, tmp_path: Path
+) -> None:
+    with small_page_origin() as origin:
+        config = bulk_account.config(session_url=f"{origin}/jmap/")
+        clean = read(config, tmp_path)
+        points = kill_points(clean, FULL_READ_KILLS, random.Random(SEED))
+        kept = kill_repeatedly(config, tmp_path, None, points)
+    assert len([key for key in apply({}, clean) if key[0] == "emails"]) > 80
+    assert apply({}, *kept) == apply({}, clean), f"killed at records {points}"
+    assert stream_states(kept[-1]) == stream_states(clean)
+
+
+def test_incremental_sync_killed_again_and_again_and_resumed_ends_in_the_same_mailbox_state(
+    bulk_account: MailAccount, tmp_path: Path
+) -> None:
+    with small_page_origin() as origin:
+        config = bulk_account.config(session_url=f"{origin}/jmap/")
+        first = read(config, tmp_path)
+        change_many_emails(bulk_account)
+        clean = read(config, tmp_path, first.final_state())
+        points = kill_points(clean, INCREMENTAL_KILLS, random.Random(SEED + 1))
+        kept = kill_repeatedly(config, tmp_path, first.final_state(), points)
+    before = apply({}, first)
+    assert len(clean.records("emails")) > 60 and apply(before, clean) != before
+    assert apply(before, *kept) == apply(before, clean), f"killed at records {points}"
+    assert stream_states(kept[-1]) == stream_states(clean)
