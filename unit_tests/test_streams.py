@@ -413,3 +413,23 @@ def test_raw_messages_are_downloaded_in_query_order_and_oversized_ones_skipped_w
     assert [(m.record.data["id"], m.record.data.get("_ab_cdc_deleted_at") is not None) for m in later.records] == [
         ("M0002", True)
     ]
+
+
+def test_server_partial_fail_on_changes_leads_to_a_resync(fake: FakeJmap, config: dict[str, Any]) -> None:
+    seed(fake, 2)
+    state = final_state(read_stream(config, "emails"))
+    partial_fail = ["error", {"type": "serverPartialFail"}]
+    fake.override = lambda name, arguments: partial_fail if name == "Email/changes" else None
+    output = read_stream(config, "emails", state=state)
+    assert len(ids(output)) == 2 and output.errors == []
+
+
+def test_an_account_in_the_saved_state_that_is_not_read_any_more_is_reported_and_its_state_kept(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    seed(fake, 1)
+    state = {"accounts": {"acc1": final_state(read_stream(config, "emails"))["accounts"]["acc1"],
+                          "vanished": {"state": "3"}}}
+    output = read_stream(config, "emails", state=state)
+    assert any("account vanished has a saved state but is not read now" in log.log.message for log in output.logs)
+    assert final_state(output)["accounts"]["vanished"] == {"state": "3"}

@@ -62,8 +62,9 @@ class JmapMethodError(JmapError):
         """The server cannot compute changes from the state we hold: start over.
 
         Cyrus answers `invalidArguments` on `sinceState` where RFC 8620 says
-        `cannotCalculateChanges`; both mean the same to a sync client.
+        `cannotCalculateChanges`; both mean the same to a sync client. After
+        `serverPartialFail` RFC 8620 tells the client to resync, which is the same.
         """
-        return self.error_type == "cannotCalculateChanges" or (
+        return self.error_type in ("cannotCalculateChanges", "serverPartialFail") or (
             self.error_type == "invalidArguments" and "sinceState" in self.arguments
         )

@@ -89,6 +89,12 @@ class JmapStream(Stream, CheckpointMixin):
             account_ids = self._accounts()
         except JmapError as error:
             raise traced(error) from None
+        for gone in sorted(set(self._states.account_ids()) - set(account_ids)):
+            self.logger.warning(
+                "%s: account %s has a saved state but is not read now (gone, no longer shared, without mail "
+                "capability, or not selected); its state is kept and its rows stay in the destination",
+                self.name, gone,
+            )
         for account_id in account_ids:
             yield StreamSlice(partition={"account_id": account_id}, cursor_slice={})
 

@@ -59,6 +59,9 @@ class AccountStates(Cursor):
         for account_id, document in accounts.items():
             self._parse(account_id, document)
 
+    def account_ids(self) -> list[str]:
+        return list(self._state.get("accounts", {}))
+
     def get(self, account_id: str) -> AccountState | None:
         document = self._state.get("accounts", {}).get(account_id)
         return None if document is None else self._parse(account_id, document)
