@@ -443,18 +443,22 @@ class JmapClient:
         return f"the server asks for {' or '.join(offered)} authentication, not {ours}; use {wanted}"
 
     def _read_whole_json(self, response: requests.Response) -> requests.Response:
+        self._refuse_broken_json(response, self._json_or_none(response))
+        return response
+
+    @staticmethod
+    def _refuse_broken_json(response: requests.Response, document: Any) -> None:
         """A 200 that says it is JSON but does not parse was cut or mangled on the way: ask again."""
-        if response.status_code == 200 and _claims_json(response) and self._json_or_none(response) is None:
+        if response.status_code == 200 and _claims_json(response) and document is None:
             raise RetryableError(JmapServerError(
                 f"{response.url} answered with JSON that does not parse ({len(response.content)} bytes; "
                 "cut off or damaged on the way)"
             ))
-        return response
 
     def _read_api_response(self, response: requests.Response, calls: Sequence[MethodCall]) -> dict[str, Any]:
         self._raise_for_auth(response)
-        self._read_whole_json(response)
-        document = self._json_or_none(response)
+        document = self._json_or_none(response)  # parsed once: a page can be tens of megabytes
+        self._refuse_broken_json(response, document)
         if response.status_code == 400 and isinstance(document, dict) and "type" in document:
             raise _request_error(document)
         if response.status_code != 200:

@@ -181,6 +181,8 @@ class JmapStream(Stream, CheckpointMixin):
             meter.advance(len(query["ids"]))
             if done:
                 return
+            # Let this page go before the next one is fetched: peak memory is one page, not two.
+            del responses, query, objects, records
 
     def _import_calls(
         self, account_id: str, capture_state: bool, progress: Mapping[str, Any], meter: ImportProgress, size: int
