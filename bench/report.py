@@ -1,0 +1,164 @@
+"""The benchmark's table, its targets (PASS/FAIL) and its JSON file in bench/results/."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from measure import Measurement
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RSS_LIMIT_MB = 250
+RSS_GROWTH_LIMIT = 0.25
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str  # start-up, floor or connector
+    median: Measurement  # median wall and CPU of the timed runs; the largest peak RSS
+    walls: list[float]
+    emails: int | None = None
+    requests: int | None = None  # from the counted run (through the proxy)
+    bytes_received: int | None = None
+    proxy_wall: float | None = None  # wall time of the counted run
+    baseline: str | None = None  # the start-up row whose wall time is not "work"
+    versus: str | None = None  # the row this one's work is compared with
+    work: float | None = None
+    ratio: float | None = None
+
+
+def _by_name(rows: list[Row]) -> dict[str, Row]:
+    return {row.name: row for row in rows}
+
+
+def derive(rows: list[Row]) -> None:
+    """Fill `work` (wall minus the start-up baseline) and `ratio` (work / the compared row's work)."""
+    named = _by_name(rows)
+    for row in rows:
+        if row.baseline in named:
+            row.work = row.median.wall - named[row.baseline].median.wall
+    for row in rows:
+        other = named.get(row.versus or "")
+        if other and row.work is not None and other.work:
+            row.ratio = row.work / other.work
+
+
+def _cell(value: float | None, pattern: str) -> str:
+    return "-" if value is None else format(value, pattern)
+
+
+def print_table(result: dict[str, Any]) -> None:
+    rows: list[Row] = result["rows"]
+    derive(rows)
+    print(f"\n== {result['messages']} emails, median of {result['repeat']} runs "
+          f"(requests and bytes: one run through the counting proxy)")
+    header = (f"{'scenario':36} {'wall s':>7} {'work s':>7} {'emails':>7} {'emails/s':>9} {'HTTP req':>8} "
+              f"{'MB recv':>8} {'RSS MB':>7} {'CPU s':>6} {'ratio':>6} {'proxy':>6}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        rate = row.emails / row.work if row.emails and row.work and row.work > 0 else None
+        overhead = (row.proxy_wall / row.median.wall - 1) * 100 if row.proxy_wall else None
+        megabytes = row.bytes_received / 1e6 if row.bytes_received is not None else None
+        print(f"{row.name:36} {row.median.wall:7.2f} {_cell(row.work, '7.2f'):>7} {_cell(row.emails, 'd'):>7} "
+              f"{_cell(rate, '9.0f'):>9} {_cell(row.requests, 'd'):>8} {_cell(megabytes, '8.1f'):>8} "
+              f"{row.median.max_rss_mb:7.0f} {row.median.cpu:6.2f} {_cell(row.ratio, '6.2f'):>6} "
+              f"{_cell(overhead, '+5.0f') + '%' if overhead is not None else '-':>6}")
+    print("work = wall - start-up baseline (python -c pass for the floor, connector spec for the connector); "
+          "ratio = work / floor work; proxy = wall of the counted run vs the median")
+
+
+def _target(name: str, value: float | None, limit: float, unit: str = "") -> dict[str, Any]:
+    passed = None if value is None else value <= limit
+    return {"target": name, "value": value, "limit": limit, "unit": unit, "passed": passed}
+
+
+def check_targets(rows: list[Row], messages: int, max_objects_in_get: int, connector: str) -> list[dict[str, Any]]:
+    derive(rows)
+    named = _by_name(rows)
+
+    def get(name: str, attribute: str) -> Any:
+        row = named.get(name)
+        return getattr(row, attribute) if row else None
+
+    zero, ten = "incremental, 0 changes", "incremental, 10 changes"
+    full_rss = max((row.median.max_rss_mb for row in rows if row.kind == "connector"), default=None)
+    trivial, spec = get("trivial CDK source spec", "median"), get("connector spec", "median")
+    return [
+        _target("full read, start-up excluded, <= 1.2 x floor", get("connector full refresh", "ratio"), 1.2, "x"),
+        _target(f"full read HTTP requests <= ceil({messages}/{max_objects_in_get}) + 3",
+                get("connector full refresh", "requests"), math.ceil(messages / max_objects_in_get) + 3),
+        _target("incremental, 0 changes: HTTP requests (1 stream) <= 3", get(zero, "requests"), 3),
+        _target("incremental, 0 changes: <= 0.5 s beyond start-up", get(zero, "work"), 0.5, "s"),
+        _target("incremental, 10 changes: HTTP requests <= 5", get(ten, "requests"), 5),
+        _target(f"peak RSS of connector reads <= {RSS_LIMIT_MB} MB", full_rss, RSS_LIMIT_MB, "MB"),
+        rss_growth_target(connector),
+        _target("spec start-up <= 1.1 x trivial CDK source", spec.wall / trivial.wall if spec and trivial else None,
+                1.1, "x"),
+    ]
+
+
+def _saved_full_read_rss(size: int, connector: str) -> float | None:
+    """Peak RSS of the full read at `size` emails by the same connector checkout, from the newest saved result."""
+    for path in sorted(RESULTS.glob("*.json"), reverse=True):
+        result = json.loads(path.read_text())
+        if result.get("connector") != connector:
+            continue
+        for row in result.get("rows", []):
+            if row["name"] in ("connector full refresh" if result.get("messages") == size else "",
+                               f"connector full refresh {size}"):
+                return float(row["median"]["max_rss_mb"])
+    return None
+
+
+def rss_growth_target(connector: str, small: int = 2000, large: int = 20_000) -> dict[str, Any]:
+    """Peak RSS growth from `small` to `large` emails, from saved results (bench/results/)."""
+    low, high = _saved_full_read_rss(small, connector), _saved_full_read_rss(large, connector)
+    growth = (high / low - 1) if low and high else None
+    target = _target(f"peak RSS growth {small} -> {large} emails < {RSS_GROWTH_LIMIT:.0%}", growth,
+                     RSS_GROWTH_LIMIT, "fraction")
+    target["detail"] = f"{low} MB -> {high} MB" if growth is not None else "needs saved results of both sizes"
+    return target
+
+
+def memory_scaling_targets(rows: list[Row]) -> list[dict[str, Any]]:
+    rss = [row.median.max_rss_mb for row in rows]
+    growth = rss[-1] / rss[0] - 1 if len(rss) > 1 else None
+    return [_target(f"peak RSS <= {RSS_LIMIT_MB} MB", max(rss), RSS_LIMIT_MB, "MB"),
+            _target(f"peak RSS growth {rows[0].emails} -> {rows[-1].emails} < {RSS_GROWTH_LIMIT:.0%}", growth,
+                    RSS_GROWTH_LIMIT, "fraction")]
+
+
+def print_targets(targets: list[dict[str, Any]]) -> None:
+    print("\n== targets")
+    for target in targets:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a "}[target["passed"]]
+        value = "-" if target["value"] is None else f"{target['value']:.3g}"
+        detail = f" ({target['detail']})" if target.get("detail") else ""
+        print(f"{verdict}  {target['target']}: {value}{detail}")
+
+
+def _machine() -> dict[str, Any]:
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", *arguments], capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+            "commit": git("rev-parse", "HEAD"),
+            "modified": git("status", "--porcelain", "--", "source_jmap", "spec.json").splitlines()}
+
+
+def write_results(result: dict[str, Any], label: str = "") -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}-{result['messages']}{'-' + label if label else ''}.json"
+    document = {**result, "rows": [dataclasses.asdict(row) for row in result["rows"]], "machine": _machine()}
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
