@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import imaplib
 import json
 import os
 import subprocess
@@ -32,12 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     WORK.mkdir(parents=True, exist_ok=True)
-    heading(f"Sample mailbox {args.user} on the local Cyrus")
-    subprocess.run([str(ROOT / "scripts" / "cyrus.sh"), "adduser", args.user, args.password], check=True)
-    imap = seed_mail.open_imap(HOST, args.imap_port, args.user, args.password)
-    empty_account(imap)
-    seeded = seed_mail.seed(HOST, args.imap_port, args.user, args.password)
-    print(f"seeded {len(seeded)} messages into {len(seed_mail.SAMPLE_MAILBOXES)} mailboxes over IMAP")
+    imap = sample_account(args.user, args.password, args.imap_port)
 
     config = {
         "session_url": f"http://{HOST}:{args.http_port}",
@@ -153,6 +149,17 @@ def make_changes(imap: Any) -> list[str]:
     imap.append("INBOX", "", None, message.encode())
     done.append("appended a new message to INBOX")
     return done
+
+
+def sample_account(user: str, password: str, imap_port: int) -> imaplib.IMAP4:
+    """The user, with the same freshly seeded sample mail on every run; an IMAP connection to it."""
+    heading(f"Sample mailbox {user} on the local Cyrus")
+    subprocess.run([str(ROOT / "scripts" / "cyrus.sh"), "adduser", user, password], check=True)
+    imap = seed_mail.open_imap(HOST, imap_port, user, password)
+    empty_account(imap)
+    seeded = seed_mail.seed(HOST, imap_port, user, password)
+    print(f"seeded {len(seeded)} messages into {len(seed_mail.SAMPLE_MAILBOXES)} mailboxes over IMAP")
+    return imap
 
 
 def empty_account(imap: Any) -> None:

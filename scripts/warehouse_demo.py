@@ -15,7 +15,6 @@ import email.utils
 import imaplib
 import json
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -24,8 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import seed_mail
-from demo import empty_account
+from demo import sample_account
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".local" / "warehouse"
@@ -77,12 +75,7 @@ def main() -> None:
     PROGRESS_LOG.write_text("")  # this run's PyAirbyte output only
     ab = import_pyairbyte()
 
-    heading(f"Sample mailbox {args.user} on the local Cyrus")
-    subprocess.run([str(ROOT / "scripts" / "cyrus.sh"), "adduser", args.user, args.password], check=True)
-    imap = seed_mail.open_imap(HOST, args.imap_port, args.user, args.password)
-    empty_account(imap)
-    seeded = seed_mail.seed(HOST, args.imap_port, args.user, args.password)
-    print(f"seeded {len(seeded)} messages into {len(seed_mail.SAMPLE_MAILBOXES)} mailboxes over IMAP")
+    imap = sample_account(args.user, args.password, args.imap_port)
 
     heading("PyAirbyte: the connector as a local executable, offline")
     executable = Path(sys.executable).with_name("source-jmap")
