@@ -6,6 +6,7 @@ MAIN_REQUIREMENTS = [
     "pydantic>=2.5,<3",
     "pendulum>=3",
     "orjson>=3.9",
+    "msgspec>=0.18",  # checks a JMAP answer whole but decodes its objects one at a time (jmap/responses.py)
 ]
 
 TEST_REQUIREMENTS = [

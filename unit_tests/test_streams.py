@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from airbyte_cdk.models import SyncMode
 
-from .fake_jmap import FakeJmap, email
+from source_jmap.jmap import BasicCredentials, JmapClient
+from source_jmap.streams import EmailSelection, raw_messages
+
+from .fake_jmap import SESSION_URL, FakeJmap, email
 from .helpers import final_state, ids, read_stream, stream_states
 
 
@@ -433,3 +437,25 @@ def test_an_account_in_the_saved_state_that_is_not_read_any_more_is_reported_and
     output = read_stream(config, "emails", state=state)
     assert any("account vanished has a saved state but is not read now" in log.log.message for log in output.logs)
     assert final_state(output)["accounts"]["vanished"] == {"state": "3"}
+
+
+@pytest.mark.parametrize(("size", "window_bytes", "ahead"), [(100, 10**9, 16 * 4), (300, 1000, 4)],
+                         ids=["small messages: 16 a worker", "big messages: their bytes"])
+def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
+    fake: FakeJmap, monkeypatch: pytest.MonkeyPatch, size: int, window_bytes: int, ahead: int
+) -> None:
+    monkeypatch.setattr(raw_messages, "WINDOW_BYTES", window_bytes)
+    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/"), content=b"raw")
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    stream = raw_messages.RawMessageStream(client, lambda: ["acc1"], EmailSelection(client))
+    taken: list[int] = []
+
+    def emails() -> Iterator[dict[str, Any]]:
+        for number in range(200):  # the fake server allows 4 concurrent requests: 4 workers
+            taken.append(number)
+            yield {"id": f"M{number}", "blobId": f"G{number}", "size": size, "receivedAt": "2024-01-01T00:00:00Z"}
+
+    records = stream.page_records("acc1", emails(), "2026-01-01T00:00:00Z")
+    assert next(records)["id"] == "M0"
+    assert len(taken) == ahead
+    assert [record["id"] for record in records] == [f"M{number}" for number in range(1, 200)]

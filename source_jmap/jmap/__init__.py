@@ -2,8 +2,9 @@
 
 from .accounts import select_mail_accounts
 from .auth import BasicCredentials, BearerCredentials, Credentials
-from .client import JmapClient, MethodCall, MethodResponses, ResultReference
+from .client import JmapClient, MethodCall, ResultReference
 from .errors import JmapError
+from .responses import MethodResponses
 from .session import JmapSession
 
 __all__ = [

@@ -10,8 +10,8 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +32,7 @@ from .errors import (
     JmapTransportError,
     JmapUnreachableError,
 )
+from .responses import MethodResponses, NotJsonError, NotMethodResponsesError, decode_response
 from .retry import Retries, RetryableError, RetryPolicy, retry_after_seconds
 from .session import CORE, CoreLimits, JmapSession, looks_like_session
 
@@ -48,6 +49,22 @@ RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """An HTTP answer with its whole body: what the client's readers look at."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    url: str
+    content: bytes
+
+    @classmethod
+    def read(cls, response: requests.Response) -> HttpAnswer:
+        """Read a streamed response into ONE buffer: `Response.content` joins 10 KB chunks, which holds
+        a page of tens of megabytes twice at its peak."""
+        return cls(response.status_code, response.headers, response.url, b"".join(response.iter_content(None)))
 
 
 @dataclass(frozen=True)
@@ -76,46 +93,6 @@ class MethodCall:
             for key, value in self.arguments.items()
         }
         return [self.name, arguments, self.call_id]
-
-
-@dataclass
-class MethodResponses:
-    """The responses of one request, looked up by call id."""
-
-    calls: Sequence[MethodCall]
-    responses: list[list[Any]]
-    _by_id: dict[str, tuple[str, dict[str, Any]]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._by_id = {}
-        for name, arguments, call_id in self.responses:
-            self._by_id.setdefault(call_id, (name, arguments))
-
-    def __getitem__(self, call_id: str) -> dict[str, Any]:
-        """The arguments of a call's response; a method error is raised as JmapMethodError."""
-        method = self._method_of(call_id)
-        if call_id not in self._by_id:
-            raise JmapServerError(f"The JMAP server sent no response for {method} (call '{call_id}')")
-        name, arguments = self._by_id[call_id]
-        if name == "error":
-            raise _method_error(method, arguments)
-        return arguments
-
-    def method_errors(self) -> list[JmapMethodError]:
-        """The method-level errors of this request, in call order."""
-        return [
-            _method_error(self._method_of(call_id), arguments)
-            for call_id, (name, arguments) in self._by_id.items()
-            if name == "error"
-        ]
-
-    def _method_of(self, call_id: str) -> str:
-        return next((call.name for call in self.calls if call.call_id == call_id), call_id)
-
-
-def _method_error(method: str, arguments: dict[str, Any]) -> JmapMethodError:
-    return JmapMethodError(method, arguments.get("type", "unknown"), arguments.get("description"),
-                           arguments.get("arguments"))
 
 
 def refused_for_size(error: JmapError) -> bool:
@@ -164,12 +141,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _claims_json(response: requests.Response) -> bool:
+def _claims_json(response: HttpAnswer) -> bool:
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def _describe_answer(response: requests.Response) -> str:
+def _describe_answer(response: HttpAnswer) -> str:
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if response.status_code != 200:
         return f"HTTP {response.status_code}"
@@ -187,13 +164,6 @@ def _status_text(status: int) -> str:
         return f"HTTP {status} {HTTPStatus(status).phrase}"
     except ValueError:
         return f"HTTP {status}"
-
-
-def _is_method_response(entry: Any) -> bool:
-    return (
-        isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
-        and isinstance(entry[1], dict) and isinstance(entry[2], str)
-    )
 
 
 def encode_request(calls: Sequence[MethodCall], using: Sequence[str], limits: CoreLimits) -> bytes:
@@ -268,14 +238,14 @@ class JmapClient:
         """Send method calls in one HTTP request; calls may refer to earlier ones' results."""
         session = self.session
         body = encode_request(calls, using, session.limits)
-        document = self._exchange(
-            "POST", session.api_url, lambda response: self._read_api_response(response, calls),
+        responses = self._exchange(
+            "POST", session.api_url, lambda answer: self._read_api_response(answer, calls),
             data=body, headers={"Content-Type": "application/json"},
         )
-        if document.get("sessionState", session.state) != session.state:
+        if responses.session_state not in (None, session.state):
             logger.info("The JMAP session changed on the server; fetching it again before the next request")
             self._session = None
-        return MethodResponses(calls, document["methodResponses"])
+        return responses
 
     def call_shrinking_to_fit(
         self, build: Callable[[int], Sequence[MethodCall]], size: int, using: Sequence[str]
@@ -304,7 +274,7 @@ class JmapClient:
         """The bytes of a blob at an expanded downloadUrl, with the same retries as API calls."""
         return self._exchange("GET", url, self._read_blob)
 
-    def _read_blob(self, response: requests.Response) -> bytes:
+    def _read_blob(self, response: HttpAnswer) -> bytes:
         self._raise_for_auth(response)
         if response.status_code != 200:
             raise JmapServerError(f"The blob download at {response.url} answered HTTP {response.status_code}")
@@ -341,7 +311,7 @@ class JmapClient:
             raise JmapNotASessionError(f"{url} answered with {_describe_answer(response)}, not a JMAP session")
         return self._session_from(response)
 
-    def _session_from(self, response: requests.Response) -> JmapSession:
+    def _session_from(self, response: HttpAnswer) -> JmapSession:
         session = JmapSession.from_json(orjson.loads(response.content), response.url)
         self._session_url = response.url
         logger.info(
@@ -353,14 +323,14 @@ class JmapClient:
             self._warn_if_unencrypted(session.download_url, "The JMAP downloadUrl")
         return session
 
-    def _read_session_answer(self, response: requests.Response) -> requests.Response:
+    def _read_session_answer(self, response: HttpAnswer) -> HttpAnswer:
         self._raise_for_auth(response)
         return self._read_whole_json(response)
 
     # --- one exchange, retried ------------------------------------------------------
 
     def _exchange(
-        self, method: str, url: str, read: Callable[[requests.Response], T], authenticate: bool = True,
+        self, method: str, url: str, read: Callable[[HttpAnswer], T], authenticate: bool = True,
         **kwargs: Any,
     ) -> T:
         """Send a request and `read` its answer; again while either fails transiently, within the policy."""
@@ -372,13 +342,14 @@ class JmapClient:
             except RetryableError as failure:
                 retries.wait_before_next(failure)
 
-    def _attempt(self, method: str, url: str, authenticate: bool, **kwargs: Any) -> requests.Response:
+    def _attempt(self, method: str, url: str, authenticate: bool, **kwargs: Any) -> HttpAnswer:
         """One HTTP request; a status that means "not now" raises RetryableError."""
         host = urlsplit(url).netloc
         auth = self._credentials if authenticate else None
         self.requests_sent += 1
         try:
-            response = self._http.request(method, url, auth=auth, timeout=self._timeout, **kwargs)
+            with self._http.request(method, url, auth=auth, timeout=self._timeout, stream=True, **kwargs) as streamed:
+                response = HttpAnswer.read(streamed)
         except requests.exceptions.RequestException as error:
             raise self._transport_failure(error, host, url) from None
         self._server_answered = True
@@ -422,7 +393,7 @@ class JmapClient:
 
     # --- answers --------------------------------------------------------------------
 
-    def _raise_for_auth(self, response: requests.Response) -> None:
+    def _raise_for_auth(self, response: HttpAnswer) -> None:
         where = f"at {urlsplit(response.url).netloc} with {self._credentials.description}"
         if response.status_code == 401:
             raise JmapAuthError(f"Authentication failed (HTTP 401) {where}: {self._hint_for_401(response)}")
@@ -432,7 +403,7 @@ class JmapClient:
                 "the account may use JMAP (and that an API token has the mail scope)"
             )
 
-    def _hint_for_401(self, response: requests.Response) -> str:
+    def _hint_for_401(self, response: HttpAnswer) -> str:
         """What to check; when the server names only other schemes (WWW-Authenticate), that is the problem."""
         offered = _challenge_schemes(response.headers.get("WWW-Authenticate", ""))
         ours = self._credentials.scheme
@@ -442,12 +413,12 @@ class JmapClient:
         wanted = " or ".join(instead.get(scheme.lower(), f"{scheme} authentication") for scheme in offered)
         return f"the server asks for {' or '.join(offered)} authentication, not {ours}; use {wanted}"
 
-    def _read_whole_json(self, response: requests.Response) -> requests.Response:
+    def _read_whole_json(self, response: HttpAnswer) -> HttpAnswer:
         self._refuse_broken_json(response, self._json_or_none(response))
         return response
 
     @staticmethod
-    def _refuse_broken_json(response: requests.Response, document: Any) -> None:
+    def _refuse_broken_json(response: HttpAnswer, document: Any) -> None:
         """A 200 that says it is JSON but does not parse was cut or mangled on the way: ask again."""
         if response.status_code == 200 and _claims_json(response) and document is None:
             raise RetryableError(JmapServerError(
@@ -455,25 +426,27 @@ class JmapClient:
                 "cut off or damaged on the way)"
             ))
 
-    def _read_api_response(self, response: requests.Response, calls: Sequence[MethodCall]) -> dict[str, Any]:
+    def _read_api_response(self, response: HttpAnswer, calls: Sequence[MethodCall]) -> MethodResponses:
         self._raise_for_auth(response)
-        document = self._json_or_none(response)  # parsed once: a page can be tens of megabytes
-        self._refuse_broken_json(response, document)
-        if response.status_code == 400 and isinstance(document, dict) and "type" in document:
-            raise _request_error(document)
         if response.status_code != 200:
+            problem = self._json_or_none(response)
+            if response.status_code == 400 and isinstance(problem, dict) and "type" in problem:
+                raise _request_error(problem)
             raise JmapServerError(f"The JMAP API at {response.url} answered HTTP {response.status_code}")
-        if not isinstance(document, dict) or not isinstance(document.get("methodResponses"), list):
-            raise JmapServerError(f"The JMAP API at {response.url} answered with {_describe_answer(response)}")
-        if not all(_is_method_response(entry) for entry in document["methodResponses"]):
-            raise JmapServerError(f"The JMAP API at {response.url} answered with malformed methodResponses")
-        unavailable = [
-            error for error in MethodResponses(calls, document["methodResponses"]).method_errors()
-            if error.error_type == "serverUnavailable"
-        ]
+        try:
+            entries, session_state = decode_response(response.content)
+        except NotJsonError:
+            self._refuse_broken_json(response, None)
+            raise JmapServerError(
+                f"The JMAP API at {response.url} answered with {_describe_answer(response)}"
+            ) from None
+        except NotMethodResponsesError as error:
+            raise JmapServerError(f"The JMAP API at {response.url} answered with {error}") from None
+        responses = MethodResponses(calls, entries, session_state, len(response.content))
+        unavailable = [error for error in responses.method_errors() if error.error_type == "serverUnavailable"]
         if unavailable:
             raise RetryableError(JmapServerError(str(unavailable[0])))
-        return document
+        return responses
 
     def _warn_if_unencrypted(self, url: str, what: str) -> None:
         parts = urlsplit(url)
@@ -487,7 +460,7 @@ class JmapClient:
         )
 
     @staticmethod
-    def _json_or_none(response: requests.Response) -> Any:
+    def _json_or_none(response: HttpAnswer) -> Any:
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:

@@ -172,17 +172,18 @@ class JmapStream(Stream, CheckpointMixin):
                 self._estimated_rows += query["total"]
                 yield meter.estimate(query["total"], self._estimated_rows)
             fetched_at = utc_now()
-            objects = list(_in_order(self.page_ids(responses), responses["get"]))
-            records = self.page_records(account_id, objects, fetched_at)
+            ids, objects = self.page_ids(responses), responses["get"]["list"]
             done = len(query["ids"]) < (query.get("limit") or page_size)
             if query["ids"]:
-                progress = self.resume_point(query["ids"], objects)
+                progress = self.resume_point(query["ids"], objects.last_of(ids))
+            # Objects are decoded one at a time as they become records: the page stays bytes.
+            records = self.page_records(account_id, objects.in_order(ids), fetched_at)
             yield from self._emit(account_id, records, captured, None if done else progress)
             meter.advance(len(query["ids"]))
             if done:
                 return
             # Let this page go before the next one is fetched: peak memory is one page, not two.
-            del responses, query, objects, records
+            del responses, query, ids, objects, records
 
     def _import_calls(
         self, account_id: str, capture_state: bool, progress: Mapping[str, Any], meter: ImportProgress, size: int
@@ -203,7 +204,7 @@ class JmapStream(Stream, CheckpointMixin):
         return [query, self._get_call(account_id, ResultReference("query", query.name, "/ids"), "get")]
 
     def page_ids(self, responses: MethodResponses) -> list[str]:
-        """The ids of the page's objects in query order."""
+        """The ids of the page's objects in query order (a server may answer `/get` in any order)."""
         return list(responses["query"]["ids"])
 
     def _query_arguments(
@@ -228,8 +229,11 @@ class JmapStream(Stream, CheckpointMixin):
     def query_sort(self) -> list[dict[str, Any]] | None:
         return None
 
-    def resume_point(self, query_ids: list[str], objects: list[Record]) -> dict[str, Any]:
-        """Where the next page starts: right after the last id the query returned."""
+    def resume_point(self, query_ids: list[str], last_object: Record | None) -> dict[str, Any]:
+        """Where the next page starts: right after the last id the query returned.
+
+        `last_object` is the page's last object in query order, if the server sent any.
+        """
         return {"anchor": query_ids[-1]}
 
     def restart_point(self, progress: Mapping[str, Any]) -> dict[str, Any]:
@@ -256,15 +260,16 @@ class JmapStream(Stream, CheckpointMixin):
                     "the server is not making progress"
                 )
             fetched_at = utc_now()
-            created = [obj for obj in responses["created"]["list"] if self.keep_changed(account_id, obj)]
-            updated = [
+            # Generators, like an import page: each object is decoded when its record is due.
+            created = (obj for obj in responses["created"]["list"] if self.keep_changed(account_id, obj))
+            updated = (
                 record for obj in responses["updated"]["list"]
                 for record in self.updated_records_of(account_id, obj, fetched_at)
-            ]
-            destroyed = [
+            )
+            destroyed = (
                 record for object_id in changes["destroyed"]
                 for record in self.deleted_records_of(account_id, object_id, fetched_at)
-            ]
+            )
             records = itertools.chain(self.page_records(account_id, created, fetched_at), updated, destroyed)
             self.logger.info(
                 "%s: account %s: %d created, %d updated, %d destroyed since state %s",
@@ -306,9 +311,9 @@ class JmapStream(Stream, CheckpointMixin):
         """Extra `Foo/get` arguments."""
         return {}
 
-    def page_records(self, account_id: str, objects: list[Record], fetched_at: str) -> Iterable[Record]:
-        """The records of a page of objects read for the first time, in order."""
-        return [record for obj in objects for record in self.records_of(account_id, obj, fetched_at)]
+    def page_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+        """The records of a page of objects read for the first time, in order, as they are iterated."""
+        return (record for obj in objects for record in self.records_of(account_id, obj, fetched_at))
 
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         """The records for an object `/changes` reports as updated.
@@ -357,9 +362,3 @@ class JmapStream(Stream, CheckpointMixin):
         self._states.put(account_id, AccountState(state=state, import_progress=progress, memo=self.memo(account_id)))
         if held is not None:
             yield held
-
-
-def _in_order(ids: list[str], get_response: Mapping[str, Any]) -> Iterator[Record]:
-    """`Foo/get` may answer in any order; emit in query order so reads are deterministic."""
-    by_id = {obj["id"]: obj for obj in get_response["list"]}
-    return (by_id[object_id] for object_id in ids if object_id in by_id)

@@ -51,10 +51,10 @@ class EmailStream(JmapStream):
     def query_filter(self, account_id: str, progress: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._selection.query_filter(account_id, after=progress.get("after"))
 
-    def resume_point(self, query_ids: list[str], objects: list[Record]) -> dict[str, Any]:
+    def resume_point(self, query_ids: list[str], last_object: Record | None) -> dict[str, Any]:
         point = {"anchor": query_ids[-1]}
-        if objects:
-            point["receivedAt"] = objects[-1]["receivedAt"]
+        if last_object:
+            point["receivedAt"] = last_object["receivedAt"]
         return point
 
     def restart_point(self, progress: Mapping[str, Any]) -> dict[str, Any]:

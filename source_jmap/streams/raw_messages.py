@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..jmap.blobs import RFC822, blob_url
@@ -13,6 +14,9 @@ from .selection import EmailSelection
 
 # Common destinations cap a row near 16 MB; base64 grows a message by a third.
 DEFAULT_MAX_RAW_MESSAGE_BYTES = 10 * 1024 * 1024
+# Downloads queued or under way at once: per worker, and in message bytes (base64 adds a third).
+WINDOW_PER_WORKER = 16
+WINDOW_BYTES = 64 * 1024 * 1024
 
 
 class RawMessageStream(EmailStream):
@@ -35,14 +39,26 @@ class RawMessageStream(EmailStream):
         self.properties = ["id", "blobId", "size", "receivedAt", "mailboxIds"]
         self._max_bytes = max_raw_message_bytes
 
-    def page_records(self, account_id: str, objects: list[Record], fetched_at: str) -> Iterator[Record]:
+    def page_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+        """Downloads in a sliding window, records in query order.
+
+        The window is deep (a batch, or a short window, leaves workers idle behind one slow message)
+        but bounded by the messages' sizes, so memory holds the window, never the page.
+        """
         workers = self._client.session.limits.max_concurrent_requests
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="raw-message") as pool:
-            # A few downloads per worker at a time: memory stays bounded by the batch, not the page.
-            batch = workers * 2
-            for start in range(0, len(objects), batch):
-                chunk = objects[start:start + batch]
-                yield from pool.map(lambda obj: self._raw_record(account_id, obj, fetched_at), chunk)
+            window: deque[tuple[Future[Record], int]] = deque()
+            window_bytes = 0
+            for obj in objects:
+                size = obj["size"] if obj["size"] <= self._max_bytes else 0
+                window.append((pool.submit(self._raw_record, account_id, obj, fetched_at), size))
+                window_bytes += size
+                while len(window) >= WINDOW_PER_WORKER * workers or window_bytes > WINDOW_BYTES:
+                    future, size = window.popleft()
+                    window_bytes -= size
+                    yield future.result()
+            while window:
+                yield window.popleft()[0].result()
 
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         """Content is immutable: an update (keywords, mailboxes) changes nothing here."""
