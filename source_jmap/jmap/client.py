@@ -35,6 +35,7 @@ from .errors import (
 from .responses import MethodResponses, NotJsonError, NotMethodResponsesError, decode_response
 from .retry import Retries, RetryableError, RetryPolicy, retry_after_seconds
 from .session import CORE, CoreLimits, JmapSession, looks_like_session
+from .transport import new_http_session
 
 logger = logging.getLogger("source_jmap.jmap")
 
@@ -214,7 +215,7 @@ class JmapClient:
         self._url = validate_session_url(url)
         self._credentials = credentials
         self._timeout = (CONNECT_TIMEOUT_SECONDS, read_timeout)
-        self._http = http or requests.Session()
+        self._http = http or new_http_session()
         self._http.headers["User-Agent"] = USER_AGENT
         self._retry = retry
         self._sleep = sleep
