@@ -53,6 +53,8 @@ class JmapStream(Stream, CheckpointMixin):
     # deduplicate keep the row with the greatest cursor, so a later update or
     # deletion always wins over an earlier read of the same object.
     cursor_field = UPDATED_AT
+    # How much JSON one page may bring: what a read holds in memory at once (see _fitting_page_size).
+    page_bytes_budget: ClassVar[int] = 64_000_000
     # The CDK asks for a checkpoint after every record but emits one only when the
     # state changed, which happens once per page.
     state_checkpoint_interval = 1
@@ -148,16 +150,17 @@ class JmapStream(Stream, CheckpointMixin):
             return
         captured = resume.state if resume else None
         progress = (resume.import_progress if resume else None) or {}
-        page_size = self._client.session.limits.max_objects_in_get
+        ceiling = page_size = self._client.session.limits.max_objects_in_get
         meter = ImportProgress(self.name, account_id, self.logger)
         if resume:
             self.logger.info("%s: resuming the import of account %s at %s", self.name, account_id, progress)
         while True:
-            # A server that refuses a page for its size gets smaller pages from then on.
-            responses, page_size = self._client.call_shrinking_to_fit(
+            responses, passed = self._client.call_shrinking_to_fit(
                 functools.partial(self._import_calls, account_id, captured is None, progress, meter),
                 page_size, self.using,
             )
+            if passed < page_size:  # the server refused a bigger page: never ask it for more again
+                ceiling = passed
             if captured is None:
                 captured = responses["state"]["state"]
             try:
@@ -173,7 +176,7 @@ class JmapStream(Stream, CheckpointMixin):
                 yield meter.estimate(query["total"], self._estimated_rows)
             fetched_at = utc_now()
             ids, objects = self.page_ids(responses), responses["get"]["list"]
-            done = len(query["ids"]) < (query.get("limit") or page_size)
+            done = len(query["ids"]) < (query.get("limit") or passed)
             if query["ids"]:
                 progress = self.resume_point(query["ids"], objects.last_of(ids))
             # Objects are decoded one at a time as they become records: the page stays bytes.
@@ -182,6 +185,7 @@ class JmapStream(Stream, CheckpointMixin):
             meter.advance(len(query["ids"]))
             if done:
                 return
+            page_size = self._fitting_page_size(len(query["ids"]), responses.size, ceiling, page_size)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del responses, query, ids, objects, records
 
@@ -246,12 +250,14 @@ class JmapStream(Stream, CheckpointMixin):
     # --- incremental --------------------------------------------------------------------
 
     def _read_changes(self, account_id: str, since: str) -> Iterator[Record]:
-        max_changes = self._client.session.limits.max_objects_in_get
+        ceiling = max_changes = self._client.session.limits.max_objects_in_get
         state = since
         while True:
-            responses, max_changes = self._client.call_shrinking_to_fit(
+            responses, passed = self._client.call_shrinking_to_fit(
                 functools.partial(self._changes_calls, account_id, state), max_changes, self.using
             )
+            if passed < max_changes:
+                ceiling = passed
             changes = responses["changes"]
             new_state, has_more = changes["newState"], changes["hasMoreChanges"]
             if has_more and new_state == state:
@@ -280,6 +286,25 @@ class JmapStream(Stream, CheckpointMixin):
             if not has_more:
                 return
             state = new_state
+            changed = sum(len(changes[kind]) for kind in ("created", "updated", "destroyed"))
+            max_changes = self._fitting_page_size(changed, responses.size, ceiling, max_changes)
+
+    def _fitting_page_size(self, objects: int, answer_bytes: int, ceiling: int, current: int) -> int:
+        """How many objects the next page asks for: as many as keep its answer within the byte budget.
+
+        A page is held as the JSON the server sent, so its bytes, not its object count, bound the
+        memory of a read: long bodies or many headers get smaller pages, and pages grow back, never
+        beyond what the server allows, when the objects get smaller.
+        """
+        if not objects or not answer_bytes:
+            return ceiling
+        fitting = max(1, min(ceiling, self.page_bytes_budget * objects // answer_bytes))
+        if fitting < current:
+            self.logger.info(
+                "%s: %d objects came to %.1f MB; asking for %d at a time to stay within %d MB a page",
+                self.name, objects, answer_bytes / 1e6, fitting, self.page_bytes_budget // 1_000_000,
+            )
+        return fitting
 
     def _changes_calls(self, account_id: str, since: str, size: int) -> list[MethodCall]:
         """`Foo/changes` and the `Foo/get` of what it created and updated, in one request."""
