@@ -26,7 +26,16 @@ import orjson
 from mailserver import HTTP_PORT, BenchAccount, ensure_account, start_instance, toggle_flags
 from measure import Measurement, RunFailed, check_gnu_time, median_of, run_measured
 from proxy import CountingProxy, Counts
-from report import Row, check_targets, memory_scaling_targets, print_table, print_targets, write_results
+from report import (
+    MEMORY_SIZES,
+    Row,
+    check_targets,
+    memory_row_name,
+    memory_scaling_targets,
+    print_table,
+    print_targets,
+    write_results,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -310,9 +319,10 @@ def run_benchmark(messages: int, repeat: int, raw_repeat: int) -> dict[str, Any]
         rows = runner.run(scenarios)
         if raw_repeat and (raw := raw_scenarios(files, runner, raw_repeat, notes)):
             rows += runner.run(raw)
+    rows += memory_rows(runner, list(MEMORY_SIZES), repeat)
     limit = max_objects_in_get(account)
     return {"messages": messages, "repeat": repeat, "max_objects_in_get": limit, "rows": rows,
-            "targets": check_targets(rows, messages, limit, str(connector_dir)), "notes": notes + runner.failures,
+            "targets": check_targets(rows, messages, limit), "notes": notes + runner.failures,
             "scratch": str(scratch)}
 
 
@@ -339,20 +349,25 @@ def raw_scenarios(files: Files, runner: Runner, repeat: int, notes: list[str]) -
     ]
 
 
-def run_memory_scaling(sizes: list[int], repeat: int) -> dict[str, Any]:
+def memory_rows(runner: Runner, sizes: list[int], repeat: int) -> list[Row]:
     """Peak RSS of the connector's full read at each size (no proxy, no floor), interleaved in rounds."""
     scenarios = []
-    runner = Runner(Path(tempfile.mkdtemp(prefix="source-jmap-bench-memory-", dir="/dev/shm")), dict(os.environ))
     for messages in sizes:
-        files = Files(ensure_account(messages), runner.scratch / str(messages))
+        files = Files(ensure_account(messages), runner.scratch / f"memory-{messages}")
         files.directory.mkdir()
         full = files.write("catalog.json", catalog(discover(files, runner), "full_refresh"))
-        scenarios.append(Scenario(f"connector full refresh {messages}", "connector",
-                                  connector_argv(files, "read", full), repeat, counted=False))
+        scenarios.append(Scenario(memory_row_name(messages), "connector", connector_argv(files, "read", full),
+                                  repeat, counted=False))
     print(f"== peak RSS of full reads at {', '.join(map(str, sizes))} emails, {repeat} rounds")
     rows = runner.run(scenarios)
     for row, messages in zip(rows, sizes, strict=True):
         row.emails = messages
+    return rows
+
+
+def run_memory_scaling(sizes: list[int], repeat: int) -> dict[str, Any]:
+    runner = Runner(Path(tempfile.mkdtemp(prefix="source-jmap-bench-memory-", dir="/dev/shm")), dict(os.environ))
+    rows = memory_rows(runner, sizes, repeat)
     return {"messages": "memory", "sizes": sizes, "repeat": repeat, "rows": rows,
             "targets": memory_scaling_targets(rows), "notes": [], "scratch": str(runner.scratch)}
 
@@ -368,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-scratch", action="store_true", help="keep configs, states and counted outputs")
     parser.add_argument("--label", default="", help="added to the results file name")
     parser.add_argument("--memory-scaling", nargs="*", type=int, metavar="N",
-                        help="only peak RSS of full reads at these sizes (default 2000 20000)")
+                        help="only peak RSS of full reads at these sizes (default 2000 20000; the full run "
+                             "measures those two as well)")
     args = parser.parse_args(argv)
     global connector_dir
     connector_dir = args.connector.resolve()
@@ -376,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     start_instance()
     started = time.monotonic()
     if args.memory_scaling is not None:
-        result = run_memory_scaling(args.memory_scaling or [2000, 20_000], args.repeat)
+        result = run_memory_scaling(args.memory_scaling or list(MEMORY_SIZES), args.repeat)
     else:
         result = run_benchmark(args.messages, args.repeat, args.raw_repeat)
     result["seconds"] = round(time.monotonic() - started, 1)
