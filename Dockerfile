@@ -10,4 +10,4 @@ ENV AIRBYTE_ENTRYPOINT="python /airbyte/integration_code/main.py"
 ENTRYPOINT ["python", "/airbyte/integration_code/main.py"]
 
 LABEL io.airbyte.name=airbyte/source-jmap
-LABEL io.airbyte.version=0.1.0
+LABEL io.airbyte.version=0.1.1

@@ -24,7 +24,7 @@ WAREHOUSE_REQUIREMENTS = [
 
 setup(
     name="source-jmap",
-    version="0.1.0",
+    version="0.1.1",
     description="Airbyte source connector for JMAP mail servers (RFC 8620/8621)",
     python_requires=">=3.11",
     packages=find_packages(include=["source_jmap", "source_jmap.*"]),

@@ -4,8 +4,8 @@
     bench/run.sh [--messages N] [--repeat R] [--raw-repeat R]
     bench/run.sh --memory-scaling [N ...]
 
-Every scenario runs R times straight against Cyrus (timings: the median is reported), then once more through a
-counting proxy (HTTP requests and bytes; its own wall time gives the proxy's overhead). See bench/README.md.
+Every scenario runs once through a counting proxy (HTTP requests and bytes), then R times straight against Cyrus
+(timings: the median is reported), in interleaved rounds. See bench/README.md.
 """
 
 from __future__ import annotations

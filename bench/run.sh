@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 [[ -x .venv/bin/python ]] || ./scripts/setup.sh
 if [[ ! -x /usr/bin/time ]]; then  # GNU time measures each run's peak RSS
     if [[ $EUID -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 fi
 exec .venv/bin/python bench/bench.py "$@"

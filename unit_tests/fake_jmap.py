@@ -87,6 +87,11 @@ class FakeJmap:
         """The method names of every request, in order."""
         return [[call[0] for call in body["methodCalls"]] for body in self.requests]
 
+    def sent(self, method: str, argument: str) -> list[Any]:
+        """The value of `argument` in every call of `method`, in order."""
+        return [arguments[argument] for body in self.requests for name, arguments, _ in body["methodCalls"]
+                if name == method]
+
     def _api(self, request: Any, context: Any) -> dict[str, Any]:
         body = json.loads(request.body)
         self.requests.append(body)

@@ -35,18 +35,13 @@ def strict_server() -> Iterator[FakeJmap]:
         yield fake
 
 
-def sent(fake: FakeJmap, method: str, argument: str) -> list[int]:
-    return [arguments[argument] for body in fake.requests for name, arguments, _ in body["methodCalls"]
-            if name == method]
-
-
 def test_import_page_refused_for_its_size_is_asked_again_smaller_and_every_email_arrives(
     strict_server: FakeJmap, config: dict[str, Any]
 ) -> None:
     output = read_stream(config, "emails")
     assert sorted(ids(output)) == sorted(f"M{number:04d}" for number in range(20))
     assert len(ids(output)) == 20
-    assert sent(strict_server, "Email/query", "limit") == [8, 4] + [2] * 11  # the last page comes back empty
+    assert strict_server.sent("Email/query", "limit") == [8, 4] + [2] * 11  # the last page comes back empty
 
 
 def test_changes_page_refused_for_its_size_is_asked_again_smaller_and_every_change_arrives(
@@ -58,5 +53,5 @@ def test_changes_page_refused_for_its_size_is_asked_again_smaller_and_every_chan
     strict_server.requests.clear()
     output = read_stream(config, "emails", state=state)
     assert sorted(ids(output)) == [f"M{number:04d}" for number in range(10)]
-    assert sent(strict_server, "Email/changes", "maxChanges") == [8, 4] + [2] * 5
+    assert strict_server.sent("Email/changes", "maxChanges") == [8, 4] + [2] * 5
     assert final_state(output)["accounts"]["acc1"] == {"state": strict_server.store("Email").state}

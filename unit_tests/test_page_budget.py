@@ -38,17 +38,12 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeJmap]:
         yield fake
 
 
-def sent(fake: FakeJmap, method: str, argument: str) -> list[int]:
-    return [arguments[argument] for body in fake.requests for name, arguments, _ in body["methodCalls"]
-            if name == method]
-
-
 def test_pages_of_big_emails_shrink_to_the_budget_then_grow_back_and_every_email_arrives_once(
     server: FakeJmap, config: dict[str, Any]
 ) -> None:
     output = read_stream(config, "emails")
     assert ids(output) == [f"M{number:04d}" for number in range(BIG + SMALL)]
-    limits = sent(server, "Email/query", "limit")
+    limits = server.sent("Email/query", "limit")
     assert limits[0] == SERVER_LIMIT  # nothing is known of the emails before the first page
     big_pages = limits[1:limits.index(SERVER_LIMIT, 1)]
     assert big_pages and all(limit <= BUDGET // len(BIG_BODY) for limit in big_pages)
@@ -65,7 +60,7 @@ def test_changes_pages_of_big_emails_shrink_to_the_budget_and_every_change_arriv
     server.requests.clear()
     output = read_stream(config, "emails", state=state)
     assert sorted(ids(output)) == [f"M{number:04d}" for number in range(BIG)]
-    max_changes = sent(server, "Email/changes", "maxChanges")
+    max_changes = server.sent("Email/changes", "maxChanges")
     assert max_changes[0] == SERVER_LIMIT
     assert all(size <= BUDGET // len(BIG_BODY) for size in max_changes[1:])
     assert final_state(output)["accounts"]["acc1"] == {"state": server.store("Email").state}
@@ -81,4 +76,4 @@ def test_an_email_bigger_than_the_whole_budget_still_arrives_in_a_page_of_its_ow
             fake.create("Email", numbered(number, big=True))
         output = read_stream(config, "emails")
     assert ids(output) == [f"M{number:04d}" for number in range(10)]
-    assert sent(fake, "Email/query", "limit") == [SERVER_LIMIT, 1, 1, 1]  # the last page comes back empty
+    assert fake.sent("Email/query", "limit") == [SERVER_LIMIT, 1, 1, 1]  # the last page comes back empty

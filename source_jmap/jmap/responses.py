@@ -10,12 +10,15 @@ page is held as its bytes, and each object lives only while the stream turns it 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import msgspec
 import orjson
 
 from .errors import JmapMethodError, JmapServerError
+
+if TYPE_CHECKING:
+    from .client import MethodCall
 
 JsonObject = dict[str, Any]
 Entry = tuple[str, dict[str, msgspec.Raw], str]
@@ -122,7 +125,9 @@ class ObjectList(Sequence[JsonObject]):
 class MethodResponses:
     """The responses of one request, looked up by call id; `size` is the answer's length in bytes."""
 
-    def __init__(self, calls: Sequence[Any], entries: list[Entry], session_state: Any = None, size: int = 0) -> None:
+    def __init__(
+        self, calls: Sequence[MethodCall], entries: list[Entry], session_state: Any = None, size: int = 0
+    ) -> None:
         self.session_state = session_state
         self.size = size
         self._method_names = {call.call_id: call.name for call in calls}
