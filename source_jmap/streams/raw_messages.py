@@ -50,7 +50,7 @@ class RawMessageStream(EmailStream):
             window: deque[tuple[Future[Record], int]] = deque()
             window_bytes = 0
             for obj in objects:
-                size = obj["size"] if obj["size"] <= self._max_bytes else 0
+                size = obj["size"] if self._downloads(obj) else 0
                 window.append((pool.submit(self._raw_record, account_id, obj, fetched_at), size))
                 window_bytes += size
                 while len(window) >= WINDOW_PER_WORKER * workers or window_bytes > WINDOW_BYTES:
@@ -64,12 +64,16 @@ class RawMessageStream(EmailStream):
         """Content is immutable: an update (keywords, mailboxes) changes nothing here."""
         return []
 
+    def _downloads(self, email: Record) -> bool:
+        """Whether the message is small enough to download (max_raw_message_bytes)."""
+        return email["size"] <= self._max_bytes
+
     def _raw_record(self, account_id: str, email: Record, fetched_at: str) -> Record:
         record: dict[str, Any] = {
             "accountId": account_id, "id": email["id"], "blobId": email["blobId"], "size": email["size"],
             "receivedAt": email["receivedAt"], UPDATED_AT: fetched_at,
         }
-        if email["size"] > self._max_bytes:
+        if not self._downloads(email):
             record["raw_message_skipped"] = (
                 f"size {email['size']} bytes exceeds max_raw_message_bytes {self._max_bytes}"
             )
