@@ -23,7 +23,7 @@ WAREHOUSE_REQUIREMENTS = [
 ]
 
 setup(
-    name="source-jmap",
+    name="airbyte-source-jmap",
     version="0.1.1",
     description="Airbyte source connector for JMAP mail servers (RFC 8620/8621)",
     python_requires=">=3.11",

@@ -22,10 +22,14 @@ if [[ ! -x .venv/bin/python ]]; then
     fi
     "$PYTHON" -m venv .venv
 fi
-echo "setup.sh: installing source-jmap with [$EXTRAS] into .venv"
+# The distribution was called source-jmap before it took Airbyte's PyPI name: a venv made then still has it.
+if .venv/bin/python -m pip show --quiet source-jmap >/dev/null 2>&1; then
+    .venv/bin/python -m pip uninstall --quiet --yes source-jmap >/dev/null
+fi
+echo "setup.sh: installing airbyte-source-jmap with [$EXTRAS] into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]" >.venv/pip-install.log 2>&1 || {
     cat .venv/pip-install.log >&2
-    echo "setup.sh: pip could not install source-jmap with [$EXTRAS] (log above)" >&2
+    echo "setup.sh: pip could not install airbyte-source-jmap with [$EXTRAS] (log above)" >&2
     exit 1
 }
 scripts/cyrus.sh install

@@ -78,9 +78,11 @@ def main() -> None:
     imap = sample_account(args.user, args.password, args.imap_port)
 
     heading("PyAirbyte: the connector as a local executable, offline")
+    # Without local_executable, PyAirbyte would pip-install the connector's PyPI distribution,
+    # airbyte-source-jmap (metadata.yaml remoteRegistries.pypi), whose console script is the same source-jmap.
     executable = Path(sys.executable).with_name("source-jmap")
     if not executable.exists():
-        sys.exit(f"{executable} is missing: install the connector into this venv (pip install -e '.[warehouse]')")
+        sys.exit(f"{executable} is missing: install airbyte-source-jmap into this venv (pip install -e '.[warehouse]')")
     config = {
         "session_url": f"http://{HOST}:{args.http_port}",
         "credentials": {"auth_type": "basic", "username": args.user, "password": args.password},
