@@ -33,6 +33,8 @@ from .conftest import HOST, HTTP_PORT, MailAccount, new_account
 from .connector import Run, run_connector
 
 STREAMS = ["mailboxes", "emails"]
+SPEC_PROPERTIES = json.loads((Path(__file__).resolve().parent.parent / "spec.json").read_text())[
+    "connectionSpecification"]["properties"]
 WRONG_PASSWORD = "Wr0ng-Pa55-Distinctive-5521"
 EXPIRED_TOKEN = "tok-Expired-Distinctive-8812"
 FIND_SESSION = "Enter the JMAP session URL (such as https://api.fastmail.com/jmap/session) or just the server's origin"
@@ -178,15 +180,28 @@ def assert_read_fails_with(read: Run, message: str) -> None:
 Case = Callable[[MailAccount, str, str], tuple[dict[str, Any], str]]
 
 
+def spec_pattern_error(field: str, value: str) -> str:
+    """What the Airbyte CDK answers, before the connector runs, for a value that does not match the pattern of
+    its field in spec.json. (The connector's own wording for these values, such as "session_url must be an
+    http:// or https:// URL ...", would come back if it validated the config before the CDK's schema check.)"""
+    return f"Config validation error: {value!r} does not match {SPEC_PROPERTIES[field]['pattern']!r}"  # jsonschema's
+
+
 def malformed_url(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
-    return account.config(session_url="http//mail example.com/jmap"), (
-        "session_url must be an http:// or https:// URL such as https://api.fastmail.com/jmap/session "
-        "or https://mail.example.com"
-    )
+    url = "http//mail example.com/jmap"
+    return account.config(session_url=url), spec_pattern_error("session_url", url)
 
 
 def ftp_url(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
-    return account.config(session_url="ftp://mail.example.com/jmap/"), malformed_url(account, pages, tls)[1]
+    url = "ftp://mail.example.com/jmap/"
+    return account.config(session_url=url), spec_pattern_error("session_url", url)
+
+
+def plain_http_to_another_host(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
+    """Plain http:// is for a server on the same machine only: elsewhere it would send the credentials in the
+    clear (Airbyte's HTTPS-only rule). The spec's pattern refuses it."""
+    url = "http://mail.example.com/jmap/"
+    return account.config(session_url=url), spec_pattern_error("session_url", url)
 
 
 def unresolvable_host(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
@@ -269,13 +284,12 @@ def forbidden(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any
 
 
 def start_date_that_is_not_a_date(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
-    return account.config(start_date="last tuesday"), (
-        "start_date 'last tuesday' is not an RFC 3339 date-time such as 2024-01-01T00:00:00Z"
-    )
+    return account.config(start_date="last tuesday"), spec_pattern_error("start_date", "last tuesday")
 
 
 CASES: list[Case] = [
-    malformed_url, ftp_url, unresolvable_host, closed_port_url, untrusted_certificate, html_login_page,
+    malformed_url, ftp_url, plain_http_to_another_host, unresolvable_host, closed_port_url, untrusted_certificate,
+    html_login_page,
     json_that_is_not_a_session, session_without_mail_account, unknown_account_id, wrong_password, expired_token,
     password_where_a_token_is_needed, forbidden, start_date_that_is_not_a_date,
 ]

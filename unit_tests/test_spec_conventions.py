@@ -6,10 +6,12 @@ exact change to make in spec.json or in a stream schema.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from source_jmap import SourceJmap
 from .fake_jmap import FakeJmap
 
 logger = logging.getLogger("test")
+ROOT = Path(__file__).resolve().parent.parent
 
 Property = tuple[str, str, dict[str, Any]]  # (JSON pointer, property name, property schema)
 
@@ -220,6 +223,157 @@ def test_date_time_properties_describe_their_pattern(connection_specification: d
         if schema.get("format") == "date-time" and not schema.get("pattern_descriptor")
     ]
     assert missing == []
+
+
+def test_the_package_serves_the_spec_at_the_repository_root() -> None:
+    link = ROOT / "source_jmap" / "spec.json"
+    assert link.is_symlink() and link.readlink() == Path("../spec.json")
+
+
+def test_properties_with_a_pattern_describe_it_and_examples_match_it(connection_specification: dict[str, Any]) -> None:
+    """Every example and default of a property with a `pattern` matches it (as jsonschema applies it: a search),
+    and the UI has a `pattern_descriptor` to show."""
+    problems = []
+    for pointer, _, schema in properties_of(connection_specification):
+        if "pattern" not in schema:
+            continue
+        pattern = re.compile(schema["pattern"])
+        values = [schema["default"]] if "default" in schema else []
+        values += schema.get("examples", [])
+        problems += [f"{pointer}: {value!r} does not match" for value in values if not pattern.search(value)]
+        if not values:
+            problems.append(f"{pointer}: no example")
+        if not schema.get("pattern_descriptor"):
+            problems.append(f"{pointer}: no pattern_descriptor")
+    assert problems == []
+
+
+def test_patterns_are_anchored_and_portable_to_the_ui(connection_specification: dict[str, Any]) -> None:
+    """The UI checks patterns with JavaScript regular expressions: no Python-only syntax, and ^...$ anchors (jsonschema
+    searches, so an unanchored pattern would accept any value that merely contains a match)."""
+    problems = []
+    for pointer, _, schema in properties_of(connection_specification):
+        pattern = schema.get("pattern")
+        if pattern is None:
+            continue
+        if not (pattern.startswith("^") and pattern.endswith("$")):
+            problems.append(f"{pointer}: not anchored")
+        if re.search(r"\(\?P|\\[AZz]|\(\?#", pattern):
+            problems.append(f"{pointer}: Python-only syntax")
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("https://api.fastmail.com/jmap/session", True),
+        ("https://mail.example.com", True),
+        ("https://mail.example.com/jmap/", True),
+        ("https://mail.example.com:8443/.well-known/jmap", True),
+        ("http://127.0.0.1:18080/jmap/", True),  # a server on the same machine, as in this repository's tests
+        ("http://localhost:8080", True),
+        ("http://[::1]/jmap/", True),
+        ("http://mail.example.com/jmap/", False),  # credentials in the clear over the network
+        ("http://127.0.0.1.example.com/jmap/", False),
+        ("ftp://mail.example.com/jmap/", False),
+        ("mail.example.com", False),
+        ("https://", False),
+        ("https://alice:secret@mail.example.com/", False),  # no credentials in the URL
+        ("https://mail.example.com/jmap session", False),
+    ],
+)
+def test_session_url_pattern(connection_specification: dict[str, Any], value: str, accepted: bool) -> None:
+    pattern = connection_specification["properties"]["session_url"]["pattern"]
+    assert bool(re.search(pattern, value)) is accepted
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("2024-01-01T00:00:00Z", True),
+        ("2024-01-01T00:00:00.250Z", True),
+        ("2024-01-01T09:30:00+02:00", True),
+        ("2024-01-01", True),
+        ("2024-01-01T00:00:00", False),  # no offset: ambiguous
+        ("2024-01-01 00:00:00Z", False),
+        ("01/02/2024", False),
+        ("yesterday", False),
+        ("last tuesday", False),
+        ("now", False),
+        ("", False),
+    ],
+)
+def test_start_date_pattern(connection_specification: dict[str, Any], value: str, accepted: bool) -> None:
+    pattern = connection_specification["properties"]["start_date"]["pattern"]
+    assert bool(re.search(pattern, value)) is accepted
+
+
+def test_date_pattern_descriptors_describe_what_the_pattern_accepts(connection_specification: dict[str, Any]) -> None:
+    """Each form a date descriptor names ("YYYY-MM-DD or YYYY-MM-DDTHH:mm:ssZ"), filled in, matches the pattern."""
+    digits = {"YYYY": "2024", "MM": "01", "DD": "02", "HH": "03", "mm": "04", "ss": "05"}
+    problems = []
+    for pointer, _, schema in properties_of(connection_specification):
+        descriptor = schema.get("pattern_descriptor", "")
+        if "YYYY" not in descriptor:
+            continue
+        for form in descriptor.split(" or "):
+            value = re.sub("|".join(digits), lambda match: digits[match.group()], form)
+            if not re.search(schema["pattern"], value):
+                problems.append(f"{pointer}: {form} ({value}) does not match the pattern")
+    assert problems == []
+
+
+def test_optional_fields_are_organised_in_declared_groups(connection_specification: dict[str, Any]) -> None:
+    groups = connection_specification.get("groups", [])
+    ids = [group["id"] for group in groups]
+    used = {schema.get("group") for schema in connection_specification["properties"].values()}
+    problems = [f"group {group['id']}: no title" for group in groups if not group.get("title")]
+    problems += [f"/properties/{name}: group {schema.get('group')!r} is not declared"
+                 for name, schema in connection_specification["properties"].items() if schema.get("group") not in ids]
+    problems += [f"group {group_id}: holds no property" for group_id in ids if group_id not in used]
+    assert len(set(ids)) == len(ids) and len(ids) > 1
+    assert problems == []
+
+
+def test_account_ids_and_read_all_accounts_say_that_they_exclude_each_other(
+    connection_specification: dict[str, Any],
+) -> None:
+    properties = connection_specification["properties"]
+    account_ids, read_all = properties["account_ids"], properties["read_all_accounts"]
+    assert read_all["title"] in account_ids["description"] and "Excludes" in account_ids["description"]
+    assert account_ids["title"] in read_all["description"] and "Excludes" in read_all["description"]
+
+
+def _config_from(connection_specification: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A config of every top-level property's default (kind "default") or first example (kind "examples")."""
+    config: dict[str, Any] = {"session_url": "https://mail.example.com",
+                              "credentials": {"auth_type": "basic", "username": "alice", "password": "pw"}}
+    for name, schema in connection_specification["properties"].items():
+        if kind == "default" and "default" in schema:
+            config[name] = schema["default"]
+        if kind == "examples" and schema.get("examples"):
+            config[name] = schema["examples"][0]
+    return config
+
+
+@pytest.mark.parametrize("kind", ["default", "examples"])
+def test_the_spec_defaults_and_examples_make_a_config_the_connector_accepts(
+    connection_specification: dict[str, Any], kind: str
+) -> None:
+    """Valid against the spec (what Airbyte checks before the connector runs) and accepted by the connector's own
+    config model: building the streams parses the config and touches no network."""
+    config = _config_from(connection_specification, kind)
+    if kind == "examples":
+        config.pop("read_all_accounts", None)  # it has no example; account_ids has one and they exclude each other
+    Draft7Validator(connection_specification).validate(config)
+    assert SourceJmap().streams(config)
+
+
+def test_spec_json_has_no_plain_http_url() -> None:
+    """Airbyte's HTTPS-only check reads spec.json line by line: only the draft-07 $schema may say http://."""
+    text = (ROOT / "spec.json").read_text().replace("http://json-schema.org", "")
+    assert "http://" not in text
+    assert json.loads((ROOT / "spec.json").read_text())
 
 
 # -- the discovered stream schemas -----------------------------------------------------------------------
