@@ -36,7 +36,7 @@ class BenchAccount:
     password: str = PASSWORD
 
     def session_url(self, port: int = HTTP_PORT) -> str:
-        return f"http://{HOST}:{port}/jmap/"
+        return f"http://{HOST}:{port}/jmap/"  # ignore-https-check: the benchmark's Cyrus, on loopback
 
     def config(self, port: int = HTTP_PORT, **overrides: Any) -> dict[str, Any]:
         """The connector config: defaults, except that every mailbox is read (the floor reads them all too)."""

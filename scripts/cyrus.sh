@@ -8,7 +8,7 @@
 #   scripts/cyrus.sh env                     eval "$(scripts/cyrus.sh env)"
 #
 # Environment: CYRUS_DIR (default /dev/shm/source-jmap-cyrus, else /tmp/source-jmap-cyrus),
-# CYRUS_HTTP_PORT (default 18080, JMAP at http://127.0.0.1:PORT/jmap/, HTTP Basic auth),
+# CYRUS_HTTP_PORT (default 18080, JMAP at http://127.0.0.1:PORT/jmap/, HTTP Basic auth), # ignore-https-check
 # CYRUS_IMAP_PORT (default 11143). Both listen on 127.0.0.1 only.
 set -euo pipefail
 
@@ -197,7 +197,7 @@ cmd_start() {
         fi
         sleep 0.2
     done
-    log "started (pid $(master_pid), JMAP http://127.0.0.1:$CYRUS_HTTP_PORT/jmap/, IMAP 127.0.0.1:$CYRUS_IMAP_PORT, dir $CYRUS_DIR)"
+    log "started (pid $(master_pid), JMAP http://127.0.0.1:$CYRUS_HTTP_PORT/jmap/, IMAP 127.0.0.1:$CYRUS_IMAP_PORT, dir $CYRUS_DIR)"  # ignore-https-check
 }
 
 cmd_stop() {

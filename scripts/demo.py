@@ -36,7 +36,7 @@ def main() -> None:
     imap = sample_account(args.user, args.password, args.imap_port)
 
     config = {
-        "session_url": f"http://{HOST}:{args.http_port}",
+        "session_url": f"http://{HOST}:{args.http_port}",  # ignore-https-check: the local Cyrus, on loopback
         "credentials": {"auth_type": "basic", "username": args.user, "password": args.password},
     }
     config_path = write_json("config.json", config)

@@ -84,7 +84,7 @@ def main() -> None:
     if not executable.exists():
         sys.exit(f"{executable} is missing: install airbyte-source-jmap into this venv (pip install -e '.[warehouse]')")
     config = {
-        "session_url": f"http://{HOST}:{args.http_port}",
+        "session_url": f"http://{HOST}:{args.http_port}",  # ignore-https-check: the local Cyrus, on loopback
         "credentials": {"auth_type": "basic", "username": args.user, "password": args.password},
     }
     with pyairbyte_output_to_log():
