@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Builds the connector image from the Dockerfile and proves it against the local Cyrus: spec, check and a
 # full read in the container, with the records compared to the same read outside it (ignoring
-# _ab_cdc_updated_at, the read time). Prints the time of each step.
+# _ab_cdc_updated_at, the read time); the container runs as the non-root `airbyte` user; the packages
+# installed are exactly requirements.lock's; no sources, build/ or *.egg-info are left in the image.
+# Prints the image size and the time of each step.
 #
-# With a Docker engine (`docker info` answers) it uses docker and the real base image. Without one it
-# uses podman (installed from Debian if missing) with a private containers.conf, and, because the base
-# image cannot be pulled offline, builds a stand-in for the Dockerfile's FROM with debootstrap (Debian
-# bookworm with its python3 and pip) and tags it under that name. The stand-in proves the Dockerfile's
-# steps and the image's entrypoint, not the exact base image.
+# With a Docker engine (`docker info` answers) it builds the Dockerfile as it is, FROM the real
+# docker.io/airbyte/python-connector-base pinned by digest. Without one (this project's machines: no
+# Docker daemon, no registry reachable) it uses podman (installed from Debian if missing) with a private
+# containers.conf and a STAND-IN for that base: Debian bookworm made with debootstrap, with its python3
+# (3.11.2) and pip, and an `airbyte` user (uid 1000) and /airbyte directory created the way Airbyte's
+# docker-images/Dockerfile.python-connector-base creates them. A stand-in cannot carry the real image's
+# digest, so it is tagged under a name of its own and the build uses a copy of the Dockerfile whose two
+# FROM lines name it (the script prints that difference; nothing else changes). What this proves: the
+# Dockerfile's steps, the lock file install, the user, the entrypoint and the connector in a container;
+# not the exact base image (its Python 3.11.x from python.org, pip 24, poetry).
 #
 #   scripts/image.sh                    build (reusing the stand-in base once made), spec, check, read, compare
 #   scripts/image.sh --cdk-image-tests  also run the Airbyte CDK's image tests (integration_tests/
@@ -24,6 +31,8 @@ BASE_ROOTFS=${BASE_ROOTFS:-/var/tmp/source-jmap-base-rootfs}
 HTTP_PORT=${CYRUS_HTTP_PORT:-18080}
 IMAP_PORT=${CYRUS_IMAP_PORT:-11143}
 BASE_IMAGE=$(sed -n 's/^FROM[[:space:]]\+\([^[:space:]]\+\).*/\1/p' Dockerfile | head -n 1)
+# The stand-in's own name: the version of the base it stands in for, without the digest it cannot have.
+STAND_IN_BASE=localhost/source-jmap-stand-in/python-connector-base:$(sed -n 's/^[^:]*:\([^@]*\)@.*/\1/p' <<<"$BASE_IMAGE")
 SCRIPT_STARTED=$SECONDS
 CDK_IMAGE_TESTS=0
 for argument in "$@"; do
@@ -35,11 +44,16 @@ done
 
 as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 step() { STEP_NAME=$1; STEP_STARTED=$SECONDS; echo; echo "== $1"; }
-done_step() { local took=$((SECONDS - STEP_STARTED)); TIMINGS+=("$(printf '%-42s %4d s' "$STEP_NAME" "$took")"); }
+done_step() { local took=$((SECONDS - STEP_STARTED)); TIMINGS+=("$(printf '%-50s %4d s' "$STEP_NAME" "$took")"); }
 TIMINGS=()
 
 mkdir -p "$WORK"
 chmod 700 "$WORK"
+# What the container mounts at /secrets: the container runs as uid 1000, not root, so this directory and
+# its files must be readable by others (a throwaway account on the local Cyrus, and a catalog).
+MOUNT=$WORK/mount
+mkdir -p "$MOUNT"
+chmod 755 "$MOUNT"
 
 use_podman() {
     if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
@@ -75,18 +89,23 @@ EOF
 make_stand_in_base() {
     local mirror
     mirror=${DEBIAN_MIRROR:-$(sed -n 's/^URIs:[[:space:]]*\(http[^[:space:]]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)}
-    mirror=${mirror:-http://deb.debian.org/debian}
-    echo "image.sh: making a stand-in for $BASE_IMAGE with debootstrap (bookworm from $mirror)"
+    mirror=${mirror:-http://deb.debian.org/debian}  # ignore-https-check: apt checks the signatures
+    echo "image.sh: making $STAND_IN_BASE, a stand-in for $BASE_IMAGE, with debootstrap (bookworm from $mirror)"
     as_root rm -rf "$BASE_ROOTFS"
     as_root debootstrap --variant=minbase \
         --include=python3,python3-pip,python3-venv,python-is-python3,ca-certificates,netbase,tzdata \
         bookworm "$BASE_ROOTFS" "$mirror" >"$WORK/debootstrap.log" 2>&1 \
         || { tail -n 20 "$WORK/debootstrap.log" >&2; exit 1; }
-    # Like the real base: pip may install system-wide, `python` is on /usr/local/bin, and it trusts the CAs
-    # this machine trusts (pip reaches PyPI through them during the build).
+    # Like the real base: pip may install system-wide, `python` is on /usr/local/bin, the clock is UTC,
+    # and the `airbyte` user (uid 1000, its own group, no home) owns /airbyte, as Airbyte's
+    # docker-images/Dockerfile.python-connector-base makes them. It trusts the CAs this machine trusts
+    # (pip reaches PyPI through them during the build).
     as_root rm -f "$BASE_ROOTFS"/usr/lib/python3.*/EXTERNALLY-MANAGED
     as_root ln -sf /usr/bin/python3 "$BASE_ROOTFS/usr/local/bin/python"
     as_root ln -sf /usr/bin/python3 "$BASE_ROOTFS/usr/local/bin/python3"
+    as_root ln -snf /usr/share/zoneinfo/Etc/UTC "$BASE_ROOTFS/etc/localtime"
+    as_root chroot "$BASE_ROOTFS" adduser --uid 1000 --system --group --no-create-home airbyte >/dev/null 2>&1
+    as_root install -d -m 755 -o 1000 -g 1000 "$BASE_ROOTFS/airbyte"
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
         as_root cp /usr/local/share/ca-certificates/*.crt "$BASE_ROOTFS/usr/local/share/ca-certificates/"
         as_root chroot "$BASE_ROOTFS" update-ca-certificates >/dev/null 2>&1
@@ -94,7 +113,7 @@ make_stand_in_base() {
     as_root rm -rf "$BASE_ROOTFS"/var/cache/apt/archives/*.deb "$BASE_ROOTFS"/var/lib/apt/lists/*
     as_root tar -C "$BASE_ROOTFS" -c . | podman import \
         --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin' \
-        --change 'ENV PYTHONUNBUFFERED=1' --change 'CMD ["python3"]' - "$BASE_IMAGE" >/dev/null 2>&1
+        --change 'ENV PYTHONUNBUFFERED=1' --change 'CMD ["python3"]' - "$STAND_IN_BASE" >/dev/null 2>&1
     as_root rm -rf "$BASE_ROOTFS"
 }
 
@@ -110,8 +129,8 @@ done_step
 
 if [[ $ENGINE == podman ]]; then
     step "stand-in base image (debootstrap)"
-    if podman image exists "$BASE_IMAGE"; then
-        echo "image.sh: $BASE_IMAGE exists locally (remove it with: podman rmi $BASE_IMAGE)"
+    if podman image exists "$STAND_IN_BASE"; then
+        echo "image.sh: $STAND_IN_BASE exists locally (remove it with: podman rmi $STAND_IN_BASE)"
     else
         make_stand_in_base
     fi
@@ -120,14 +139,57 @@ fi
 
 step "build $IMAGE_TAG"
 if [[ $ENGINE == podman ]]; then
-    podman build --pull=never --network host -t "$IMAGE_TAG" . >"$WORK/build.log" 2>&1 \
+    # The Dockerfile with the stand-in's name in place of the digest-pinned base; nothing else differs.
+    DOCKERFILE=$WORK/Dockerfile.stand-in
+    sed "s|^FROM $BASE_IMAGE|FROM $STAND_IN_BASE|" Dockerfile >"$DOCKERFILE"
+    echo "image.sh: building a copy of the Dockerfile that differs only in its FROM lines:"
+    diff Dockerfile "$DOCKERFILE" | sed -n 's/^< /    - /p; s/^> /    + /p' || true
+    # buildah reuses a RUN --mount=from step from its cache even when the mounted wheel changed: a digest
+    # of what goes into the wheel, as a build argument, makes a change rebuild that step (see Dockerfile).
+    SOURCE_DIGEST=$(find setup.py spec.json source_jmap -name __pycache__ -prune -o -type f -print0 | LC_ALL=C sort -z \
+        | xargs -0 sha256sum | sha256sum | cut -c1-16)
+    podman build --pull=never --network host --build-arg "SOURCE_DIGEST=$SOURCE_DIGEST" \
+        -f "$DOCKERFILE" -t "$IMAGE_TAG" . >"$WORK/build.log" 2>&1 \
         || { tail -n 30 "$WORK/build.log" >&2; exit 1; }
 else
     docker build -t "$IMAGE_TAG" . >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log" >&2; exit 1; }
 fi
-echo "image.sh: built $IMAGE_TAG ($($ENGINE image inspect --format '{{.Size}}' "$IMAGE_TAG" | awk '{printf "%d MB", $1 / 1e6}'))"
+IMAGE_SIZE=$($ENGINE image inspect --format '{{.Size}}' "$IMAGE_TAG" | awk '{printf "%d MB", $1 / 1e6}')
+echo "image.sh: built $IMAGE_TAG ($IMAGE_SIZE)"
 echo "image.sh: entrypoint $($ENGINE image inspect --format '{{json .Config.Entrypoint}}' "$IMAGE_TAG")," \
+     "user $($ENGINE image inspect --format '{{.Config.User}}' "$IMAGE_TAG")," \
      "labels $($ENGINE image inspect --format '{{index .Config.Labels "io.airbyte.name"}}:{{index .Config.Labels "io.airbyte.version"}}' "$IMAGE_TAG")"
+done_step
+
+step "user, installed packages and leftovers in the image"
+CONTAINER_ID=$($ENGINE run --rm --network none --entrypoint id "$IMAGE_TAG")
+echo "id in the container: $CONTAINER_ID"
+[[ $CONTAINER_ID == uid=0\(* ]] && { echo "image.sh: the container runs as root" >&2; exit 1; }
+$ENGINE run --rm --network none --user root --entrypoint python "$IMAGE_TAG" -m pip list --format json \
+    --disable-pip-version-check >"$WORK/pip-list.json"
+# What the build could leave: sources, build/, *.egg-info of this package, its wheel.
+$ENGINE run --rm --network none --user root --entrypoint find "$IMAGE_TAG" / -xdev \( -name "airbyte_source_jmap*.egg-info" \
+    -o -name "source_jmap*.egg-info" -o -name "airbyte_source_jmap-*.whl" -o -path /build -o -path /tmp/wheels \
+    -o -path "/airbyte/integration_code/*" ! -path /airbyte/integration_code/requirements.lock \) -print \
+    >"$WORK/leftovers.txt"
+.venv/bin/python - "$WORK" <<'EOF'
+import json, re, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+def normal(name): return re.sub(r"[-_.]+", "-", name).lower()
+installed = {normal(p["name"]): p["version"] for p in json.loads((work / "pip-list.json").read_text())}
+locked = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", Path("requirements.lock").read_text(), re.M))
+locked = {normal(name): version for name, version in locked.items()}
+wrong = {name: (version, installed.get(name)) for name, version in locked.items() if installed.get(name) != version}
+print(f"requirements.lock: {len(locked)} packages, {len(locked) - len(wrong)} installed at the locked version;"
+      f" airbyte-source-jmap {installed.get('airbyte-source-jmap')}")
+if wrong:
+    sys.exit(f"installed versions differ from requirements.lock (locked, installed): {wrong}")
+leftovers = (work / "leftovers.txt").read_text().split()
+print(f"build leftovers (sources, build/, egg-info, wheel): {leftovers or 'none'}")
+if leftovers:
+    sys.exit(f"the image holds what the build left behind: {leftovers}")
+EOF
 done_step
 
 step "seeded account on the local Cyrus"
@@ -136,19 +198,20 @@ USER_NAME="image-$(date +%s)-$RANDOM@example.com"
 PASSWORD="Image-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 scripts/cyrus.sh adduser "$USER_NAME" "$PASSWORD" >/dev/null
 .venv/bin/python scripts/seed_mail.py --user "$USER_NAME" --password "$PASSWORD" --imap-port "$IMAP_PORT"
-CONFIG=$WORK/config.json
+CONFIG=$MOUNT/config.json
+SESSION_URL="http://127.0.0.1:$HTTP_PORT/jmap/"  # ignore-https-check: the local Cyrus, on loopback
 cat >"$CONFIG" <<EOF
-{"session_url": "http://127.0.0.1:$HTTP_PORT/jmap/",
+{"session_url": "$SESSION_URL",
  "credentials": {"auth_type": "basic", "username": "$USER_NAME", "password": "$PASSWORD"},
  "include_raw_message": true}
 EOF
-chmod 644 "$CONFIG"  # a throwaway account; readable by a non-root user in the container
+chmod 644 "$CONFIG"  # a throwaway account; readable by the container's non-root user
 done_step
 
 run_in_image() {  # run_in_image <network> <connector arguments...>
     local network=$1
     shift
-    $ENGINE run --rm --network "$network" -v "$WORK:/secrets:ro" "$IMAGE_TAG" "$@"
+    $ENGINE run --rm --network "$network" -v "$MOUNT:/secrets:ro" "$IMAGE_TAG" "$@"
 }
 
 step "spec, check, discover in the container"
@@ -173,13 +236,13 @@ if status["connectionStatus"]["status"] != "SUCCEEDED":
 configured = {"streams": [
     {"stream": s, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"} for s in streams
 ]}
-(work / "catalog.json").write_text(json.dumps(configured))
+(work / "mount" / "catalog.json").write_text(json.dumps(configured))
 EOF
 done_step
 
 step "read in the container and outside it"
 run_in_image host read --config /secrets/config.json --catalog /secrets/catalog.json >"$WORK/read-image.jsonl"
-.venv/bin/source-jmap read --config "$CONFIG" --catalog "$WORK/catalog.json" >"$WORK/read-local.jsonl"
+.venv/bin/source-jmap read --config "$CONFIG" --catalog "$MOUNT/catalog.json" >"$WORK/read-local.jsonl"
 .venv/bin/python - "$WORK" <<'EOF'
 import collections, json, sys
 from pathlib import Path
@@ -219,6 +282,10 @@ if ((CDK_IMAGE_TESTS)); then
 fi
 
 echo
+echo "== summary"
+echo "image     $IMAGE_TAG, $IMAGE_SIZE, built FROM $([[ $ENGINE == podman ]] && echo "the stand-in $STAND_IN_BASE" || echo "$BASE_IMAGE")"
+echo "user      $CONTAINER_ID"
+echo
 echo "== timings ($ENGINE)"
 printf '%s\n' "${TIMINGS[@]}"
-printf '%-42s %4d s\n' "total" "$((SECONDS - SCRIPT_STARTED))"
+printf '%-50s %4d s\n' "total" "$((SECONDS - SCRIPT_STARTED))"
