@@ -32,6 +32,7 @@ from .conftest import ROOT, MailAccount, new_account
 with warnings.catch_warnings():
     # The CDK marks its tests `image_tests` and `requires_creds` without registering the markers.
     warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+    from airbyte_cdk.test.models.scenario import REMOVED_ENTRY_KEYS, SCENARIO_SECTIONS
     from airbyte_cdk.test.standard_tests import SourceTestSuiteBase
 
 # Parametrizes the suite's tests with the scenarios of acceptance-test-config.yml, and adds its options.
@@ -119,6 +120,28 @@ def test_basic_read_declares_no_empty_streams() -> None:
     basic_read = acceptance["acceptance_tests"]["basic_read"]["tests"]
     assert basic_read
     assert all(not test.get("empty_streams") and test.get("validate_schema", True) for test in basic_read)
+
+
+def test_every_config_that_reads_is_also_checked_and_discovered() -> None:
+    sections = yaml.safe_load(ACCEPTANCE_TEST_CONFIG.read_text())["acceptance_tests"]
+
+    def configs(section: str) -> set[str]:
+        tests = sections[section]["tests"]
+        return {test["config_path"] for test in tests if test.get("status", "succeed") == "succeed"}
+
+    read = configs("basic_read") | configs("full_refresh")
+    assert read <= configs("connection")
+    assert read <= configs("discovery")
+
+
+def test_the_config_asks_only_for_checks_the_standard_suite_runs() -> None:
+    """An `incremental` section is not collected and `expect_records` is no longer read (it fails collection):
+    either would claim a check that never runs. The strictness level says so in the file."""
+    acceptance = yaml.safe_load(ACCEPTANCE_TEST_CONFIG.read_text())
+    assert set(acceptance["acceptance_tests"]) <= set(SCENARIO_SECTIONS)
+    keys = {key for section in acceptance["acceptance_tests"].values() for test in section["tests"] for key in test}
+    assert keys.isdisjoint(REMOVED_ENTRY_KEYS)
+    assert acceptance["test_strictness_level"] == "low"
 
 
 def test_suite_collects_every_scenario() -> None:
