@@ -5,8 +5,7 @@ MAIN_REQUIREMENTS = [
     "requests>=2.31",
     "pydantic>=2.5,<3",
     "pendulum>=3",
-    "orjson>=3.9",
-    "msgspec>=0.18",  # checks a JMAP answer whole but decodes its objects one at a time (jmap/responses.py)
+    "msgspec>=0.18",  # the one JSON library: checks an answer whole, decodes its objects one at a time (responses.py)
 ]
 
 TEST_REQUIREMENTS = [

@@ -234,15 +234,12 @@ def email_get_arguments(config: dict[str, Any]) -> dict[str, Any]:
 
     The default config's body options; the stream built from the bench config is checked against them.
     """
-    from source_jmap.streams.emails import (
-        BODY_PROPERTIES,
-        BODY_VALUE_ARGUMENTS,
-        DEFAULT_MAX_BODY_VALUE_BYTES,
-        METADATA_PROPERTIES,
-    )
+    from source_jmap.config import JmapConfig
+    from source_jmap.streams.emails import BODY_PROPERTIES, BODY_VALUE_ARGUMENTS, METADATA_PROPERTIES
 
+    max_body_value_bytes = JmapConfig.model_fields["max_body_value_bytes"].default
     expected = {"properties": [*METADATA_PROPERTIES, *BODY_PROPERTIES],
-                "arguments": {**BODY_VALUE_ARGUMENTS["text"], "maxBodyValueBytes": DEFAULT_MAX_BODY_VALUE_BYTES}}
+                "arguments": {**BODY_VALUE_ARGUMENTS["text"], "maxBodyValueBytes": max_body_value_bytes}}
     try:
         actual = stream_get_arguments(config, "emails")
     except Exception as error:  # the connector is being changed by others: a check, not a requirement
@@ -259,7 +256,8 @@ def stream_get_arguments(config: dict[str, Any], name: str) -> dict[str, Any]:
     from source_jmap.source import SourceJmap
 
     [stream] = [s for s in SourceJmap().streams(config) if s.name == name]
-    return {"properties": list(stream.properties or []), "arguments": dict(stream.get_arguments())}
+    data_type = stream.data_type("bench")  # type: ignore[attr-defined]
+    return {"properties": list(data_type.properties or []), "arguments": dict(data_type.get_arguments)}
 
 
 def spec_has(option: str) -> bool:

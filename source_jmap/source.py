@@ -13,10 +13,8 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 
 from .config import JmapConfig
-from .errors import config_error, traced
-from .jmap import JmapClient, JmapError, select_mail_accounts
-from .jmap.paging import fetch_all
-from .jmap.session import MAIL
+from .failures import config_error, traced
+from .jmap import MAIL, DataType, JmapClient, JmapError, read_all, select_mail_accounts
 from .streams import (
     AttachmentStream,
     EmailSelection,
@@ -26,6 +24,8 @@ from .streams import (
     RawMessageStream,
     ThreadStream,
 )
+
+MAILBOX_IDS = DataType("Mailbox", (MAIL,), properties=("id",))
 
 
 class SourceJmap(AbstractSource):
@@ -52,7 +52,7 @@ class SourceJmap(AbstractSource):
             jmap_config = JmapConfig.parse(config)
             client = _client_for(jmap_config)
             for account_id in _accounts(client, jmap_config):
-                mailboxes = sum(1 for _ in fetch_all(client, "Mailbox", account_id, ["id"], [MAIL]))
+                mailboxes = sum(1 for _ in read_all(client, MAILBOX_IDS, account_id, "check", logger))
                 logger.info("Account %s: %d mailboxes readable", account_id, mailboxes)
         except JmapError as error:
             return False, str(error)

@@ -89,8 +89,11 @@ class FakeJmap:
 
     def sent(self, method: str, argument: str) -> list[Any]:
         """The value of `argument` in every call of `method`, in order."""
-        return [arguments[argument] for body in self.requests for name, arguments, _ in body["methodCalls"]
-                if name == method]
+        return [arguments[argument] for arguments in self.sent_calls(method)]
+
+    def sent_calls(self, method: str) -> list[dict[str, Any]]:
+        """The arguments of every call of `method`, in order."""
+        return [arguments for body in self.requests for name, arguments, _ in body["methodCalls"] if name == method]
 
     def _api(self, request: Any, context: Any) -> dict[str, Any]:
         body = json.loads(request.body)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests_mock
 
 from source_jmap.jmap import BasicCredentials, JmapClient, MethodCall, ResultReference
-from source_jmap.jmap.client import encode_request, refused_for_size
 from source_jmap.jmap.errors import JmapMethodError, JmapRequestError
+from source_jmap.jmap.paging import PageSize, refused_for_size
 from source_jmap.jmap.session import CoreLimits
+from source_jmap.jmap.wire import encode_request
 
 from .fake_jmap import API_URL, SESSION_URL, session_document
 
@@ -98,8 +100,20 @@ class SizeLimitedServer:
         return {"methodResponses": [["error", {"type": "requestTooLarge"}, "q"]]}
 
 
-def page(size: int) -> list[MethodCall]:
-    return [MethodCall("Email/query", {"accountId": "acc1", "limit": size}, "q")]
+@dataclass(frozen=True)
+class Page:
+    calls: list[MethodCall]
+
+
+def page(size: int) -> Page:
+    return Page([MethodCall("Email/query", {"accountId": "acc1", "limit": size}, "q")])
+
+
+def send_shrinking(size: int) -> tuple[Any, int]:
+    """Send a page through a PageSize starting at `size`: the responses, and the size that passed."""
+    page_size = PageSize(size, "test", logging.getLogger("test"))
+    _, responses = page_size.send(JmapClient(SESSION_URL, CREDENTIALS), page, [])
+    return responses, page_size.current
 
 
 @pytest.mark.parametrize("refusal", ["limit", "requestTooLarge"])
@@ -110,7 +124,7 @@ def test_batch_halves_until_the_server_accepts_it_and_the_size_that_passed_is_re
     with requests_mock.Mocker() as mocker, caplog.at_level(logging.WARNING, logger="source_jmap.jmap"):
         mocker.get(SESSION_URL, json=session_document())
         mocker.post(API_URL, json=server)
-        responses, size = JmapClient(SESSION_URL, CREDENTIALS).call_shrinking_to_fit(page, 16, [])
+        responses, size = send_shrinking(16)
     assert responses["q"]["ids"] == ["M1"]
     assert (server.limits_asked, size) == ([16, 8, 4, 2], 2)
     assert len(caplog.messages) == 3
@@ -124,7 +138,7 @@ def test_batch_refused_at_size_one_raises_the_refusal() -> None:
         mocker.get(SESSION_URL, json=session_document())
         mocker.post(API_URL, json=server)
         with pytest.raises(JmapMethodError, match="requestTooLarge"):
-            JmapClient(SESSION_URL, CREDENTIALS).call_shrinking_to_fit(page, 4, [])
+            send_shrinking(4)
     assert server.limits_asked == [4, 2, 1]
 
 
@@ -132,7 +146,7 @@ def test_errors_that_are_not_about_size_are_raised_without_shrinking() -> None:
     with requests_mock.Mocker() as mocker:
         mocker.get(SESSION_URL, json=session_document())
         api = mocker.post(API_URL, json={"methodResponses": [["error", {"type": "accountNotFound"}, "q"]]})
-        responses, size = JmapClient(SESSION_URL, CREDENTIALS).call_shrinking_to_fit(page, 4, [])
+        responses, size = send_shrinking(4)
         with pytest.raises(JmapMethodError, match="accountNotFound"):
             responses["q"]
     assert (api.call_count, size) == (1, 4)
@@ -161,5 +175,5 @@ def test_cyrus_limit_problem_on_max_objects_in_get_asks_for_smaller_batches() ->
         mocker.post(API_URL, status_code=400, text=json.dumps(problem),
                     headers={"Content-Type": "application/problem+json"})
         with pytest.raises(JmapRequestError) as raised:
-            JmapClient(SESSION_URL, CREDENTIALS).call(page(5), [])
+            JmapClient(SESSION_URL, CREDENTIALS).call(page(5).calls, [])
     assert refused_for_size(raised.value)

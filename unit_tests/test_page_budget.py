@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests_mock
 
-from source_jmap.streams.base import JmapStream
+from source_jmap.jmap import paging
 
 from .fake_jmap import FakeJmap, email
 from .helpers import final_state, ids, read_stream
@@ -30,7 +30,7 @@ def numbered(number: int, big: bool) -> dict[str, Any]:
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeJmap]:
-    monkeypatch.setattr(JmapStream, "page_bytes_budget", BUDGET)
+    monkeypatch.setattr(paging, "PAGE_BYTES_BUDGET", BUDGET)
     with requests_mock.Mocker() as mocker:
         fake = FakeJmap(mocker, max_objects_in_get=SERVER_LIMIT)
         for number in range(BIG + SMALL):  # big emails first in receivedAt order, then small ones
@@ -69,7 +69,7 @@ def test_changes_pages_of_big_emails_shrink_to_the_budget_and_every_change_arriv
 def test_an_email_bigger_than_the_whole_budget_still_arrives_in_a_page_of_its_own(
     monkeypatch: pytest.MonkeyPatch, config: dict[str, Any]
 ) -> None:
-    monkeypatch.setattr(JmapStream, "page_bytes_budget", 1000)
+    monkeypatch.setattr(paging, "PAGE_BYTES_BUDGET", 1000)
     with requests_mock.Mocker() as mocker:
         fake = FakeJmap(mocker, max_objects_in_get=SERVER_LIMIT)
         for number in range(10):

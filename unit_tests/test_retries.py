@@ -19,7 +19,7 @@ import requests_mock
 from airbyte_cdk.models import FailureType
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
-from source_jmap.errors import failure_type_of
+from source_jmap.failures import failure_type_of
 from source_jmap.jmap import BasicCredentials, JmapClient, MethodCall
 from source_jmap.jmap.errors import JmapAuthError, JmapRequestError, JmapServerError, JmapUnreachableError
 from source_jmap.jmap.retry import RetryPolicy

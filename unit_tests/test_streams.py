@@ -181,6 +181,17 @@ def test_start_date_filters_the_import_and_the_changes(fake: FakeJmap, config: d
     assert ids(second) == ["M0004"]
 
 
+def test_changed_email_whose_received_at_is_null_is_kept_by_a_start_date(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """receivedAt is required by RFC 8621, but a server that sends null must not crash the sync or lose the mail."""
+    config["start_date"] = "2024-01-01T00:00:00Z"
+    first = read_stream(config, "emails")
+    fake.create("Email", email(5) | {"receivedAt": None})
+    second = read_stream(config, "emails", state=final_state(first))
+    assert ids(second) == ["M0005"] and second.errors == []
+
+
 def test_full_refresh_ignores_the_saved_state(fake: FakeJmap, config: dict[str, Any]) -> None:
     seed(fake, 3)
     state = final_state(read_stream(config, "emails"))
@@ -447,7 +458,7 @@ def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
     monkeypatch.setattr(raw_messages, "WINDOW_BYTES", window_bytes)
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/"), content=b"raw")
     client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
-    stream = raw_messages.RawMessageStream(client, lambda: ["acc1"], EmailSelection(client))
+    stream = raw_messages.RawMessageStream(client, lambda: ["acc1"], EmailSelection(client, None, [], []), 10**9)
     taken: list[int] = []
 
     def emails() -> Iterator[dict[str, Any]]:
@@ -455,7 +466,7 @@ def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
             taken.append(number)
             yield {"id": f"M{number}", "blobId": f"G{number}", "size": size, "receivedAt": "2024-01-01T00:00:00Z"}
 
-    records = stream.page_records("acc1", emails(), "2026-01-01T00:00:00Z")
+    records = stream.new_records("acc1", emails(), "2026-01-01T00:00:00Z")
     assert next(records)["id"] == "M0"
     assert len(taken) == ahead
     assert [record["id"] for record in records] == [f"M{number}" for number in range(1, 200)]

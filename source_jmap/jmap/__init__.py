@@ -1,21 +1,46 @@
-"""A JMAP (RFC 8620/8621) client that knows nothing about Airbyte."""
+"""A JMAP (RFC 8620/8621) client and sync engine that know nothing about Airbyte.
+
+config -> session (discovery, session) -> client (wire, transport, retry, responses) -> sync engine
+(sync, paging): the streams use what is exported here.
+"""
 
 from .accounts import select_mail_accounts
 from .auth import BasicCredentials, BearerCredentials, Credentials
-from .client import JmapClient, MethodCall, ResultReference
-from .errors import JmapError
-from .responses import MethodResponses
-from .session import JmapSession
+from .blobs import RFC822, blob_url
+from .client import JmapClient
+from .datatype import DataType, Query
+from .discovery import validate_session_url
+from .errors import JmapConfigError, JmapError, JmapServerError, JmapTransportError
+from .paging import PAGE_BYTES_BUDGET
+from .responses import JsonObject, MethodResponses
+from .session import MAIL, SUBMISSION, JmapSession
+from .sync import Page, Sync, read_all
+from .wire import MethodCall, ResultReference
 
 __all__ = [
+    "MAIL",
+    "PAGE_BYTES_BUDGET",
+    "RFC822",
+    "SUBMISSION",
     "BasicCredentials",
     "BearerCredentials",
     "Credentials",
+    "DataType",
     "JmapClient",
+    "JmapConfigError",
     "JmapError",
+    "JmapServerError",
     "JmapSession",
+    "JmapTransportError",
+    "JsonObject",
     "MethodCall",
     "MethodResponses",
+    "Page",
+    "Query",
     "ResultReference",
+    "Sync",
+    "blob_url",
+    "read_all",
     "select_mail_accounts",
+    "validate_session_url",
 ]

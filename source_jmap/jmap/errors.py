@@ -1,9 +1,16 @@
-"""Failures of a JMAP conversation, each carrying a message a person can act on.
+"""Failures of a JMAP conversation, each carrying a message a person can act on, and the words for their causes.
 
 Nothing here knows about Airbyte: the connector maps these classes to failure types.
 """
 
 from __future__ import annotations
+
+import re
+from http import HTTPStatus
+
+from urllib3.exceptions import NewConnectionError
+
+from .auth import Credentials
 
 
 class JmapError(Exception):
@@ -57,14 +64,64 @@ class JmapMethodError(JmapError):
         self.error_type = error_type
         self.arguments = arguments or []
 
-    @property
-    def is_state_rejected(self) -> bool:
-        """The server cannot compute changes from the state we hold: start over.
 
-        Cyrus answers `invalidArguments` on `sinceState` where RFC 8620 says
-        `cannotCalculateChanges`; both mean the same to a sync client. After
-        `serverPartialFail` RFC 8620 tells the client to resync, which is the same.
-        """
-        return self.error_type in ("cannotCalculateChanges", "serverPartialFail") or (
-            self.error_type == "invalidArguments" and "sinceState" in self.arguments
+def auth_failure(status: int, host: str, www_authenticate: str, credentials: Credentials) -> JmapAuthError | None:
+    """The error for an answer that refuses the credentials (HTTP 401 or 403), None for any other."""
+    where = f"at {host} with {credentials.description}"
+    if status == 401:
+        hint = _hint_for_401(www_authenticate, credentials)
+        return JmapAuthError(f"Authentication failed (HTTP 401) {where}: {hint}")
+    if status == 403:
+        return JmapAuthError(
+            f"Access forbidden (HTTP 403) {where}: the server refuses these credentials access; check that "
+            "the account may use JMAP (and that an API token has the mail scope)"
         )
+    return None
+
+
+def _hint_for_401(www_authenticate: str, credentials: Credentials) -> str:
+    """What to check; when the server names only other schemes (WWW-Authenticate), that is the problem."""
+    offered = challenge_schemes(www_authenticate)
+    ours = credentials.scheme
+    if not offered or ours.lower() in {scheme.lower() for scheme in offered}:
+        return credentials.check_hint
+    instead = {"basic": "a username and password", "bearer": "an API token"}
+    wanted = " or ".join(instead.get(scheme.lower(), f"{scheme} authentication") for scheme in offered)
+    return f"the server asks for {' or '.join(offered)} authentication, not {ours}; use {wanted}"
+
+
+def challenge_schemes(header: str) -> list[str]:
+    """The auth schemes of a WWW-Authenticate header: 'Bearer realm="x", error="invalid_token"' -> ['Bearer']."""
+    return list(dict.fromkeys(re.findall(r"(?:^|,)\s*([A-Za-z][\w.~+/-]*)(?=\s|,|$)", header)))
+
+
+def describe_status(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and what caused it, outermost first."""
+    chain = [error]
+    while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None and inner not in chain:
+        chain.append(inner)
+    return chain
+
+
+def never_connected(error: BaseException) -> bool:
+    """The request failed before a connection existed: refused, unresolvable host, no route."""
+    return any(isinstance(cause, NewConnectionError) for cause in _causes(error))
+
+
+def root_cause(error: BaseException) -> str:
+    """The innermost reason, in words: 'connection refused', 'name or service not known'."""
+    error = _causes(error)[-1]
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused (is the server running, and is the port right?)"
+    text = (error.strerror if isinstance(error, OSError) else None) or str(error)
+    if "Name or service not known" in text or "nodename nor servname" in text or "Failed to resolve" in text:
+        return "the host name could not be resolved (check the spelling of session_url)"
+    text = re.sub(r" \(_ssl\.c:\d+\)$", "", text)
+    return text.split("] ", 1)[-1] if "] " in text else text

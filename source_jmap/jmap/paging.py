@@ -1,37 +1,88 @@
-"""Read every object of a small type (mailboxes, identities) without `ids: null`.
+"""How many objects one page asks for: the server's limit, its refusals, and a byte budget.
 
-Servers may refuse `Foo/get` with `ids: null` when an account holds more objects than
-maxObjectsInGet; paging `Foo/query` + `Foo/get` by position is always allowed. Pages shrink
-when the server refuses their size.
+A page starts at the server's maxObjectsInGet. A server that refuses a page for its size (retry.py's
+SHRINK: `requestTooLarge`, or Cyrus's `limit` problem on maxObjectsInGet) is asked again for half as
+many, and never for more again in this read. A page is held as the JSON the server sent, so its
+bytes, not its object count, bound the memory of a read: long bodies or many headers get smaller
+pages, and pages grow back, never beyond what the server allows, when the objects get smaller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
-from .client import JmapClient, MethodCall, ResultReference
+from .client import JmapClient
+from .errors import JmapError, JmapMethodError, JmapRequestError
+from .responses import MethodResponses
+from .retry import Action, method_error_action, request_problem_action
+from .wire import MethodCall
+
+logger = logging.getLogger("source_jmap.jmap")
+
+# How much JSON one page may bring: what a read holds in memory at once. A page of 4096 emails
+# with text bodies is about 24 MB (bench/README.md), well within it.
+PAGE_BYTES_BUDGET = 64_000_000
 
 
-def fetch_all(
-    client: JmapClient, jmap_type: str, account_id: str, properties: Sequence[str], using: Sequence[str]
-) -> Iterator[dict[str, Any]]:
-    limit = client.session.limits.max_objects_in_get
-    position = 0
+class Request(Protocol):
+    """The method calls of one HTTP request, kept by name so that their responses can be looked up."""
 
-    def page(size: int) -> list[MethodCall]:
-        query = MethodCall(f"{jmap_type}/query", {"accountId": account_id, "position": position, "limit": size}, "q")
-        get = MethodCall(
-            f"{jmap_type}/get",
-            {"accountId": account_id, "ids": ResultReference("q", query.name, "/ids"), "properties": list(properties)},
-            "g",
-        )
-        return [query, get]
+    @property
+    def calls(self) -> Sequence[MethodCall]: ...
 
-    while True:
-        responses, limit = client.call_shrinking_to_fit(page, limit, using)
-        ids = responses["q"]["ids"]
-        yield from responses["g"]["list"]
-        if len(ids) < (responses["q"].get("limit") or limit):
+
+R = TypeVar("R", bound=Request)
+
+
+def refused_for_size(error: JmapError) -> bool:
+    """Whether the server refused a request for asking too many objects at once, so that fewer may pass."""
+    if isinstance(error, JmapRequestError):
+        return request_problem_action(error.problem_type, error.limit) is Action.SHRINK
+    return isinstance(error, JmapMethodError) and method_error_action(error) is Action.SHRINK
+
+
+class PageSize:
+    """The size of the pages of one read, between 1 and the server's limit."""
+
+    def __init__(self, ceiling: int, label: str, log: logging.Logger, budget: int | None = None) -> None:
+        self.ceiling = self.current = ceiling
+        self._label = label
+        self._log = log
+        self._budget = PAGE_BYTES_BUDGET if budget is None else budget
+
+    def send(self, client: JmapClient, build: Callable[[int], R], using: Sequence[str]) -> tuple[R, MethodResponses]:
+        """Send `build(size)`, halving the size while the server refuses the request for its size.
+
+        `build` makes the calls for a page of `size` objects (a query `limit`, a `maxChanges`).
+        Any other error, or a refusal at size 1, is raised.
+        """
+        while True:
+            request = build(self.current)
+            try:
+                responses = client.call(request.calls, using)
+                refusal = next((error for error in responses.method_errors() if refused_for_size(error)), None)
+                if refusal is not None:
+                    raise refusal
+                return request, responses
+            except (JmapRequestError, JmapMethodError) as error:
+                if not refused_for_size(error) or self.current == 1:
+                    raise
+                logger.warning("The JMAP server refused %d objects in one request (%s); asking for %d",
+                               self.current, error, self.current // 2)
+                self.current //= 2
+                self.ceiling = self.current
+
+    def fit(self, objects: int, answer_bytes: int) -> None:
+        """Size the next page so that its answer stays within the byte budget, judging by this one."""
+        if not objects or not answer_bytes:
+            self.current = self.ceiling
             return
-        position += len(ids)
+        fitting = max(1, min(self.ceiling, self._budget * objects // answer_bytes))
+        if fitting < self.current:
+            self._log.info(
+                "%s: %d objects came to %.1f MB; asking for %d at a time to stay within %d MB a page",
+                self._label, objects, answer_bytes / 1e6, fitting, self._budget // 1_000_000,
+            )
+        self.current = fitting

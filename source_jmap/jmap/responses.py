@@ -10,15 +10,14 @@ page is held as its bytes, and each object lives only while the stream turns it 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import msgspec
-import orjson
 
 from .errors import JmapMethodError, JmapServerError
-
-if TYPE_CHECKING:
-    from .client import MethodCall
+from .retry import TRANSPORT_FAILURES, TransportFailure, raised_as
+from .transport import HttpResponse
+from .wire import MethodCall
 
 JsonObject = dict[str, Any]
 Entry = tuple[str, dict[str, msgspec.Raw], str]
@@ -39,6 +38,7 @@ _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _ENTRY = msgspec.json.Decoder(Entry)
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _IDENTIFIED = msgspec.json.Decoder(_Identified)
+_ANY = msgspec.json.Decoder()
 
 
 class NotJsonError(ValueError):
@@ -51,9 +51,41 @@ class NotMethodResponsesError(ValueError):
 
 def _decode(raw: msgspec.Raw) -> Any:
     try:
-        return orjson.loads(memoryview(raw))
-    except orjson.JSONDecodeError as error:  # the syntax was checked on arrival: only bad UTF-8 gets here
+        return _ANY.decode(raw)
+    except msgspec.DecodeError as error:  # the syntax was checked on arrival: only bad UTF-8 gets here
         raise JmapServerError(f"The JMAP server sent a value that is not valid JSON text ({error})") from None
+
+
+def json_or_none(response: HttpResponse) -> Any:
+    try:
+        return _ANY.decode(response.content)
+    except msgspec.DecodeError:
+        return None
+
+
+def _claims_json(response: HttpResponse) -> bool:
+    return response.media_type == "application/json" or response.media_type.endswith("+json")
+
+
+def describe_response(response: HttpResponse) -> str:
+    """What came back instead of what was expected, in words: 'HTTP 404', 'an HTML page'."""
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}"
+    if "html" in response.media_type or response.content.lstrip()[:1] == b"<":
+        return "an HTML page"
+    if json_or_none(response) is None:
+        return "a response that is not valid JSON"
+    return "JSON of another kind"
+
+
+def refuse_broken_json(response: HttpResponse) -> HttpResponse:
+    """A 200 that says it is JSON but does not parse was cut or mangled on the way: damaged, as the table says."""
+    if response.status_code == 200 and _claims_json(response) and json_or_none(response) is None:
+        raise raised_as(TRANSPORT_FAILURES[TransportFailure.DAMAGED], JmapServerError(
+            f"{response.url} answered with JSON that does not parse ({len(response.content)} bytes; "
+            "cut off or damaged on the way)"
+        ))
+    return response
 
 
 def decode_response(body: bytes) -> tuple[list[Entry], Any]:
@@ -92,7 +124,8 @@ class ObjectList(Sequence[JsonObject]):
     def __getitem__(self, index: int | slice) -> JsonObject | list[JsonObject]:
         if isinstance(index, slice):
             return [_decode(item) for item in self._items[index]]
-        return _decode(self._items[index])
+        obj: JsonObject = _decode(self._items[index])
+        return obj
 
     def __iter__(self) -> Iterator[JsonObject]:
         return (_decode(item) for item in self._items)
@@ -136,11 +169,12 @@ class MethodResponses:
             self._by_id.setdefault(call_id, (name, arguments))
         self._decoded: dict[str, JsonObject] = {}
 
-    def __getitem__(self, call_id: str) -> JsonObject:
-        """The arguments of a call's response; a method error is raised as JmapMethodError.
+    def __getitem__(self, call: MethodCall | str) -> JsonObject:
+        """The arguments of the response to a call (or to a call id); a method error is raised as JmapMethodError.
 
         A `list` argument (the objects of a `/get`) is an ObjectList, decoded as it is iterated.
         """
+        call_id = call.call_id if isinstance(call, MethodCall) else call
         method = self._method_names.get(call_id, call_id)
         if call_id not in self._by_id:
             raise JmapServerError(f"The JMAP server sent no response for {method} (call '{call_id}')")

@@ -1,13 +1,19 @@
-"""When the JMAP client sends a request again, and how long it waits first.
+"""What the client does about each failure, as data: the one table to read for "is this retried?".
 
-Everything the client sends is a read (`/get`, `/query`, `/changes`, the session), so a whole
-request can be sent again after any failure that may pass by itself: HTTP 429 and 503 (after the
-server's Retry-After), other 5xx, a dropped or reset connection, a read timeout, a 200 whose JSON
-was cut or mangled on the way, and the method error `serverUnavailable`.
+Everything the client sends is a read (`/get`, `/query`, `/changes`, the session, a download), so a
+whole request can be sent again after any failure that may pass by itself. The tables below say, for
+each place a failure can show up, what is done about it; the modules that meet the failure look it up
+here and decide nothing of their own:
 
-This is a small loop rather than airbyte_cdk's HttpClient (the jmap package knows nothing about
-Airbyte) or the `backoff` library: with Retry-After, a total budget and a reason per log line, its
-decorators would need as much code as the loop, and hide the decisions this module states openly.
+- `HTTP_STATUSES`: the status of an HTTP answer (transport.py); an unlisted status fails.
+- `TRANSPORT_FAILURES`: a request that got no complete answer (transport.py).
+- `REQUEST_PROBLEMS`: a request-level JMAP problem, HTTP 400 with RFC 7807 JSON (client.py); unlisted: fail.
+- `METHOD_ERRORS`: a method-level error response (client.py, paging.py, sync.py); unlisted: fail.
+
+How long to wait between attempts, and when to give up, is `RetryPolicy`. This is a small loop rather
+than airbyte_cdk's HttpClient (the jmap package knows nothing about Airbyte) or the `backoff` library:
+with Retry-After, a total budget and a reason per log line, its decorators would need as much code as
+the loop, and hide the decisions these tables state openly.
 """
 
 from __future__ import annotations
@@ -18,10 +24,83 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from enum import Enum
 
-from .errors import JmapServerError, JmapTransportError
+from .errors import JmapMethodError, JmapServerError, JmapTransportError
+from .wire import LIMIT_PROBLEM
 
 logger = logging.getLogger("source_jmap.jmap")
+
+
+class Action(Enum):
+    RETRY = "send the same request again, after the server's Retry-After or a backoff"
+    RETRY_ONCE_ANSWERED = "retry if the server answered earlier in this run; before that, fail as unreachable"
+    SHRINK = "send it again asking for half as many objects (paging.py)"
+    RESYNC = "the saved state is of no use any more: import the type again (sync.py)"
+    READ_WHOLE = "the server has no Foo/changes: read the type whole with Foo/get (sync.py)"
+    RESTART = "the anchor object is gone: page on from the last position known (sync.py)"
+    FAIL = "raise the error; its class tells whose to fix it"
+
+
+class TransportFailure(Enum):
+    """Why a request got no complete answer (transport.py tells them apart)."""
+
+    TLS = "the certificate is not trusted"
+    CONNECT = "no connection: refused, unresolvable host, connect timeout"
+    READ_TIMEOUT = "connected, but no answer within the read timeout"
+    CONNECTION_LOST = "the connection dropped or was reset"
+    DAMAGED = "the answer's framing, content encoding or JSON was broken: cut off or mangled on the way"
+    UNUSABLE_REQUEST = "the request itself cannot be sent (a malformed URL)"
+
+
+HTTP_STATUSES: dict[int, Action] = {
+    408: Action.RETRY,
+    429: Action.RETRY,  # rate limited: JMAP does not define it, but servers and proxies send it
+    500: Action.RETRY,
+    502: Action.RETRY,
+    503: Action.RETRY,
+    504: Action.RETRY,
+}
+# Of the retried statuses, those whose Retry-After header sets the wait.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+# 401 and 403 fail as authentication errors (the user's to fix); other statuses as server errors.
+AUTH_STATUSES = frozenset({401, 403})
+
+TRANSPORT_FAILURES: dict[TransportFailure, Action] = {
+    TransportFailure.TLS: Action.FAIL,
+    # A server never reached in this run that refuses connections is most likely misconfigured.
+    TransportFailure.CONNECT: Action.RETRY_ONCE_ANSWERED,
+    TransportFailure.READ_TIMEOUT: Action.RETRY,
+    TransportFailure.CONNECTION_LOST: Action.RETRY,
+    TransportFailure.DAMAGED: Action.RETRY,
+    TransportFailure.UNUSABLE_REQUEST: Action.FAIL,
+}
+REQUEST_PROBLEMS: dict[tuple[str, str | None], Action] = {
+    (LIMIT_PROBLEM, "maxObjectsInGet"): Action.SHRINK,  # what Cyrus answers for a /get of too many ids
+    (LIMIT_PROBLEM, "maxConcurrentRequests"): Action.RETRY,
+}
+
+METHOD_ERRORS: dict[str, Action] = {
+    "serverUnavailable": Action.RETRY,
+    "requestTooLarge": Action.SHRINK,
+    "cannotCalculateChanges": Action.RESYNC,
+    "serverPartialFail": Action.RESYNC,  # RFC 8620 section 3.6.2: the client must resync
+    "anchorNotFound": Action.RESTART,
+    "unknownMethod": Action.READ_WHOLE,  # met on `Foo/changes` only: Cyrus has no Identity/changes
+}
+# Cyrus answers `invalidArguments` naming `sinceState` where RFC 8620 says `cannotCalculateChanges`.
+METHOD_ERRORS_ON_ARGUMENT: dict[tuple[str, str], Action] = {("invalidArguments", "sinceState"): Action.RESYNC}
+
+
+def method_error_action(error: JmapMethodError) -> Action:
+    for argument in error.arguments:
+        if (action := METHOD_ERRORS_ON_ARGUMENT.get((error.error_type, argument))) is not None:
+            return action
+    return METHOD_ERRORS.get(error.error_type, Action.FAIL)
+
+
+def request_problem_action(problem_type: str, limit: str | None) -> Action:
+    return REQUEST_PROBLEMS.get((problem_type, limit), Action.FAIL)
 
 
 @dataclass(frozen=True)
@@ -39,13 +118,12 @@ class RetryPolicy:
 
         `fraction` is uniform in [0, 1): jitter spreads clients that failed together.
         """
-        ceiling = min(self.first_backoff_seconds * 2 ** (retry - 1), self.max_wait_seconds)
+        ceiling = min(self.first_backoff_seconds * 2.0 ** (retry - 1), self.max_wait_seconds)
         return ceiling * (1 - self.jitter * fraction)
 
 
-
 class RetryableError(Exception):
-    """A failure worth sending the same request again for.
+    """A failure the tables above say to retry.
 
     `error` is what the caller gets when the retries run out; `retry_after` is the wait the
     server asked for (Retry-After), or None to back off exponentially.
@@ -55,6 +133,13 @@ class RetryableError(Exception):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+
+
+def raised_as(
+    action: Action, error: JmapTransportError | JmapServerError, retry_after: float | None = None
+) -> Exception:
+    """What to raise for a failure the table resolved to `action`: RetryableError when it is retried."""
+    return RetryableError(error, retry_after) if action is Action.RETRY else error
 
 
 class Retries:

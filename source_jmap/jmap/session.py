@@ -36,8 +36,6 @@ class JmapAccount(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     name: str = ""
-    is_personal: bool = Field(True, alias="isPersonal")
-    is_read_only: bool = Field(False, alias="isReadOnly")
     account_capabilities: dict[str, Any] = Field(default_factory=dict, alias="accountCapabilities")
 
     def has(self, capability: str) -> bool:
@@ -76,9 +74,6 @@ class JmapSession(BaseModel):
             with_mail.remove(primary)
             with_mail.insert(0, primary)
         return with_mail
-
-    def supports(self, capability: str) -> bool:
-        return capability in self.capabilities
 
 
 def looks_like_session(document: Any) -> bool:

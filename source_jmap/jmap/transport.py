@@ -1,29 +1,64 @@
-"""HTTP connections that acknowledge each answer at once.
+"""HTTP for JMAP: one request and its answer, transport failures in words, retries by the table.
 
-A server that writes an answer in pieces without TCP_NODELAY (Cyrus does) sends the first segment
-and holds the rest until that one is acknowledged (Nagle's algorithm), while Linux delays the ACK
-of a client that has nothing to send back by up to 40 ms. Every answer of more than one segment
-then arrives 40 ms late: 10,000 raw-message downloads took 61 s instead of 8 s on loopback
-(bench/README.md). TCP_QUICKACK makes the kernel acknowledge at once, but it does not stick (the
-kernel falls back to delayed ACKs by itself), so it is set again before each answer is read.
-Where the platform has no TCP_QUICKACK, connections are plain ones.
+Connections acknowledge each answer at once. A server that writes an answer in pieces without
+TCP_NODELAY (Cyrus does) sends the first segment and holds the rest until that one is acknowledged
+(Nagle's algorithm), while Linux delays the ACK of a client that has nothing to send back by up to
+40 ms. Every answer of more than one segment then arrives 40 ms late: 10,000 raw-message downloads
+took 61 s instead of 8 s on loopback (bench/README.md). TCP_QUICKACK makes the kernel acknowledge at
+once, but it does not stick, so it is set again before each answer is read. Where the platform has
+no TCP_QUICKACK, connections are plain ones.
+
+One transport is shared by the download threads of raw_messages: its counters are kept under a lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from .auth import Credentials
+from .errors import (
+    JmapConfigError,
+    JmapServerError,
+    JmapTransportError,
+    JmapUnreachableError,
+    auth_failure,
+    describe_status,
+    never_connected,
+    root_cause,
+)
+from .retry import (
+    HTTP_STATUSES,
+    RETRY_AFTER_STATUSES,
+    TRANSPORT_FAILURES,
+    Action,
+    Retries,
+    RetryableError,
+    RetryPolicy,
+    TransportFailure,
+    raised_as,
+    retry_after_seconds,
+)
+
 TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 # Connections kept open per host: enough for the parallel blob downloads of any server's
 # maxConcurrentRequests seen so far (Fastmail 10, Cyrus 5, Stalwart 4).
 POOL_SIZE = 16
+CONNECT_TIMEOUT_SECONDS = 10.0
+USER_AGENT = "source-jmap (Airbyte JMAP connector)"
+
+T = TypeVar("T")
 
 
 class _AcknowledgeAtOnce:
@@ -68,6 +103,129 @@ def new_http_session() -> requests.Session:
     """A keep-alive session whose connections acknowledge answers at once."""
     http = requests.Session()
     adapter = QuickAckAdapter()
-    http.mount("http://", adapter)
-    http.mount("https://", adapter)
+    for scheme in ("http://", "https://"):
+        http.mount(scheme, adapter)
+    http.headers["User-Agent"] = USER_AGENT
     return http
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """An HTTP response with its whole body, read into ONE buffer: `Response.content` joins 10 KB
+    chunks, which holds a page of tens of megabytes twice at its peak."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    url: str
+    content: bytes
+
+    @classmethod
+    def read(cls, response: requests.Response) -> HttpResponse:
+        return cls(response.status_code, response.headers, response.url, b"".join(response.iter_content(None)))
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+class HttpTransport:
+    """Sends requests with one set of credentials over one keep-alive pool and retries by the table.
+
+    `sleep` is how it waits between attempts (tests pass their own). `requests_sent` counts every
+    HTTP attempt, retries included; `bytes_received` every body byte.
+    """
+
+    def __init__(
+        self, credentials: Credentials, read_timeout: float, retry: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep, http: requests.Session | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self._timeout = (CONNECT_TIMEOUT_SECONDS, read_timeout)
+        self._http = http or new_http_session()
+        self._retry = retry
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._server_answered = False
+        self.requests_sent = 0
+        self.bytes_received = 0
+
+    def exchange(
+        self, method: str, url: str, read: Callable[[HttpResponse], T], authenticate: bool = True, **kwargs: Any
+    ) -> T:
+        """Send a request and `read` its response; again while either fails transiently, within the policy."""
+        parts = urlsplit(url)
+        retries = Retries(self._retry, f"{method} {parts.netloc}{parts.path}", self._sleep)
+        while True:
+            try:
+                return read(self._attempt(method, url, authenticate, **kwargs))
+            except RetryableError as failure:
+                retries.wait_before_next(failure)
+
+    def _attempt(self, method: str, url: str, authenticate: bool, **kwargs: Any) -> HttpResponse:
+        """One HTTP request; a status the table retries raises RetryableError."""
+        host = urlsplit(url).netloc
+        with self._lock:
+            self.requests_sent += 1
+        try:
+            with self._http.request(
+                method, url, auth=self.credentials if authenticate else None, timeout=self._timeout, stream=True,
+                **kwargs,
+            ) as streamed:
+                response = HttpResponse.read(streamed)
+        except requests.exceptions.RequestException as error:
+            raise self._transport_failure(error, host, url) from None
+        with self._lock:
+            self._server_answered = True
+            self.bytes_received += len(response.content)
+        action = HTTP_STATUSES.get(response.status_code)
+        if action is not None:
+            retry_after = (
+                retry_after_seconds(response.headers.get("Retry-After"))
+                if response.status_code in RETRY_AFTER_STATUSES else None
+            )
+            raise raised_as(
+                action, JmapServerError(f"The JMAP server at {host} answered {describe_status(response.status_code)}"),
+                retry_after,
+            )
+        return response
+
+    def _transport_failure(self, error: requests.exceptions.RequestException, host: str, url: str) -> Exception:
+        """The error for a request that got no complete answer, retryable where the table says so."""
+        failure, message = self._classify(error, host, url)
+        action = TRANSPORT_FAILURES[failure]
+        if action is Action.RETRY or (action is Action.RETRY_ONCE_ANSWERED and self._server_answered):
+            return RetryableError(JmapTransportError(message))
+        if failure is TransportFailure.UNUSABLE_REQUEST:
+            return JmapConfigError(message)
+        return JmapUnreachableError(message)
+
+    def _classify(
+        self, error: requests.exceptions.RequestException, host: str, url: str
+    ) -> tuple[TransportFailure, str]:
+        if isinstance(error, requests.exceptions.SSLError):
+            return TransportFailure.TLS, (
+                f"TLS error talking to {host}: {root_cause(error)}. The server's certificate is not "
+                "trusted (self-signed, expired or for another name); use a valid certificate"
+            )
+        if isinstance(error, requests.exceptions.ConnectTimeout):
+            return TransportFailure.CONNECT, f"Could not connect to {host}: within {self._timeout[0]:.0f} seconds"
+        if never_connected(error):
+            return TransportFailure.CONNECT, f"Could not connect to {host}: {root_cause(error)}"
+        if isinstance(error, requests.exceptions.Timeout):
+            return TransportFailure.READ_TIMEOUT, (
+                f"The JMAP server at {host} did not answer within {self._timeout[1]:.0f} seconds"
+            )
+        if isinstance(error, requests.exceptions.ConnectionError):
+            return TransportFailure.CONNECTION_LOST, f"The connection to {host} was lost: {root_cause(error)}"
+        if isinstance(error, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+            return TransportFailure.DAMAGED, f"The answer from {host} arrived damaged: {root_cause(error)}"
+        return TransportFailure.UNUSABLE_REQUEST, f"Cannot request {url}: {type(error).__name__}"
+
+    def raise_for_auth(self, response: HttpResponse) -> None:
+        """Raise JmapAuthError when the response refuses these credentials (HTTP 401 or 403)."""
+        error = auth_failure(
+            response.status_code, urlsplit(response.url).netloc, response.headers.get("WWW-Authenticate", ""),
+            self.credentials,
+        )
+        if error is not None:
+            raise error

@@ -3,20 +3,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..jmap.client import JmapClient
-from .base import DELETED_AT, UPDATED_AT, Record
-from .emails import EmailStream
+from ..jmap import MAIL, DataType, JmapClient
+from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .selection import EmailSelection
 
 ATTACHMENT_FIELDS = ("partId", "blobId", "name", "type", "size", "disposition", "cid")
 
 
-class AttachmentStream(EmailStream):
+class AttachmentStream(JmapStream):
     """One record per attachment body part of every email, from the Email's `attachments` property.
 
-    It pages emails exactly like the emails stream (same selection, same resume points) but asks
+    It reads the selected emails as the emails stream does (same query, same resume points) but asks
     only for the properties it needs, and downloads nothing. A destroyed email cannot be fetched,
-    so the stream remembers, per account, the partIds of the emails that have attachments
+    so the stream keeps, per account, the partIds of the emails that have attachments
     ({emailId: [partId, ...]}, saved in the state) to emit a deletion for each of them.
     """
 
@@ -24,9 +23,16 @@ class AttachmentStream(EmailStream):
     primary_key: ClassVar[list[str]] = ["accountId", "emailId", "partId"]
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
-        super().__init__(client, accounts, selection, body_values="none")
-        self.properties = ["id", "receivedAt", "mailboxIds", "attachments"]
+        super().__init__(client, accounts)
+        self._selection = selection
         self._parts: dict[str, dict[str, list[str]]] = {}
+
+    def data_type(self, account_id: str) -> DataType:
+        return DataType("Email", (MAIL,), ("id", "receivedAt", "mailboxIds", "attachments"),
+                        query=self._selection.query(account_id))
+
+    def selects(self, account_id: str, obj: Record) -> bool:
+        return self._selection.matches(account_id, obj)
 
     def records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         parts = [part for part in obj.get("attachments") or [] if part.get("partId")]
@@ -41,7 +47,7 @@ class AttachmentStream(EmailStream):
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         """Attachments never change: an update matters only when the email enters or leaves the selection."""
         known = obj["id"] in self._parts.get(account_id, {})
-        if self.keep_changed(account_id, obj):
+        if self.selects(account_id, obj):
             return [] if known else self.records_of(account_id, obj, fetched_at)
         return self.deleted_records_of(account_id, obj["id"], fetched_at)
 
@@ -53,8 +59,8 @@ class AttachmentStream(EmailStream):
             for part_id in part_ids
         ]
 
-    def memo(self, account_id: str) -> dict[str, Any] | None:
+    def extra_state(self, account_id: str) -> dict[str, Any] | None:
         return {"parts": dict(self._parts.get(account_id, {}))}
 
-    def restore_memo(self, account_id: str, memo: dict[str, Any] | None) -> None:
-        self._parts[account_id] = dict((memo or {}).get("parts", {}))
+    def restore_extra_state(self, account_id: str, extra: dict[str, Any] | None) -> None:
+        self._parts[account_id] = dict((extra or {}).get("parts", {}))

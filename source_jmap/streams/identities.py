@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from ..jmap.session import MAIL, SUBMISSION
+from ..jmap import MAIL, SUBMISSION, DataType
 from .base import JmapStream
 
 
 class IdentityStream(JmapStream):
-    """Identity objects (RFC 8621 section 6): the addresses the user sends as."""
+    """Identity objects (RFC 8621 section 6): the addresses the user sends as. There is no Identity/query."""
 
     name = "identities"
-    jmap_type = "Identity"
-    using = (MAIL, SUBMISSION)
-    queryable = False
+
+    def data_type(self, account_id: str) -> DataType:
+        return DataType("Identity", (MAIL, SUBMISSION), query=None)
 
     def supports_account(self, account_id: str) -> bool:
         account = self._client.session.accounts.get(account_id)

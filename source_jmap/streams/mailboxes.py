@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from ..jmap import MAIL, DataType
 from .base import JmapStream
 
 
@@ -7,4 +8,6 @@ class MailboxStream(JmapStream):
     """Mailbox objects (RFC 8621 section 2), every property the server has."""
 
     name = "mailboxes"
-    jmap_type = "Mailbox"
+
+    def data_type(self, account_id: str) -> DataType:
+        return DataType("Mailbox", (MAIL,))

@@ -6,20 +6,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..jmap.blobs import RFC822, blob_url
-from ..jmap.client import JmapClient
-from .base import UPDATED_AT, Record
-from .emails import EmailStream
+from ..jmap import MAIL, RFC822, DataType, JmapClient, blob_url
+from .base import UPDATED_AT, JmapStream, Record
 from .selection import EmailSelection
 
-# Common destinations cap a row near 16 MB; base64 grows a message by a third.
-DEFAULT_MAX_RAW_MESSAGE_BYTES = 10 * 1024 * 1024
 # Downloads queued or under way at once: per worker, and in message bytes (base64 adds a third).
 WINDOW_PER_WORKER = 16
 WINDOW_BYTES = 64 * 1024 * 1024
 
 
-class RawMessageStream(EmailStream):
+class RawMessageStream(JmapStream):
     """The RFC 5322 source of each email, base64-encoded, downloaded through the session's downloadUrl.
 
     A stream of its own rather than a column of `emails`: a destination that deduplicates keeps
@@ -33,13 +29,20 @@ class RawMessageStream(EmailStream):
 
     def __init__(
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
-        max_raw_message_bytes: int = DEFAULT_MAX_RAW_MESSAGE_BYTES,
+        max_raw_message_bytes: int,
     ) -> None:
-        super().__init__(client, accounts, selection, body_values="none")
-        self.properties = ["id", "blobId", "size", "receivedAt", "mailboxIds"]
+        super().__init__(client, accounts)
+        self._selection = selection
         self._max_bytes = max_raw_message_bytes
 
-    def page_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+    def data_type(self, account_id: str) -> DataType:
+        return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "mailboxIds"),
+                        query=self._selection.query(account_id))
+
+    def selects(self, account_id: str, obj: Record) -> bool:
+        return self._selection.matches(account_id, obj)
+
+    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """Downloads in a sliding window, records in query order.
 
         The window is deep (a batch, or a short window, leaves workers idle behind one slow message)
@@ -66,7 +69,7 @@ class RawMessageStream(EmailStream):
 
     def _downloads(self, email: Record) -> bool:
         """Whether the message is small enough to download (max_raw_message_bytes)."""
-        return email["size"] <= self._max_bytes
+        return bool(email["size"] <= self._max_bytes)
 
     def _raw_record(self, account_id: str, email: Record, fetched_at: str) -> Record:
         record: dict[str, Any] = {

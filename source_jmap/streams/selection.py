@@ -8,15 +8,20 @@ syncs comes out as deleted, and one moved back in comes out again in full.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..jmap.client import JmapClient
-from ..jmap.errors import JmapConfigError
-from ..jmap.paging import fetch_all
-from ..jmap.session import MAIL
+from ..jmap import MAIL, DataType, JmapClient, JmapConfigError, Query, read_all
+
+# Imports page by receivedAt, oldest first: a resume point keeps the last one, so an import whose
+# anchor email was destroyed goes on from that time instead of from the start.
+RECEIVED_AT = "receivedAt"
+OLDEST_FIRST = ({"property": RECEIVED_AT, "isAscending": True},)
+LOGGER = logging.getLogger("airbyte")
+MAILBOX_NAMES = DataType("Mailbox", (MAIL,), properties=("id", "name", "parentId", "role"))
 
 
 def to_utc_date(moment: datetime) -> str:
@@ -32,14 +37,19 @@ class MailboxIds:
 
 class EmailSelection:
     def __init__(
-        self, client: JmapClient, start_date: datetime | None = None,
-        mailboxes: Sequence[str] = (), exclude_mailboxes: Sequence[str] = (),
+        self, client: JmapClient, start_date: datetime | None, mailboxes: Sequence[str],
+        exclude_mailboxes: Sequence[str],
     ) -> None:
         self._client = client
         self.start_date = start_date
         self._include = list(mailboxes)
         self._exclude = list(exclude_mailboxes)
         self.mailbox_ids = functools.cache(self._resolve)
+
+    def query(self, account_id: str) -> Query:
+        """The Email/query of an import of the selected emails, oldest first."""
+        return Query(filter=functools.partial(self.query_filter, account_id), sort=OLDEST_FIRST,
+                     sort_property=RECEIVED_AT)
 
     def query_filter(self, account_id: str, after: str | None = None) -> dict[str, Any] | None:
         """A JMAP FilterOperator/FilterCondition for Email/query, or None for every email."""
@@ -56,8 +66,12 @@ class EmailSelection:
         return {"operator": "AND", "conditions": [condition, included]} if condition else included
 
     def matches(self, account_id: str, email: Mapping[str, Any]) -> bool:
-        """The same test as `query_filter`, on an Email that has receivedAt and mailboxIds."""
-        if self.start_date and "receivedAt" in email and _parse(email["receivedAt"]) < self.start_date:
+        """The same test as `query_filter`, on an Email that has receivedAt and mailboxIds.
+
+        An email whose receivedAt the server left null cannot be placed in time: it is kept.
+        """
+        received = _parse(email.get(RECEIVED_AT))
+        if self.start_date and received is not None and received < self.start_date:
             return False
         ids = self.mailbox_ids(account_id)
         in_mailboxes = set(email.get("mailboxIds") or {})
@@ -72,7 +86,7 @@ class EmailSelection:
     def _resolve(self, account_id: str) -> MailboxIds:
         if not self.filters_mailboxes:
             return MailboxIds(frozenset(), frozenset())
-        mailboxes = list(fetch_all(self._client, "Mailbox", account_id, ["id", "name", "parentId", "role"], [MAIL]))
+        mailboxes = list(read_all(self._client, MAILBOX_NAMES, account_id, "mailbox filter", LOGGER))
         return MailboxIds(
             include=self._ids_of(self._include, mailboxes, account_id, required=True),
             exclude=self._ids_of(self._exclude, mailboxes, account_id, required=False),
@@ -87,7 +101,7 @@ class EmailSelection:
 
         def path(mailbox: dict[str, Any]) -> str:
             parent = by_id.get(mailbox.get("parentId") or "")
-            return f"{path(parent)}/{mailbox['name']}" if parent else mailbox["name"]
+            return f"{path(parent)}/{mailbox['name']}" if parent else str(mailbox["name"])
 
         found: set[str] = set()
         for name in wanted:

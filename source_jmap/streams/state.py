@@ -2,6 +2,7 @@
 
     {"accounts": {"<accountId>": {"state": "<JMAP state>"}}}                        # import done
     {"accounts": {"<accountId>": {"state": "<JMAP state>", "import": {...}}}}       # import under way
+    {"accounts": {"<accountId>": {"state": "<JMAP state>", "memo": {...}}}}         # a stream's extra state
 
 During an import, "state" is the state captured BEFORE the first page, so that the
 changes replayed after the import cover everything that happened while it ran.
@@ -21,15 +22,15 @@ class AccountState(BaseModel):
 
     state: str
     import_progress: dict[str, Any] | None = None
-    # What a stream must remember between syncs beyond the state string (see AttachmentStream).
-    memo: dict[str, Any] | None = None
+    # What a stream keeps between syncs beyond the state string (see AttachmentStream); "memo" in the JSON.
+    extra_state: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"state": self.state}
         if self.import_progress is not None:
             document["import"] = self.import_progress
-        if self.memo is not None:
-            document["memo"] = self.memo
+        if self.extra_state is not None:
+            document["memo"] = self.extra_state
         return document
 
 
@@ -70,7 +71,7 @@ class AccountStates(Cursor):
         accounts = {**self._state.get("accounts", {}), account_id: account_state.to_json()}
         self._state = {"accounts": accounts}
 
-    def get_stream_state(self) -> StreamState:
+    def get_stream_state(self) -> dict[str, Any]:
         return self._state
 
     def select_state(self, stream_slice: StreamSlice | None = None) -> StreamState | None:
@@ -86,10 +87,12 @@ class AccountStates(Cursor):
     def _parse(account_id: str, document: Any) -> AccountState:
         if not isinstance(document, dict):
             raise InvalidStreamState(f"the entry for account {account_id!r} is not an object")
+        if set(document) - {"state", "import", "memo"}:
+            raise InvalidStreamState(f"the entry for account {account_id!r} is malformed")
         try:
             return AccountState.model_validate(
                 {"state": document.get("state"), "import_progress": document.get("import"),
-                 **{key: value for key, value in document.items() if key not in ("state", "import")}}
+                 "extra_state": document.get("memo")}
             )
         except ValidationError:
             raise InvalidStreamState(f"the entry for account {account_id!r} is malformed") from None

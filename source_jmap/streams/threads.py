@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import dataclasses
+from collections.abc import Callable
 
-from ..jmap.client import JmapClient, MethodCall, MethodResponses, ResultReference
+from ..jmap import MAIL, DataType, JmapClient
 from .base import JmapStream
 from .selection import EmailSelection
 
@@ -11,33 +11,17 @@ from .selection import EmailSelection
 class ThreadStream(JmapStream):
     """Thread objects (RFC 8621 section 3): `id` and `emailIds`.
 
-    JMAP has no Thread/query: the import pages the account's emails collapsed to one per
-    thread, takes their threadIds and gets those threads, all three calls in one request.
+    JMAP has no Thread/query: the import pages the selected emails collapsed to one per thread,
+    takes their threadIds and gets those threads, all three calls in one request.
     """
 
     name = "threads"
-    jmap_type = "Thread"
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
         super().__init__(client, accounts)
         self._selection = selection
 
-    def page_calls(self, account_id: str, query_arguments: dict[str, Any]) -> list[MethodCall]:
-        query = MethodCall("Email/query", {**query_arguments, "collapseThreads": True}, "query")
-        thread_ids = MethodCall(
-            "Email/get",
-            {"accountId": account_id, "ids": ResultReference("query", query.name, "/ids"), "properties": ["threadId"]},
-            "threadIds",
-        )
-        threads = self._get_call(account_id, ResultReference("threadIds", thread_ids.name, "/list/*/threadId"), "get")
-        return [query, thread_ids, threads]
-
-    def page_ids(self, responses: MethodResponses) -> list[str]:
-        thread_of = {email["id"]: email["threadId"] for email in responses["threadIds"]["list"]}
-        return [thread_of[email_id] for email_id in responses["query"]["ids"] if email_id in thread_of]
-
-    def query_sort(self) -> list[dict[str, Any]]:
-        return [{"property": "receivedAt", "isAscending": True}]
-
-    def query_filter(self, account_id: str, progress: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self._selection.query_filter(account_id)
+    def data_type(self, account_id: str) -> DataType:
+        query = dataclasses.replace(self._selection.query(account_id), collapse_threads=True, type="Email",
+                                    via="threadId")
+        return DataType("Thread", (MAIL,), query=query)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .jmap.errors import JmapConfigError, JmapError, JmapServerError, JmapTransportError
+from .jmap import JmapConfigError, JmapError, JmapServerError, JmapTransportError
 
 
 def failure_type_of(error: JmapError) -> FailureType:

@@ -1,0 +1,53 @@
+"""What a sync reads: a JMAP data type, the properties and arguments of its `/get`, and its query."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .wire import MethodCall, ResultReference
+
+ResumePoint = dict[str, Any]
+
+
+def _no_filter(after: str | None) -> dict[str, Any] | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Query:
+    """How an import finds the objects: the `/query` filter and sort, and how paging resumes.
+
+    `filter(after)` is the query filter; `after` is a lower bound on `sort_property` when the import
+    goes on after its anchor object was destroyed (None otherwise). `sort_property` is kept in each
+    resume point for that purpose. A type without a `/query` of its own (Thread) is found through
+    another type's query (`type`): the objects of `via` (the property holding the ids) are got.
+    """
+
+    filter: Callable[[str | None], dict[str, Any] | None] = _no_filter
+    sort: tuple[Mapping[str, Any], ...] = ()
+    sort_property: str | None = None
+    collapse_threads: bool = False
+    type: str | None = None
+    via: str | None = None
+
+
+@dataclass(frozen=True)
+class DataType:
+    """A JMAP data type as a sync reads it: the capabilities, the `/get` properties and arguments, the query.
+
+    `query` None: the type has no `/query` and is read whole.
+    """
+
+    name: str
+    using: tuple[str, ...]
+    properties: Sequence[str] | None = None
+    get_arguments: Mapping[str, Any] = field(default_factory=dict)
+    query: Query | None = field(default_factory=Query)
+
+    def get(self, account_id: str, ids: Sequence[str] | ResultReference | None, call_id: str) -> MethodCall:
+        arguments: dict[str, Any] = {"accountId": account_id, "ids": ids, **self.get_arguments}
+        if self.properties is not None:
+            arguments["properties"] = list(self.properties)
+        return MethodCall(f"{self.name}/get", arguments, call_id)

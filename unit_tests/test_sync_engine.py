@@ -1,0 +1,136 @@
+"""The sync engine on its own, without the Airbyte CDK: pages of an import, of changes, and of a whole read."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from source_jmap.jmap import MAIL, DataType, JmapClient, JmapServerError, Page, Query, Sync, read_all
+from source_jmap.jmap.auth import BasicCredentials
+
+from .fake_jmap import SESSION_URL, FakeJmap, email
+
+LOG = logging.getLogger("test")
+EMAILS = DataType("Email", (MAIL,), ("id", "receivedAt", "threadId"), query=Query(
+    filter=lambda after: {"after": after} if after else None,
+    sort=({"property": "receivedAt", "isAscending": True},), sort_property="receivedAt",
+))
+
+
+def sync(data_type: DataType = EMAILS) -> Sync:
+    return Sync(JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw")), data_type, "acc1", "test", LOG)
+
+
+def consumed(pages: Any) -> list[tuple[list[str], Page]]:
+    """Each page with the ids of its created objects, every iterator drained as a stream would."""
+    return [([obj["id"] for obj in page.created], page) for page in pages]
+
+
+def test_import_captures_the_state_before_the_first_page_and_anchors_each_page_after_the_last_id(
+    fake: FakeJmap,
+) -> None:
+    for number in range(7):
+        fake.create("Email", email(number))
+    pages = consumed(sync().pages(None, None))
+    assert [ids for ids, _ in pages] == [["M0000", "M0001", "M0002"], ["M0003", "M0004", "M0005"], ["M0006"]]
+    assert {page.state for _, page in pages} == {"7"}
+    assert [page.resume for _, page in pages] == [
+        {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"},
+        {"anchor": "M0005", "receivedAt": "2024-01-06T10:05:00Z"},
+        None,
+    ]
+    assert [page.total for _, page in pages] == [7, None, None]
+    assert fake.method_calls()[0] == ["Email/get", "Email/query", "Email/get"]
+    assert [query.get("anchor") for query in fake.sent_calls("Email/query")] == [None, "M0002", "M0005"]
+
+
+def test_import_resumes_after_its_anchor_with_the_state_it_captured(fake: FakeJmap) -> None:
+    for number in range(5):
+        fake.create("Email", email(number))
+    pages = consumed(sync().pages("2", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
+    assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
+    assert pages[0][1].state == "2"  # the state captured before the interrupted import, not a newer one
+    assert fake.method_calls() == [["Email/query", "Email/get"]]
+
+
+def test_import_whose_anchor_was_destroyed_goes_on_from_the_last_sort_value(fake: FakeJmap) -> None:
+    for number in range(5):
+        fake.create("Email", email(number))
+    fake.destroy("Email", "M0002")
+    pages = consumed(sync().pages("5", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
+    assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
+    assert [query.get("filter") for query in fake.sent_calls("Email/query")] == [
+        None, {"after": "2024-01-03T10:02:00Z"},
+    ]
+
+
+def test_changes_follow_has_more_changes_and_carry_created_updated_and_destroyed(fake: FakeJmap) -> None:
+    for number in range(3):
+        fake.create("Email", email(number))
+    fake.create("Email", email(3))
+    fake.update("Email", "M0000", keywords={"$seen": True})
+    fake.destroy("Email", "M0001")
+    fake.max_objects_in_get = 2
+    pages = list(sync().pages("3", None))
+    created = [obj["id"] for page in pages for obj in page.created]
+    updated = [obj["id"] for page in pages for obj in page.updated]
+    destroyed = [object_id for page in pages for object_id in page.destroyed]
+    assert (created, updated, destroyed) == (["M0003"], ["M0000"], ["M0001"])
+    assert [page.state for page in pages] == ["5", "6"]
+    assert not any(page.imported for page in pages)
+
+
+def test_a_state_the_server_cannot_calculate_changes_from_starts_an_import(fake: FakeJmap) -> None:
+    for number in range(2):
+        fake.create("Email", email(number))
+    fake.purged_before = 2
+    pages = consumed(sync().pages("1", None))
+    assert [ids for ids, _ in pages] == [["M0000", "M0001"]]
+    assert pages[0][1].imported
+
+
+def test_changes_that_say_more_follow_without_a_newer_state_raise(fake: FakeJmap) -> None:
+    fake.override = lambda name, arguments: (
+        [name, {"oldState": "1", "newState": "1", "hasMoreChanges": True, "created": [], "updated": [],
+                "destroyed": []}] if name == "Email/changes" else None
+    )
+    with pytest.raises(JmapServerError, match="not making progress"):
+        list(sync().pages("1", None))
+
+
+def test_a_type_without_changes_method_is_read_whole(fake: FakeJmap) -> None:
+    fake.create("Identity", {"id": "i1", "email": "alice@jmap.test"})
+    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name == "Identity/changes" else None
+    identities = DataType("Identity", (MAIL,), query=None)
+    pages = consumed(sync(identities).pages("1", None))
+    assert [ids for ids, _ in pages] == [["i1"]]
+    assert fake.method_calls()[-1] == ["Identity/get"]
+    assert fake.sent_calls("Identity/get")[-1]["ids"] is None
+
+
+def test_a_type_found_through_another_types_query_keeps_query_order(fake: FakeJmap) -> None:
+    for number in range(4):
+        fake.create("Email", email(number))
+        fake.create("Thread", {"id": f"T{number:04d}", "emailIds": [f"M{number:04d}"]})
+    threads = DataType("Thread", (MAIL,), query=Query(collapse_threads=True, type="Email", via="threadId"))
+    pages = consumed(sync(threads).pages(None, None))
+    assert [ids for ids, _ in pages] == [["T0000", "T0001", "T0002"], ["T0003"]]
+    assert fake.method_calls()[0] == ["Thread/get", "Email/query", "Email/get", "Thread/get"]
+
+
+def test_read_all_keeps_no_state_and_pages_by_query(fake: FakeJmap) -> None:
+    for number in range(4):
+        fake.create("Mailbox", {"id": f"mb{number}", "name": f"Box {number}"})
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    mailboxes = DataType("Mailbox", (MAIL,), properties=("id",))
+    assert [box["id"] for box in read_all(client, mailboxes, "acc1", "test", LOG)] == ["mb0", "mb1", "mb2", "mb3"]
+    assert fake.method_calls() == [["Mailbox/query", "Mailbox/get"]] * 2
+
+
+def test_the_jmap_package_does_not_import_airbyte() -> None:
+    code = "import sys, source_jmap.jmap; print(sorted({m.split('.')[0] for m in sys.modules} & {'airbyte_cdk'}))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
