@@ -12,6 +12,8 @@ TEST_REQUIREMENTS = [
     "pytest>=8",
     "requests-mock>=1.11",
     "ruff>=0.5",
+    "mypy>=1.10",
+    "types-requests",
     "airbyte-connector-models>=0.1.12",  # Airbyte's metadata.yaml schema (unit_tests/test_metadata.py)
 ]
 

@@ -6,4 +6,5 @@ cd "$ROOT"
 scripts/setup.sh
 scripts/cyrus.sh start
 .venv/bin/ruff check .
+.venv/bin/mypy
 .venv/bin/python -m pytest unit_tests integration_tests "$@"
