@@ -155,7 +155,9 @@ else
     docker build -t "$IMAGE_TAG" . >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log" >&2; exit 1; }
 fi
 IMAGE_SIZE=$($ENGINE image inspect --format '{{.Size}}' "$IMAGE_TAG" | awk '{printf "%d MB", $1 / 1e6}')
-echo "image.sh: built $IMAGE_TAG ($IMAGE_SIZE)"
+BUILT_FROM=$([[ $ENGINE == podman ]] && echo "$STAND_IN_BASE" || echo "$BASE_IMAGE")
+BASE_SIZE=$($ENGINE image inspect --format '{{.Size}}' "$BUILT_FROM" | awk '{printf "%d MB", $1 / 1e6}')
+echo "image.sh: built $IMAGE_TAG ($IMAGE_SIZE, of which the base image $BASE_SIZE)"
 echo "image.sh: entrypoint $($ENGINE image inspect --format '{{json .Config.Entrypoint}}' "$IMAGE_TAG")," \
      "user $($ENGINE image inspect --format '{{.Config.User}}' "$IMAGE_TAG")," \
      "labels $($ENGINE image inspect --format '{{index .Config.Labels "io.airbyte.name"}}:{{index .Config.Labels "io.airbyte.version"}}' "$IMAGE_TAG")"
@@ -283,7 +285,7 @@ fi
 
 echo
 echo "== summary"
-echo "image     $IMAGE_TAG, $IMAGE_SIZE, built FROM $([[ $ENGINE == podman ]] && echo "the stand-in $STAND_IN_BASE" || echo "$BASE_IMAGE")"
+echo "image     $IMAGE_TAG, $IMAGE_SIZE (base $BASE_SIZE), built FROM $([[ $ENGINE == podman ]] && echo "the stand-in ")$BUILT_FROM"
 echo "user      $CONTAINER_ID"
 echo
 echo "== timings ($ENGINE)"
