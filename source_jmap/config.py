@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pendulum
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .jmap import BasicCredentials, BearerCredentials, Credentials, JmapConfigError, validate_session_url
 
@@ -48,6 +48,18 @@ class JmapConfig(BaseModel):
     @classmethod
     def _usable_url(cls, url: str) -> str:
         return validate_session_url(url)
+
+    @field_validator("mailboxes", "exclude_mailboxes")
+    @classmethod
+    def _no_blank_entry(cls, entries: list[str], info: ValidationInfo) -> list[str]:
+        """A blank entry would match every mailbox without a role (its role reads as ""), so it is refused."""
+        for number, entry in enumerate(entries, start=1):
+            if not entry.strip():
+                raise JmapConfigError(
+                    f"{info.field_name} has an empty entry (entry {number}); remove it, "
+                    "or enter a mailbox path (Archive/2023) or role (inbox)"
+                )
+        return entries
 
     @field_validator("start_date", mode="before")
     @classmethod
