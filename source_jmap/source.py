@@ -25,6 +25,7 @@ from .streams import (
     ThreadStream,
 )
 
+USER_AGENT = "source-jmap (Airbyte JMAP connector)"
 MAILBOX_IDS = DataType("Mailbox", (MAIL,), properties=("id",))
 
 
@@ -91,4 +92,4 @@ def _client_for(config: JmapConfig) -> JmapClient:
     credentials = config.jmap_credentials()
     for secret in credentials.secrets:
         add_to_secrets(secret)
-    return JmapClient(config.session_url, credentials)
+    return JmapClient(config.session_url, credentials, user_agent=USER_AGENT)

@@ -383,6 +383,21 @@ def test_attachments_are_one_record_per_part_and_are_deleted_with_their_email(
     assert final_state(second)["accounts"]["acc1"]["memo"] == {"parts": {}}
 
 
+def test_attachments_state_is_rebuilt_from_scratch_when_the_server_cannot_calculate_changes(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.create("Email", _with_attachments(1, "2"))
+    fake.create("Email", _with_attachments(2, "5"))
+    state = final_state(read_stream(config, "attachments"))
+    fake.destroy("Email", "M0002")  # gone while the server forgot the states
+    fake.purged_before = 3
+    reimport = read_stream(config, "attachments", state=state)
+    assert [(m.record.data["emailId"], m.record.data.get("_ab_cdc_deleted_at")) for m in reimport.records] == [
+        ("M0001", None),
+    ]
+    assert final_state(reimport)["accounts"]["acc1"]["memo"] == {"parts": {"M0001": ["2"]}}
+
+
 def test_a_flag_change_re_emits_no_attachment_but_a_move_back_into_the_selection_does(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:

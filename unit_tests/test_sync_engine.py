@@ -129,6 +129,22 @@ def test_read_all_keeps_no_state_and_pages_by_query(fake: FakeJmap) -> None:
     mailboxes = DataType("Mailbox", (MAIL,), properties=("id",))
     assert [box["id"] for box in read_all(client, mailboxes, "acc1", "test", LOG)] == ["mb0", "mb1", "mb2", "mb3"]
     assert fake.method_calls() == [["Mailbox/query", "Mailbox/get"]] * 2
+    assert "calculateTotal" not in fake.sent_calls("Mailbox/query")[0]
+
+
+def test_read_all_whose_anchor_vanishes_yields_each_object_once(fake: FakeJmap) -> None:
+    for number in range(4):
+        fake.create("Mailbox", {"id": f"mb{number}", "name": f"Box {number}"})
+
+    def destroy_the_anchor(name: str, arguments: dict[str, Any]) -> None:
+        if name == "Mailbox/query" and arguments.get("anchor") == "mb2" and "mb2" in fake.store("Mailbox").objects:
+            fake.destroy("Mailbox", "mb2")
+        return None
+
+    fake.override = destroy_the_anchor
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    mailboxes = DataType("Mailbox", (MAIL,), properties=("id",))
+    assert [box["id"] for box in read_all(client, mailboxes, "acc1", "test", LOG)] == ["mb0", "mb1", "mb2", "mb3"]
 
 
 def test_the_jmap_package_does_not_import_airbyte() -> None:

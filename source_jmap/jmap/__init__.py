@@ -1,4 +1,4 @@
-"""A JMAP (RFC 8620/8621) client and sync engine that know nothing about Airbyte.
+"""A JMAP (RFC 8620/8621) client and sync engine, free of the connector framework (see docs/architecture.md).
 
 config -> session (discovery, session) -> client (wire, transport, retry, responses) -> sync engine
 (sync, paging): the streams use what is exported here.

@@ -27,7 +27,7 @@ from .responses import (
     json_or_none,
     refuse_broken_json,
 )
-from .retry import METHOD_ERRORS, Action, RetryPolicy, raised_as, request_problem_action
+from .retry import Action, RetryPolicy, method_error_action, raised_as, request_problem_action
 from .session import JmapSession
 from .transport import HttpResponse, HttpTransport
 from .wire import MethodCall, encode_request
@@ -52,14 +52,16 @@ class JmapClient:
         http: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        user_agent: str = "source-jmap",
     ) -> None:
-        self._transport = HttpTransport(credentials, read_timeout, retry or RetryPolicy(), sleep, http)
+        self._transport = HttpTransport(credentials, read_timeout, retry or RetryPolicy(), sleep, http, user_agent)
         self._discovery = SessionDiscovery(url, self._transport)
         self._session: JmapSession | None = None
         self._session_lock = threading.Lock()
 
     @property
     def session(self) -> JmapSession:
+        """The session, fetched once (again after the server says it changed); threads asking meanwhile wait."""
         with self._session_lock:
             if self._session is None:
                 self._session = self._discovery.session()
@@ -114,7 +116,7 @@ class JmapClient:
         except NotMethodResponsesError as error:
             raise JmapServerError(f"The JMAP API at {response.url} answered with {error}") from None
         responses = MethodResponses(calls, entries, session_state, len(response.content))
-        retried = [error for error in responses.method_errors() if METHOD_ERRORS.get(error.error_type) is Action.RETRY]
+        retried = [error for error in responses.method_errors() if method_error_action(error) is Action.RETRY]
         if retried:
             raise raised_as(Action.RETRY, JmapServerError(str(retried[0])))
         return responses

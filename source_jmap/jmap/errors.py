@@ -1,6 +1,6 @@
 """Failures of a JMAP conversation, each carrying a message a person can act on, and the words for their causes.
 
-Nothing here knows about Airbyte: the connector maps these classes to failure types.
+The connector maps these classes to its failure types (source_jmap/failures.py).
 """
 
 from __future__ import annotations

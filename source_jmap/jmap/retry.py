@@ -1,9 +1,11 @@
-"""What the client does about each failure, as data: the one table to read for "is this retried?".
+"""What the client does about each failure, as data: the one place to read for "is this retried?".
 
 Everything the client sends is a read (`/get`, `/query`, `/changes`, the session, a download), so a
 whole request can be sent again after any failure that may pass by itself. The tables below say, for
-each place a failure can show up, what is done about it; the modules that meet the failure look it up
-here and decide nothing of their own:
+each place a failure can show up, whether it is retried, shrunk, resynced or fails; the modules that
+meet the failure look the action up here. How a failure is put in words, and which error class a
+failure carries (401/403: the credentials, errors.auth_failure; a server never reached: unreachable),
+stays with the module that meets it.
 
 - `HTTP_STATUSES`: the status of an HTTP answer (transport.py); an unlisted status fails.
 - `TRANSPORT_FAILURES`: a request that got no complete answer (transport.py).
@@ -11,7 +13,7 @@ here and decide nothing of their own:
 - `METHOD_ERRORS`: a method-level error response (client.py, paging.py, sync.py); unlisted: fail.
 
 How long to wait between attempts, and when to give up, is `RetryPolicy`. This is a small loop rather
-than airbyte_cdk's HttpClient (the jmap package knows nothing about Airbyte) or the `backoff` library:
+than the connector framework's HTTP client (this package is free of it) or the `backoff` library:
 with Retry-After, a total budget and a reason per log line, its decorators would need as much code as
 the loop, and hide the decisions these tables state openly.
 """
@@ -37,7 +39,7 @@ class Action(Enum):
     RETRY_ONCE_ANSWERED = "retry if the server answered earlier in this run; before that, fail as unreachable"
     SHRINK = "send it again asking for half as many objects (paging.py)"
     RESYNC = "the saved state is of no use any more: import the type again (sync.py)"
-    READ_WHOLE = "the server has no Foo/changes: read the type whole with Foo/get (sync.py)"
+    READ_WHOLE = "the server has no Foo/changes: read the type in full again, every sync (sync.py)"
     RESTART = "the anchor object is gone: page on from the last position known (sync.py)"
     FAIL = "raise the error; its class tells whose to fix it"
 
@@ -63,8 +65,6 @@ HTTP_STATUSES: dict[int, Action] = {
 }
 # Of the retried statuses, those whose Retry-After header sets the wait.
 RETRY_AFTER_STATUSES = frozenset({429, 503})
-# 401 and 403 fail as authentication errors (the user's to fix); other statuses as server errors.
-AUTH_STATUSES = frozenset({401, 403})
 
 TRANSPORT_FAILURES: dict[TransportFailure, Action] = {
     TransportFailure.TLS: Action.FAIL,

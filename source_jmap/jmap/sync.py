@@ -34,7 +34,7 @@ class Page:
 
     `state` may be saved once the page's records are out; `resume` is where an unfinished import
     goes on (None once it is done, and for changes). `total` is the server's count of what an import
-    reads (on its first page); `count` how many ids the page covered.
+    reads (on its first page); `count` how many ids an import page covered (None for other pages).
     """
 
     created: Iterator[JsonObject]
@@ -44,7 +44,7 @@ class Page:
     destroyed: Sequence[str] = ()
     resume: ResumePoint | None = None
     total: int | None = None
-    count: int = 0
+    count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,23 @@ class Sync:
             state = None
         yield from self.import_pages(state, resume)
 
-    def import_pages(
-        self, captured: str | None, resume: ResumePoint | None, capture_state: bool = True
-    ) -> Iterator[Page]:
-        """Pages of a full import, from `resume` on; the state is captured first unless `captured` is
-        given or `capture_state` is False (a read that keeps no state: its pages' state is "")."""
+    def import_pages(self, captured: str | None, resume: ResumePoint | None) -> Iterator[Page]:
+        """Pages of a full import, from `resume` on; the state is captured first unless `captured` is given."""
+        return self._import(captured, resume, stateless=False)
+
+    def objects(self) -> Iterator[JsonObject]:
+        """Every object once, for a read that keeps no state: no state is captured and no total asked for.
+
+        An import that loses its anchor goes on from the start, so objects seen before are left out.
+        """
+        seen: set[str] = set()
+        for page in self._import(None, None, stateless=True):
+            for obj in page.created:
+                if obj["id"] not in seen:
+                    seen.add(obj["id"])
+                    yield obj
+
+    def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool) -> Iterator[Page]:
         query_spec = self._type.query
         if query_spec is None:
             yield self._whole()
@@ -120,10 +132,11 @@ class Sync:
             self._logger.info("%s: resuming the import of account %s at %s", self._label, self._account_id, progress)
         size = PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger)
         total: int | None = None
-        if not capture_state:
-            captured = ""
+        if stateless:
+            captured = ""  # the pages' state is never saved
         while True:
-            build = functools.partial(self._import_request, query_spec, captured is None, progress, total is None)
+            build = functools.partial(self._import_request, query_spec, captured is None, progress,
+                                      total is None and not stateless)
             request, responses = size.send(self._client, build, self._type.using)
             if request.state is not None:
                 captured = responses[request.state]["state"]
@@ -150,7 +163,7 @@ class Sync:
                 return
             size.fit(len(query_ids), responses.size)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
-            del responses, query, ids, objects
+            del responses, query, query_ids, ids, objects
 
     def changes(self, since: str) -> Iterator[Page]:
         size = PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger)
@@ -238,10 +251,9 @@ def _via_ids(spec: Query, query_ids: list[str], via_objects: Sequence[JsonObject
 def read_all(
     client: JmapClient, data_type: DataType, account_id: str, label: str, logger: logging.Logger
 ) -> Iterator[JsonObject]:
-    """Every object of a small type (mailboxes for a filter or a check) by query and get, keeping no state.
+    """Every object of a small type (mailboxes for a filter or a check), keeping no state.
 
-    Not `Foo/get ids: null`: servers may refuse it when an account holds more objects than
-    maxObjectsInGet, while paging `Foo/query` + `Foo/get` is always allowed.
+    Paged by `Foo/query` + `Foo/get` where the type has `/query`, not `Foo/get ids: null`: servers
+    may refuse that when an account holds more objects than maxObjectsInGet.
     """
-    for page in Sync(client, data_type, account_id, label, logger).import_pages(None, None, capture_state=False):
-        yield from page.created
+    return Sync(client, data_type, account_id, label, logger).objects()

@@ -56,7 +56,6 @@ TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 # maxConcurrentRequests seen so far (Fastmail 10, Cyrus 5, Stalwart 4).
 POOL_SIZE = 16
 CONNECT_TIMEOUT_SECONDS = 10.0
-USER_AGENT = "source-jmap (Airbyte JMAP connector)"
 
 T = TypeVar("T")
 
@@ -105,7 +104,6 @@ def new_http_session() -> requests.Session:
     adapter = QuickAckAdapter()
     for scheme in ("http://", "https://"):
         http.mount(scheme, adapter)
-    http.headers["User-Agent"] = USER_AGENT
     return http
 
 
@@ -138,10 +136,12 @@ class HttpTransport:
     def __init__(
         self, credentials: Credentials, read_timeout: float, retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep, http: requests.Session | None = None,
+        user_agent: str = "source-jmap",
     ) -> None:
         self.credentials = credentials
         self._timeout = (CONNECT_TIMEOUT_SECONDS, read_timeout)
         self._http = http or new_http_session()
+        self._http.headers["User-Agent"] = user_agent
         self._retry = retry
         self._sleep = sleep
         self._lock = threading.Lock()

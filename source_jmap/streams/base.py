@@ -7,6 +7,7 @@ page it emitted. A stream declares what it reads (`data_type`) and how an object
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -51,9 +52,9 @@ class JmapStream(Stream, CheckpointMixin):
 
     # --- what a stream declares -----------------------------------------------------------
 
+    @abstractmethod
     def data_type(self, account_id: str) -> DataType:
         """What the stream reads in an account: the JMAP type, properties, arguments and query."""
-        raise NotImplementedError
 
     def supports_account(self, account_id: str) -> bool:
         """Whether the account can serve this stream; one that cannot yields nothing and says why."""
@@ -151,8 +152,7 @@ class JmapStream(Stream, CheckpointMixin):
         self.restore_extra_state(account_id, saved.extra_state if saved else None)
         incremental = saved is not None and saved.import_progress is None
         progress = ImportProgress(self.name, account_id, self.logger)
-        data_type = self.data_type(account_id)
-        sync = Sync(self._client, data_type, account_id, self.name, self.logger)
+        sync = Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger)
         pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
         while (page := next(pages, None)) is not None:
             if page.imported and incremental:  # the saved state was of no use: the stream starts over
@@ -162,7 +162,7 @@ class JmapStream(Stream, CheckpointMixin):
                 self._estimated_rows += page.total
                 yield progress.estimate(page.total, self._estimated_rows)
             yield from self._emit(account_id, self._records(account_id, page, utc_now()), page.state, page.resume)
-            if page.imported and data_type.query is not None:
+            if page.count is not None:
                 progress.advance(page.count)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del page

@@ -22,6 +22,7 @@ class ThreadStream(JmapStream):
         self._selection = selection
 
     def data_type(self, account_id: str) -> DataType:
+        # A thread has no receivedAt: its resume point is the anchor alone, and a lost anchor starts over.
         query = dataclasses.replace(self._selection.query(account_id), collapse_threads=True, type="Email",
-                                    via="threadId")
+                                    via="threadId", sort_property=None)
         return DataType("Thread", (MAIL,), query=query)
