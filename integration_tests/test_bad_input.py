@@ -181,20 +181,24 @@ Case = Callable[[MailAccount, str, str], tuple[dict[str, Any], str]]
 
 
 def spec_pattern_error(field: str, value: str) -> str:
-    """What the Airbyte CDK answers, before the connector runs, for a value that does not match the pattern of
-    its field in spec.json. (The connector's own wording for these values, such as "session_url must be an
-    http:// or https:// URL ...", would come back if it validated the config before the CDK's schema check.)"""
+    """What the Airbyte CDK answers for a value that does not match the pattern of its field in spec.json. The
+    connector's own model checks the config first (source_jmap/run.py), so only a value that the model accepts
+    and the spec does not gets this answer."""
     return f"Config validation error: {value!r} does not match {SPEC_PROPERTIES[field]['pattern']!r}"  # jsonschema's
 
 
+NOT_AN_HTTP_URL = (
+    "session_url must be an http:// or https:// URL such as https://api.fastmail.com/jmap/session "
+    "or https://mail.example.com"
+)
+
+
 def malformed_url(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
-    url = "http//mail example.com/jmap"
-    return account.config(session_url=url), spec_pattern_error("session_url", url)
+    return account.config(session_url="http//mail example.com/jmap"), NOT_AN_HTTP_URL
 
 
 def ftp_url(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
-    url = "ftp://mail.example.com/jmap/"
-    return account.config(session_url=url), spec_pattern_error("session_url", url)
+    return account.config(session_url="ftp://mail.example.com/jmap/"), NOT_AN_HTTP_URL
 
 
 def plain_http_to_another_host(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
@@ -283,15 +287,25 @@ def forbidden(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any
     )
 
 
+def not_an_absolute_date(value: str) -> str:
+    return (f"start_date '{value}' is not an RFC 3339 date-time such as 2024-01-01T00:00:00Z "
+            "or a date such as 2024-01-01")
+
+
 def start_date_that_is_not_a_date(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
-    return account.config(start_date="last tuesday"), spec_pattern_error("start_date", "last tuesday")
+    return account.config(start_date="last tuesday"), not_an_absolute_date("last tuesday")
+
+
+def start_date_now(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
+    """"now" would be a new moment at every sync, after all mail: every sync would read nothing."""
+    return account.config(start_date="now"), not_an_absolute_date("now")
 
 
 CASES: list[Case] = [
     malformed_url, ftp_url, plain_http_to_another_host, unresolvable_host, closed_port_url, untrusted_certificate,
     html_login_page,
     json_that_is_not_a_session, session_without_mail_account, unknown_account_id, wrong_password, expired_token,
-    password_where_a_token_is_needed, forbidden, start_date_that_is_not_a_date,
+    password_where_a_token_is_needed, forbidden, start_date_that_is_not_a_date, start_date_now,
 ]
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import pendulum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .jmap import BasicCredentials, BearerCredentials, Credentials, JmapConfigError, validate_session_url
@@ -63,16 +63,19 @@ class JmapConfig(BaseModel):
 
     @field_validator("start_date", mode="before")
     @classmethod
-    def _rfc3339(cls, value: Any) -> datetime | None:
+    def _start_date_is_absolute(cls, value: Any) -> datetime | None:
+        """Only a moment that is the same wherever and whenever the connector runs: "now" would drop all mail."""
         if value in (None, ""):
             return None
-        try:
-            parsed = pendulum.parse(str(value), strict=True)
-        except (ValueError, pendulum.parsing.exceptions.ParserError):
-            parsed = None
-        if not isinstance(parsed, datetime):
-            raise JmapConfigError(f"start_date '{value}' is not an RFC 3339 date-time such as 2024-01-01T00:00:00Z")
-        return parsed
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value
+        moment = _absolute_moment(value) if isinstance(value, str) else None
+        if moment is None:
+            raise JmapConfigError(
+                f"start_date '{value}' is not an RFC 3339 date-time such as 2024-01-01T00:00:00Z "
+                "or a date such as 2024-01-01"
+            )
+        return moment
 
     @classmethod
     def parse(cls, config: Mapping[str, Any]) -> JmapConfig:
@@ -86,6 +89,25 @@ class JmapConfig(BaseModel):
         if isinstance(self.credentials, BasicAuth):
             return BasicCredentials(self.credentials.username, self.credentials.password)
         return BearerCredentials(self.credentials.api_token)
+
+
+# RFC 3339 section 5.6 with seconds and an offset, or a full-date; spec.json's start_date pattern says the same
+# to users (a unit test ties the two).
+ABSOLUTE_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # full-date
+    r"(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?"  # time with its offset
+)
+
+
+def _absolute_moment(text: str) -> datetime | None:
+    """The moment an RFC 3339 date-time names, or the midnight UTC of a date; None for anything else."""
+    if not ABSOLUTE_MOMENT.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:  # no day of the calendar, such as 2024-02-30
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _describe(error: ValidationError) -> str:

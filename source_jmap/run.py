@@ -5,17 +5,41 @@ to stdout. An import emits about 25 MB of records in 0.1 s, so the buffer, not t
 peak memory of a read (10k emails: 195 MB with it, 103 MB without; bench/README.md). Here each
 message goes straight to stdout, whole and in order; block buffering still groups the writes, and
 log lines still pass through the CDK's logging handler, which flushes stdout after each one.
+
+Before the CDK checks the config against spec.json, the connector's own model checks it, so that a value
+both refuse is answered in the connector's words ("start_date 'now' is not an RFC 3339 date-time ...")
+rather than as a regular expression ("Config validation error: 'now' does not match '^[0-9]{4}-...'").
 """
 
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
+from airbyte_cdk.models import ConnectorSpecification
+from airbyte_cdk.sources.utils.schema_helpers import split_config
 
+from .config import JmapConfig
+from .failures import traced
+from .jmap import JmapError
 from .source import SourceJmap
 
 
+class JmapEntrypoint(AirbyteEntrypoint):
+    @staticmethod
+    def validate_connection(source_spec: ConnectorSpecification, config: Mapping[str, Any]) -> None:
+        """The connector's model first, then the CDK's schema check, which still refuses what the model accepts
+        but spec.json does not (plain http:// to another host)."""
+        connector_config, _ = split_config(config)
+        try:
+            JmapConfig.parse(connector_config)
+        except JmapError as error:
+            raise traced(error) from None
+        AirbyteEntrypoint.validate_connection(source_spec, config)
+
+
 def run() -> None:
-    entrypoint = AirbyteEntrypoint(SourceJmap())
+    entrypoint = JmapEntrypoint(SourceJmap())
     for message in entrypoint.run(entrypoint.parse_args(sys.argv[1:])):
         sys.stdout.write(message + "\n")
     sys.stdout.flush()
