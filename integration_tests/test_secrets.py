@@ -52,3 +52,21 @@ def test_incremental_and_full_refresh_reads_keep_the_secrets_out_of_their_output
     for run in runs:
         for secret in secrets:
             assert secret not in run.stdout + run.stderr
+
+
+def test_a_token_pasted_with_a_trailing_newline_or_holding_a_crlf_never_appears_in_output(
+    account: MailAccount, tmp_path: Path
+) -> None:
+    """`http.client` prints a header value escaped ('...\\n'), which the masking of the raw value missed. A
+    trailing newline is a copy-paste artifact and is dropped; a line break inside is refused, unseen."""
+    pasted = account.config(credentials={"auth_type": "bearer", "api_token": "tok-Pasted-Distinctive-4471\n"})
+    crlf = account.config(credentials={"auth_type": "bearer", "api_token": "tok-Crlf-Head-5582\r\ntok-Crlf-Tail-5582"})
+    runs = [run_connector(command, tmp_path, config, ["emails"] if command == "read" else None)
+            for config in (pasted, crlf) for command in ("check", "read")]
+    for run in runs:
+        for secret in ["tok-Pasted-Distinctive-4471", "tok-Crlf-Head-5582", "tok-Crlf-Tail-5582"]:
+            assert secret not in run.stdout + run.stderr
+    refused = ("credentials.api_token contains a control character (a line break, tab or the like); "
+               "enter it again without it")
+    assert runs[2].connection_status == {"status": "FAILED", "message": refused}
+    assert runs[3].returncode != 0 and refused in runs[3].stdout

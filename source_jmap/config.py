@@ -14,15 +14,39 @@ from .jmap import BasicCredentials, BearerCredentials, Credentials, JmapConfigEr
 BodyValues = Literal["none", "text", "html", "all"]
 
 
+# Whitespace around a credential is a copy-paste artifact, never part of it: it is dropped at parse time.
+CREDENTIALS_CONFIG = ConfigDict(str_strip_whitespace=True)
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
+def _no_control_character(value: str, info: ValidationInfo) -> str:
+    """A control character cannot travel in an HTTP header; the error that says so would print the value escaped,
+    a form the masking of the value does not match. Refused without showing it."""
+    if CONTROL_CHARACTER.search(value):
+        raise JmapConfigError(
+            f"credentials.{info.field_name} contains a control character (a line break, tab or the like); "
+            "enter it again without it"
+        )
+    return value
+
+
 class BasicAuth(BaseModel):
+    model_config = CREDENTIALS_CONFIG
+
     auth_type: Literal["basic"]
     username: str = Field(min_length=1)
     password: str = Field(min_length=1)
 
+    _printable = field_validator("username", "password")(_no_control_character)
+
 
 class BearerAuth(BaseModel):
+    model_config = CREDENTIALS_CONFIG
+
     auth_type: Literal["bearer"]
     api_token: str = Field(min_length=1)
+
+    _printable = field_validator("api_token")(_no_control_character)
 
 
 class JmapConfig(BaseModel):

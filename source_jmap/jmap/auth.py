@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import ClassVar
+from urllib.parse import quote, quote_plus
 
 import requests
 from requests.auth import AuthBase
+
+
+def printed_forms(secret: str) -> list[str]:
+    """The secret as a message may show it: as it is, escaped by repr() of a str or of bytes (http.client's
+    errors), escaped in JSON, or URL-encoded."""
+    forms = [
+        secret, repr(secret)[1:-1], repr(secret.encode())[2:-1],
+        json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""), quote(secret), quote_plus(secret),
+    ]
+    return list(dict.fromkeys(forms))
 
 
 @dataclass(frozen=True, repr=False)
@@ -31,7 +44,7 @@ class BasicCredentials(AuthBase):
     @property
     def secrets(self) -> list[str]:
         """Every form in which the password could leak into output."""
-        return [self.password, self.encoded]
+        return printed_forms(self.password) + printed_forms(self.encoded)
 
     @property
     def check_hint(self) -> str:
@@ -56,7 +69,8 @@ class BearerCredentials(AuthBase):
 
     @property
     def secrets(self) -> list[str]:
-        return [self.api_token]
+        """Every form in which the token could leak into output."""
+        return printed_forms(self.api_token)
 
     @property
     def check_hint(self) -> str:

@@ -1,0 +1,77 @@
+"""Credentials as pasted: surrounding whitespace is dropped, control characters are refused unseen, and every
+form in which a secret could be printed (escaped, URL-encoded, Base64) is known to the masking."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from source_jmap.config import JmapConfig
+from source_jmap.jmap import BasicCredentials, BearerCredentials, JmapConfigError
+
+SESSION_URL = "https://mail.example.com/jmap/"
+
+
+def basic(username: str = "alice@example.com", password: str = "pw-Creds-4242") -> dict[str, Any]:
+    return {"session_url": SESSION_URL,
+            "credentials": {"auth_type": "basic", "username": username, "password": password}}
+
+
+def bearer(api_token: str) -> dict[str, Any]:
+    return {"session_url": SESSION_URL, "credentials": {"auth_type": "bearer", "api_token": api_token}}
+
+
+def test_surrounding_whitespace_of_username_and_password_is_dropped_at_parse_time() -> None:
+    credentials = JmapConfig.parse(basic(" alice@example.com\t", "pw-Creds-4242\r\n")).jmap_credentials()
+    assert credentials == BasicCredentials("alice@example.com", "pw-Creds-4242")
+
+
+def test_a_token_pasted_with_a_trailing_newline_is_the_token() -> None:
+    assert JmapConfig.parse(bearer("\ttok-Creds-7788\n")).jmap_credentials() == BearerCredentials("tok-Creds-7788")
+
+
+@pytest.mark.parametrize("control", ["\r\n", "\n", "\r", "\x00", "\x1b", "\t", "\x7f"])
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (lambda c: basic(password=f"pw-Creds{c}4242"), "password"),
+        (lambda c: basic(username=f"alice{c}@example.com"), "username"),
+        (lambda c: bearer(f"tok-Creds{c}7788"), "api_token"),
+    ],
+    ids=["password", "username", "api_token"],
+)
+def test_a_control_character_inside_a_credential_is_a_config_error_that_does_not_show_the_value(
+    control: str, config: Any, field: str
+) -> None:
+    with pytest.raises(JmapConfigError) as refused:
+        JmapConfig.parse(config(control))
+    message = str(refused.value)
+    assert message == (
+        f"credentials.{field} contains a control character (a line break, tab or the like); enter it again without it"
+    )
+    assert "Creds" not in message and "alice" not in message
+
+
+SECRET = 'pw\\"Creds/é+ 42&'  # a backslash, a quote, a slash, a non-ASCII letter, a plus, a space, an ampersand
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        SECRET,
+        repr(SECRET)[1:-1],  # how Python prints it inside a message (str repr)
+        repr(SECRET.encode())[2:-1],  # how http.client prints it (bytes repr)
+        json.dumps(SECRET)[1:-1],
+        json.dumps(SECRET, ensure_ascii=False)[1:-1],
+        quote(SECRET, safe=""),
+        quote(SECRET),
+        quote_plus(SECRET),
+    ],
+    ids=["raw", "repr", "bytes repr", "json", "json utf-8", "url-encoded", "url path", "form-encoded"],
+)
+def test_every_printable_form_of_a_secret_is_among_the_secrets_to_mask(form: str) -> None:
+    assert form in BearerCredentials(SECRET).secrets
+    assert form in BasicCredentials("alice@example.com", SECRET).secrets
