@@ -182,3 +182,50 @@ def test_raw_messages_are_byte_identical_to_imap_body(account: MailAccount, tmp_
         body = imap.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
         assert raw[message_ids[sample.message_id.strip("<>")]] == body == sample.raw
     imap.logout()
+
+
+def server_mailboxes(account: MailAccount) -> dict[str, dict[str, Any]]:
+    """Every mailbox as the server has it now, asked over plain HTTP without the connector."""
+    import requests
+
+    auth = (account.user, account.password)
+    session = requests.get(f"http://127.0.0.1:{HTTP_PORT}/jmap/", auth=auth, timeout=30).json()  # ignore-https-check
+    account_id = session["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    api = requests.compat.urljoin(f"http://127.0.0.1:{HTTP_PORT}/jmap/", session["apiUrl"])  # ignore-https-check
+    body = {"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+            "methodCalls": [["Mailbox/get", {"accountId": account_id, "ids": None}, "m"]]}
+    [[_, result, _]] = requests.post(api, json=body, auth=auth, timeout=30).json()["methodResponses"]
+    return {mailbox["id"]: mailbox for mailbox in result["list"]}
+
+
+def test_mailbox_counts_in_the_destination_equal_the_servers_after_changes_in_threads_across_mailboxes(
+    account: MailAccount, tmp_path: Path
+) -> None:
+    config = account.config(exclude_mailboxes=[])
+    first = read(config, tmp_path, ["mailboxes"])
+    imap = account.imap()
+    subject = f"Budget {time.time_ns()}"
+    root = f"<budget-{time.time_ns()}@example.org>"
+    for mailbox, message_id, references in (("INBOX", root, ""), ("Archive", f"<re-{time.time_ns()}@x>", root)):
+        headers = f"In-Reply-To: {references}\r\nReferences: {references}\r\n" if references else ""
+        message = (f"From: bob@example.org\r\nTo: {account.user}\r\nSubject: {'Re: ' if references else ''}"
+                   f"{subject}\r\nMessage-ID: {message_id}\r\n{headers}\r\nText.\r\n")
+        imap.append(seed_mail.quote_mailbox(mailbox), "", None, message.encode())
+    imap.select("INBOX")
+    _, found = imap.search(None, "SUBJECT", f'"{subject}"')
+    imap.store(found[0].split()[-1], "+FLAGS", "\\Seen")  # the thread is unread in INBOX through its reply only
+    second = read(config, tmp_path, ["mailboxes"], first.final_state())
+    imap.select(seed_mail.quote_mailbox("Archive"))
+    _, found = imap.search(None, "SUBJECT", f'"{subject}"')
+    imap.store(found[0].split()[-1], "+FLAGS", "\\Deleted")
+    imap.expunge()  # the unread reply in Archive goes: INBOX's unreadThreads drops, and Cyrus lists only Archive
+    imap.logout()
+    third = read(config, tmp_path, ["mailboxes"], second.final_state())
+
+    destination: dict[str, dict[str, Any]] = {}
+    for run in (first, second, third):
+        destination |= by_id(run.records("mailboxes"))
+    counts = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
+    assert {mailbox_id: {key: row[key] for key in counts} for mailbox_id, row in destination.items()} == {
+        mailbox_id: {key: mailbox[key] for key in counts} for mailbox_id, mailbox in server_mailboxes(account).items()
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from typing import Any
@@ -122,14 +123,13 @@ def test_a_type_found_through_another_types_query_keeps_query_order(fake: FakeJm
     assert fake.method_calls()[0] == ["Thread/get", "Email/query", "Email/get", "Thread/get"]
 
 
-def test_read_all_keeps_no_state_and_pages_by_query(fake: FakeJmap) -> None:
+def test_read_all_keeps_no_state_and_ends_at_the_total_without_an_empty_page(fake: FakeJmap) -> None:
     for number in range(4):
         fake.create("Mailbox", {"id": f"mb{number}", "name": f"Box {number}"})
     client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
     mailboxes = DataType("Mailbox", (MAIL,), properties=("id",))
     assert [box["id"] for box in read_all(client, mailboxes, "acc1", "test", LOG)] == ["mb0", "mb1", "mb2", "mb3"]
     assert fake.method_calls() == [["Mailbox/query", "Mailbox/get"]] * 2
-    assert "calculateTotal" not in fake.sent_calls("Mailbox/query")[0]
 
 
 def test_read_all_whose_anchor_vanishes_yields_each_object_once(fake: FakeJmap) -> None:
@@ -150,3 +150,143 @@ def test_read_all_whose_anchor_vanishes_yields_each_object_once(fake: FakeJmap) 
 def test_the_jmap_package_does_not_import_airbyte() -> None:
     code = "import sys, source_jmap.jmap; print(sorted({m.split('.')[0] for m in sys.modules} & {'airbyte_cdk'}))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_an_import_goes_on_past_a_short_page_until_the_total_is_reached(fake: FakeJmap) -> None:
+    for number in range(7):
+        fake.create("Email", email(number))
+
+    def at_most_two_ids(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name != "Email/query":
+            return None
+        [_, response] = fake._dispatch(name, arguments)
+        return [name, {**response, "ids": response["ids"][:2]}]
+
+    fake.override = at_most_two_ids
+    pages = consumed(sync().pages(None, None))
+    assert [object_id for ids, _ in pages for object_id in ids] == [f"M{n:04d}" for n in range(7)]
+    assert pages[-1][1].resume is None
+
+
+def test_an_object_the_server_lists_but_cannot_get_is_asked_for_again(fake: FakeJmap) -> None:
+    for number in range(3):
+        fake.create("Email", email(number))
+    asked: list[list[str]] = []
+
+    def miss_m1_once(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name != "Email/get" or not arguments["ids"] or "M0001" not in arguments["ids"]:
+            return None
+        asked.append(arguments["ids"])
+        if len(asked) > 1:
+            return None
+        [_, response] = fake._dispatch(name, {**arguments, "ids": [i for i in arguments["ids"] if i != "M0001"]})
+        return [name, {**response, "notFound": ["M0001"]}]
+
+    fake.override = miss_m1_once
+    [(ids, page)] = consumed(sync().pages(None, None))
+    assert sorted(ids) == ["M0000", "M0001", "M0002"] and page.count == 3
+    assert asked[1] == ["M0001"]
+
+
+def test_an_object_never_found_is_reported_with_a_count_and_not_counted_as_imported(
+    fake: FakeJmap, caplog: pytest.LogCaptureFixture
+) -> None:
+    for number in range(3):
+        fake.create("Email", email(number))
+
+    def never_m1(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name != "Email/get" or not arguments["ids"] or "M0001" not in arguments["ids"]:
+            return None
+        [_, response] = fake._dispatch(name, {**arguments, "ids": [i for i in arguments["ids"] if i != "M0001"]})
+        return [name, {**response, "notFound": ["M0001"]}]
+
+    fake.override = never_m1
+    with caplog.at_level(logging.WARNING, logger="test"):
+        [(ids, page)] = consumed(sync().pages(None, None))
+    assert ids == ["M0000", "M0002"] and page.count == 2
+    assert "1 object(s) the server listed were not found by Email/get even when asked again" in caplog.text
+
+
+def test_changes_that_go_back_to_a_state_they_gave_before_raise(fake: FakeJmap) -> None:
+    flip = {"1": "2", "2": "1"}
+    fake.override = lambda name, arguments: (
+        [name, {"oldState": arguments["sinceState"], "newState": flip[arguments["sinceState"]],
+                "hasMoreChanges": True, "created": [], "updated": [], "destroyed": []}]
+        if name == "Email/changes" else None
+    )
+    with pytest.raises(JmapServerError, match="a state it gave before"):
+        list(sync().pages("1", None))
+
+
+def test_changes_that_bring_new_states_but_nothing_else_forever_raise(fake: FakeJmap) -> None:
+    fake.override = lambda name, arguments: (
+        [name, {"oldState": arguments["sinceState"], "newState": str(int(arguments["sinceState"]) + 1),
+                "hasMoreChanges": True, "created": [], "updated": [], "destroyed": []}]
+        if name == "Email/changes" else None
+    )
+    with pytest.raises(JmapServerError, match="gives no changes"):
+        list(sync().pages("1", None))
+    assert len(fake.requests) == 11  # ten empty pages are let through, the eleventh stops it
+
+
+def test_an_import_on_a_server_that_ignores_the_anchor_stops_with_one_line(fake: FakeJmap) -> None:
+    for number in range(7):
+        fake.create("Email", email(number))
+    fake.override = lambda name, arguments: (
+        fake._dispatch(name, {key: value for key, value in arguments.items() if key not in ("anchor", "anchorOffset")})
+        if name == "Email/query" else None
+    )
+    with pytest.raises(JmapServerError, match="answered again a page ending at M0002"):
+        consumed(sync().pages(None, None))
+
+
+def test_an_import_on_a_server_that_answers_anchor_not_found_again_and_again_stops(fake: FakeJmap) -> None:
+    for number in range(7):
+        fake.create("Email", email(number))
+    fake.override = lambda name, arguments: (
+        ["error", {"type": "anchorNotFound"}] if name == "Email/query" and "anchor" in arguments else None
+    )
+    with pytest.raises(JmapServerError, match="not making progress"):
+        consumed(sync().pages(None, None))
+    assert len(fake.sent_calls("Email/query")) < 20  # each restart goes on from the last receivedAt, then stops
+
+
+@pytest.mark.parametrize(("method", "broken", "message"), [
+    ("Email/query", {"ids": None}, "Email/query with `ids` a NoneType"),
+    ("Email/query", {"ids": "M1"}, "Email/query with `ids` a str"),
+    ("Email/get", {"list": None}, "a /get response whose list is not an array"),
+    ("Email/get", {"state": 7}, "Email/get with `state` a int"),
+])
+def test_a_result_missing_a_member_or_of_the_wrong_type_is_one_clear_error(
+    fake: FakeJmap, method: str, broken: dict[str, Any], message: str
+) -> None:
+    fake.create("Email", email(1))
+
+    def break_it(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name != method:
+            return None
+        [_, response] = fake._dispatch(name, arguments)
+        return [name, {**response, **broken}]
+
+    fake.override = break_it
+    with pytest.raises(JmapServerError, match=re.escape(message)):
+        consumed(sync().pages(None, None))
+
+
+def test_changes_missing_new_state_is_one_clear_error(fake: FakeJmap) -> None:
+    fake.override = lambda name, arguments: (
+        [name, {"hasMoreChanges": False, "created": [], "updated": [], "destroyed": []}]
+        if name == "Email/changes" else None
+    )
+    with pytest.raises(JmapServerError, match="Email/changes with `newState` missing"):
+        list(sync().pages("1", None))
+
+
+def test_a_type_whose_objects_change_unlisted_is_read_whole_after_its_changes(fake: FakeJmap) -> None:
+    fake.create("Mailbox", {"id": "mb1", "name": "Inbox", "totalThreads": 1})
+    fake.create("Mailbox", {"id": "mb2", "name": "Archive", "totalThreads": 1})
+    fake.stores["Mailbox"].objects["mb1"]["totalThreads"] = 2  # changed, and /changes does not say so
+    mailboxes = DataType("Mailbox", (MAIL,), reread_after_changes=True)
+    pages = list(sync(mailboxes).pages("2", None))
+    assert [[obj["totalThreads"] for obj in page.created] for page in pages] == [[], [2, 1]]
+    assert {page.state for page in pages} == {"2"}

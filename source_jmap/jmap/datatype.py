@@ -37,7 +37,9 @@ class Query:
 class DataType:
     """A JMAP data type as a sync reads it: the capabilities, the `/get` properties and arguments, the query.
 
-    `query` None: the type has no `/query` and is read whole.
+    `query` None: the type has no `/query` and is read whole. `reread_after_changes`: properties of
+    the type change without `/changes` listing the object (a Mailbox's counts change when mail of its
+    threads moves elsewhere), so every incremental sync ends with the type read whole again.
     """
 
     name: str
@@ -45,6 +47,7 @@ class DataType:
     properties: Sequence[str] | None = None
     get_arguments: Mapping[str, Any] = field(default_factory=dict)
     query: Query | None = field(default_factory=Query)
+    reread_after_changes: bool = False
 
     def get(self, account_id: str, ids: Sequence[str] | ResultReference | None, call_id: str) -> MethodCall:
         arguments: dict[str, Any] = {"accountId": account_id, "ids": ids, **self.get_arguments}

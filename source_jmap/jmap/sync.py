@@ -2,30 +2,37 @@
 
 Import:       `Foo/get ids: []` captures the state first, then pages of `Foo/query` with `Foo/get`
               of its ids in the same request (back-reference), each page anchored after the last id
-              of the page before. A page's `resume` point lets a killed import go on where it was.
+              of the page before, until the query's `total` is reached or a page comes back empty.
+              A page's `resume` point lets a killed import go on where it was.
 Changes:      `Foo/changes` with `Foo/get` of created and updated ids in the same request, until
               `hasMoreChanges` is false.
 Whole read:   `Foo/get ids: null`, for types without `/query`.
 
 Pages hold the server's JSON and decode each object when it is iterated. The engine knows nothing
-of what becomes of the objects; what it does about each method error is retry.py's table.
+of what becomes of the objects; what it does about each method error is retry.py's table. A server
+that answers without progress (an ignored anchor, states that go round) is stopped with one line.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from .calls import changes_request, import_request, restart_point, resume_point, via_ids
 from .client import JmapClient
-from .datatype import DataType, Query, ResumePoint
+from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
 from .paging import PageSize
 from .responses import JsonObject
+from .results import ChangesResult, GetResult, QueryResult
 from .retry import Action, method_error_action
-from .wire import MethodCall
+
+# `/changes` pages with nothing in them but hasMoreChanges and a new state: a few are possible (states
+# of other types share one counter on Cyrus), an endless run is a server going round.
+MAX_EMPTY_CHANGES_PAGES_IN_A_ROW = 10
 
 
 @dataclass
@@ -34,7 +41,7 @@ class Page:
 
     `state` may be saved once the page's records are out; `resume` is where an unfinished import
     goes on (None once it is done, and for changes). `total` is the server's count of what an import
-    reads (on its first page); `count` how many ids an import page covered (None for other pages).
+    reads (on its first page); `count` how many objects an import page brought (None for other pages).
     """
 
     created: Iterator[JsonObject]
@@ -45,29 +52,6 @@ class Page:
     resume: ResumePoint | None = None
     total: int | None = None
     count: int | None = None
-
-
-@dataclass(frozen=True)
-class _ImportRequest:
-    state: MethodCall | None
-    query: MethodCall
-    via: MethodCall | None
-    get: MethodCall
-
-    @property
-    def calls(self) -> list[MethodCall]:
-        return [call for call in (self.state, self.query, self.via, self.get) if call is not None]
-
-
-@dataclass(frozen=True)
-class _ChangesRequest:
-    changes: MethodCall
-    created: MethodCall
-    updated: MethodCall
-
-    @property
-    def calls(self) -> list[MethodCall]:
-        return [self.changes, self.created, self.updated]
 
 
 class Sync:
@@ -111,7 +95,7 @@ class Sync:
         return self._import(captured, resume, stateless=False)
 
     def objects(self) -> Iterator[JsonObject]:
-        """Every object once, for a read that keeps no state: no state is captured and no total asked for.
+        """Every object once, for a read that keeps no state (no state is captured).
 
         An import that loses its anchor goes on from the start, so objects seen before are left out.
         """
@@ -123,8 +107,8 @@ class Sync:
                     yield obj
 
     def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool) -> Iterator[Page]:
-        query_spec = self._type.query
-        if query_spec is None:
+        spec = self._type.query
+        if spec is None:
             yield self._whole()
             return
         progress: ResumePoint = resume or {}
@@ -132,120 +116,115 @@ class Sync:
             self._logger.info("%s: resuming the import of account %s at %s", self._label, self._account_id, progress)
         size = PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger)
         total: int | None = None
+        anchors: set[str] = set()  # the last id of every page: a page that ends at one again made no progress
         if stateless:
             captured = ""  # the pages' state is never saved
         while True:
-            build = functools.partial(self._import_request, query_spec, captured is None, progress,
-                                      total is None and not stateless)
+            build = functools.partial(import_request, self._type, self._account_id, captured is None, progress,
+                                      total is None)
             request, responses = size.send(self._client, build, self._type.using)
             if request.state is not None:
-                captured = responses[request.state]["state"]
+                captured = GetResult.of(request.state.name, responses[request.state]).state
             try:
-                query = responses[request.query]
+                query = QueryResult.of(request.query.name, responses[request.query])
             except JmapMethodError as error:
                 if method_error_action(error) is not Action.RESTART:
                     raise
-                progress = self._restart_point(query_spec, progress)
+                progress = restart_point(spec, progress)
                 self._logger.info("%s: the last imported object is gone; going on from %s", self._label, progress)
                 continue
-            query_ids: list[str] = list(query["ids"])
-            ids = query_ids if request.via is None else _via_ids(query_spec, query_ids, responses[request.via]["list"])
-            objects = responses[request.get]["list"]
-            done = len(query_ids) < (query.get("limit") or size.current)
-            if query_ids:
-                progress = self._resume_point(query_spec, query_ids[-1], objects.last_of(ids))
-            page_total = query.get("total") if total is None else None
+            ids = query.ids if request.via is None else via_ids(
+                spec, query.ids, GetResult.of(request.via.name, responses[request.via]).objects)
+            got = GetResult.of(request.get.name, responses[request.get])
+            page_total = query.total if total is None else None  # the estimate, given once
             total = total if page_total is None else page_total
+            done = self._import_done(query, total)
+            if query.ids:
+                if query.ids[-1] in anchors:
+                    raise JmapServerError(
+                        f"{request.query.name} answered again a page ending at {query.ids[-1]}, as it had before "
+                        f"(asked from {progress}): the server ignores `anchor` and is not making progress"
+                    )
+                anchors.add(query.ids[-1])
+                progress = resume_point(spec, query.ids[-1], got.objects.last_of(ids))
+            refetched = self._refetch(got.not_found, request.get.name)
             assert captured is not None  # taken from the saved state or from this request
-            yield Page(objects.in_order(ids), captured, imported=True, resume=None if done else progress,
-                       total=page_total, count=len(query_ids))
+            yield Page(itertools.chain(got.objects.in_order(ids), refetched), captured, imported=True,
+                       resume=None if done else progress, total=page_total,
+                       count=len(ids) - len(got.not_found) + len(refetched))
             if done:
                 return
-            size.fit(len(query_ids), responses.size)
+            size.fit(len(query.ids), responses.size)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
-            del responses, query, query_ids, ids, objects
+            del responses, query, ids, got, refetched, page_total
+
+    @staticmethod
+    def _import_done(query: QueryResult, total: int | None) -> bool:
+        """The import is over when the page is empty or reaches the total the server counted.
+
+        A short page alone proves nothing: a server may answer fewer ids than `limit` mid-way.
+        Mail that arrives meanwhile comes with the changes after the import (the state was taken first).
+        """
+        if not query.ids:
+            return True
+        return total is not None and query.position is not None and query.position + len(query.ids) >= total
 
     def changes(self, since: str) -> Iterator[Page]:
         size = PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger)
         state = since
+        states = {since}
+        empty_pages = 0
         while True:
-            request, responses = size.send(self._client, functools.partial(self._changes_request, state),
-                                           self._type.using)
-            changes = responses[request.changes]
-            new_state, has_more = changes["newState"], changes["hasMoreChanges"]
-            if has_more and new_state == state:
+            request, responses = size.send(self._client, functools.partial(
+                changes_request, self._type, self._account_id, state), self._type.using)
+            changes = ChangesResult.of(request.changes.name, responses[request.changes])
+            empty_pages = empty_pages + 1 if changes.count == 0 else 0
+            if changes.has_more_changes and (changes.new_state in states
+                                             or empty_pages > MAX_EMPTY_CHANGES_PAGES_IN_A_ROW):
                 raise JmapServerError(
-                    f"{self._type.name}/changes says more changes follow state {state} but gives no newer state; "
-                    "the server is not making progress"
+                    f"{request.changes.name} says more changes follow state {state} but gives "
+                    f"{'a state it gave before' if changes.new_state in states else 'no changes'} "
+                    f"({changes.new_state}): the server is not making progress"
                 )
+            states.add(changes.new_state)
             self._logger.info(
                 "%s: account %s: %d created, %d updated, %d destroyed since state %s", self._label,
-                self._account_id, len(changes["created"]), len(changes["updated"]), len(changes["destroyed"]), state,
+                self._account_id, len(changes.created), len(changes.updated), len(changes.destroyed), state,
             )
-            yield Page(iter(responses[request.created]["list"]), new_state, imported=False,
-                       updated=iter(responses[request.updated]["list"]), destroyed=changes["destroyed"])
-            if not has_more:
-                return
-            state = new_state
-            size.fit(sum(len(changes[kind]) for kind in ("created", "updated", "destroyed")), responses.size)
-            del responses, changes
+            created = GetResult.of(request.created.name, responses[request.created])
+            updated = GetResult.of(request.updated.name, responses[request.updated])
+            yield Page(
+                itertools.chain(iter(created.objects), self._refetch(created.not_found, request.created.name)),
+                changes.new_state, imported=False, destroyed=changes.destroyed,
+                updated=itertools.chain(iter(updated.objects), self._refetch(updated.not_found, request.updated.name)),
+            )
+            if not changes.has_more_changes:
+                break
+            state = changes.new_state
+            size.fit(changes.count, responses.size)
+            del responses, changes, created, updated
+        if self._type.reread_after_changes:
+            yield Page(self.objects(), changes.new_state, imported=False)
+
+    def _refetch(self, not_found: list[str], method: str) -> list[JsonObject]:
+        """Ids the server listed but could not get: asked for once more, and those still missing reported."""
+        if not not_found:
+            return []
+        get = self._type.get(self._account_id, not_found, "get")
+        found = list(GetResult.of(method, self._client.call([get], self._type.using)[get]).objects)
+        if missing := sorted(set(not_found) - {obj["id"] for obj in found}):
+            self._logger.warning(
+                "%s: account %s: %d object(s) the server listed were not found by %s even when asked again "
+                "(destroyed meanwhile; the next sync's changes bring the deletion): %s", self._label,
+                self._account_id, len(missing), method, ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""),
+            )
+        return found
 
     def _whole(self) -> Page:
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
         get = self._type.get(self._account_id, None, "get")
-        response = self._client.call([get], self._type.using)[get]
-        return Page(iter(response["list"]), response["state"], imported=True)
-
-    def _import_request(
-        self, spec: Query, capture_state: bool, progress: ResumePoint, calculate_total: bool, size: int
-    ) -> _ImportRequest:
-        arguments: dict[str, Any] = {"accountId": self._account_id, "limit": size}
-        if (query_filter := spec.filter(progress.get("after"))) is not None:
-            arguments["filter"] = query_filter
-        if spec.sort:
-            arguments["sort"] = [dict(comparator) for comparator in spec.sort]
-        if spec.collapse_threads:
-            arguments["collapseThreads"] = True
-        arguments |= {"anchor": progress["anchor"], "anchorOffset": 1} if "anchor" in progress else {"position": 0}
-        if calculate_total:
-            arguments["calculateTotal"] = True
-        query = MethodCall(f"{spec.type or self._type.name}/query", arguments, "query")
-        via = None
-        ids = query.ref("/ids")
-        if spec.via is not None:
-            via = MethodCall(f"{spec.type}/get", {"accountId": self._account_id, "ids": ids,
-                                                   "properties": [spec.via]}, "via")
-            ids = via.ref(f"/list/*/{spec.via}")
-        state = self._type.get(self._account_id, [], "state") if capture_state else None
-        return _ImportRequest(state, query, via, self._type.get(self._account_id, ids, "get"))
-
-    def _changes_request(self, since: str, size: int) -> _ChangesRequest:
-        changes = MethodCall(f"{self._type.name}/changes",
-                             {"accountId": self._account_id, "sinceState": since, "maxChanges": size}, "changes")
-        return _ChangesRequest(changes, self._type.get(self._account_id, changes.ref("/created"), "created"),
-                               self._type.get(self._account_id, changes.ref("/updated"), "updated"))
-
-    @staticmethod
-    def _resume_point(spec: Query, last_id: str, last_object: JsonObject | None) -> ResumePoint:
-        """Right after the last id the query returned, with the sort value of the page's last object."""
-        point: ResumePoint = {"anchor": last_id}
-        if spec.sort_property and last_object and spec.sort_property in last_object:
-            point[spec.sort_property] = last_object[spec.sort_property]
-        return point
-
-    @staticmethod
-    def _restart_point(spec: Query, progress: ResumePoint) -> ResumePoint:
-        """The anchor was destroyed: go on from the last sort value (bounds include equal values, so
-        nothing is skipped), or from the start when none is known. Re-reading is safe; skipping is not."""
-        if spec.sort_property and spec.sort_property in progress:
-            return {"after": progress[spec.sort_property]}
-        return {}
-
-
-def _via_ids(spec: Query, query_ids: list[str], via_objects: Sequence[JsonObject]) -> list[str]:
-    """The ids of the objects got through `via`, in query order (a server may answer `/get` in any order)."""
-    target_of = {obj["id"]: obj[spec.via] for obj in via_objects if spec.via}
-    return [target_of[object_id] for object_id in query_ids if object_id in target_of]
+        response = GetResult.of(get.name, self._client.call([get], self._type.using)[get])
+        return Page(iter(response.objects), response.state, imported=True)
 
 
 def read_all(
