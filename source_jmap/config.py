@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .jmap import BasicCredentials, BearerCredentials, Credentials, JmapConfigError, validate_session_url
+from .jmap.transport import DEFAULT_REQUEST_TIMEOUT_SECONDS
 
 BodyValues = Literal["none", "text", "html", "all"]
 
@@ -67,6 +68,8 @@ class JmapConfig(BaseModel):
     include_raw_message: bool = False
     # Common destinations cap a row near 16 MB; base64 grows a message by a third.
     max_raw_message_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # A server trickling its answer held a sync forever; the figure and why are in jmap/transport.py.
+    request_timeout_seconds: int = Field(DEFAULT_REQUEST_TIMEOUT_SECONDS, gt=0)
 
     @field_validator("session_url")
     @classmethod

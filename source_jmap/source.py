@@ -92,4 +92,6 @@ def _client_for(config: JmapConfig) -> JmapClient:
     credentials = config.jmap_credentials()
     for secret in credentials.secrets:
         add_to_secrets(secret)
-    return JmapClient(config.session_url, credentials, user_agent=USER_AGENT)
+    return JmapClient(
+        config.session_url, credentials, user_agent=USER_AGENT, request_timeout=config.request_timeout_seconds
+    )

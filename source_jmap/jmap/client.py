@@ -29,7 +29,7 @@ from .responses import (
 )
 from .retry import Action, RetryPolicy, method_error_action, raised_as, request_problem_action
 from .session import JmapSession
-from .transport import HttpResponse, HttpTransport
+from .transport import DEFAULT_REQUEST_TIMEOUT_SECONDS, HttpResponse, HttpTransport
 from .wire import MethodCall, encode_request
 
 logger = logging.getLogger("source_jmap.jmap")
@@ -41,7 +41,8 @@ class JmapClient:
     """Talks JMAP to one server with one set of credentials over one keep-alive connection pool.
 
     Transient failures are retried within `retry`; `sleep` is how the client waits (tests pass
-    their own). `requests_sent` counts every HTTP attempt, retries included.
+    their own). `request_timeout` bounds each HTTP attempt whole, answer included (transport.py).
+    `requests_sent` counts every HTTP attempt, retries included.
     """
 
     def __init__(
@@ -53,8 +54,11 @@ class JmapClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "source-jmap",
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
     ) -> None:
-        self._transport = HttpTransport(credentials, read_timeout, retry or RetryPolicy(), sleep, http, user_agent)
+        self._transport = HttpTransport(
+            credentials, read_timeout, retry or RetryPolicy(), sleep, http, user_agent, request_timeout
+        )
         self._discovery = SessionDiscovery(url, self._transport)
         self._session: JmapSession | None = None
         self._session_lock = threading.Lock()

@@ -50,6 +50,7 @@ class TransportFailure(Enum):
     TLS = "the certificate is not trusted"
     CONNECT = "no connection: refused, unresolvable host, connect timeout"
     READ_TIMEOUT = "connected, but no answer within the read timeout"
+    DEADLINE = "the answer was still arriving when the attempt's overall deadline passed (a trickling server)"
     CONNECTION_LOST = "the connection dropped or was reset"
     DAMAGED = "the answer's framing, content encoding or JSON was broken: cut off or mangled on the way"
     UNUSABLE_REQUEST = "the request itself cannot be sent (a malformed URL)"
@@ -71,6 +72,7 @@ TRANSPORT_FAILURES: dict[TransportFailure, Action] = {
     # A server never reached in this run that refuses connections is most likely misconfigured.
     TransportFailure.CONNECT: Action.RETRY_ONCE_ANSWERED,
     TransportFailure.READ_TIMEOUT: Action.RETRY,
+    TransportFailure.DEADLINE: Action.RETRY,
     TransportFailure.CONNECTION_LOST: Action.RETRY,
     TransportFailure.DAMAGED: Action.RETRY,
     TransportFailure.UNUSABLE_REQUEST: Action.FAIL,

@@ -8,12 +8,20 @@ took 61 s instead of 8 s on loopback (bench/README.md). TCP_QUICKACK makes the k
 once, but it does not stick, so it is set again before each answer is read. Where the platform has
 no TCP_QUICKACK, connections are plain ones.
 
+Each attempt has an overall deadline. requests' read timeout bounds each socket read only, so a
+server that trickles one byte every two seconds never trips it and held a sync forever (issue 13).
+The connections read every answer, headers and body, through a reader that shortens each socket
+read to what is left of the attempt's deadline; the deadline reaches the connection in a
+thread-local, since requests passes nothing of its own to the connection that reads the answer.
+
 One transport is shared by the download threads of raw_messages: its counters are kept under a lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import io
 import socket
 import threading
 import time
@@ -56,12 +64,86 @@ TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 # maxConcurrentRequests seen so far (Fastmail 10, Cyrus 5, Stalwart 4).
 POOL_SIZE = 16
 CONNECT_TIMEOUT_SECONDS = 10.0
+# The longest one HTTP attempt may take, from sending the request to the last byte of the answer: a
+# page within the 64 MB byte budget (paging.py) arrives in well under a minute even at 10 Mbit/s.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 300
 
 T = TypeVar("T")
 
 
+@dataclass
+class _Deadline:
+    """The deadline of one attempt; `passed` is set by the reader that found it passed."""
+
+    at: float
+    passed: bool = False
+
+
+class _AttemptDeadline(threading.local):
+    current: _Deadline | None = None
+
+
+_ATTEMPT = _AttemptDeadline()
+
+
+class _ReadsBeforeDeadline(io.RawIOBase):
+    """A socket's reads, each bounded by the read timeout and by what is left of the attempt's deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # counted by the socket: it stays open while this reads
+        self._deadline = deadline
+        self._read_timeout = sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        remaining = self._deadline.at - time.monotonic()
+        if remaining <= 0:
+            self._deadline.passed = True
+            raise TimeoutError("the request's deadline passed")
+        bounded = self._read_timeout is None or remaining < self._read_timeout
+        self._sock.settimeout(remaining if bounded else self._read_timeout)
+        try:
+            return self._raw.readinto(buffer)
+        except TimeoutError:
+            self._deadline.passed = self._deadline.passed or bounded
+            raise
+
+    def close(self) -> None:
+        """The answer is read (or abandoned): the connection's next request gets the plain read timeout."""
+        if not self.closed:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(self._read_timeout)
+            self._raw.close()
+        super().close()
+
+
+class _SocketWithDeadline:
+    """What http.client's response asks of a socket (its file), with each read bounded by the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_ReadsBeforeDeadline(self._sock, self._deadline))
+
+
+class _AnswerBeforeDeadline(http.client.HTTPResponse):
+    """http.client's response, reading through the deadline of the attempt under way in this thread."""
+
+    def __init__(self, sock: Any, debuglevel: int = 0, method: str | None = None, url: str | None = None) -> None:
+        deadline = _ATTEMPT.current
+        super().__init__(sock if deadline is None else _SocketWithDeadline(sock, deadline),  # type: ignore[arg-type]
+                         debuglevel, method, url)
+
+
 class _AcknowledgeAtOnce:
     sock: Any
+    response_class: Any = _AnswerBeforeDeadline
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         if TCP_QUICKACK is not None and self.sock is not None:
@@ -136,10 +218,11 @@ class HttpTransport:
     def __init__(
         self, credentials: Credentials, read_timeout: float, retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep, http: requests.Session | None = None,
-        user_agent: str = "source-jmap",
+        user_agent: str = "source-jmap", request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
     ) -> None:
         self.credentials = credentials
         self._timeout = (CONNECT_TIMEOUT_SECONDS, read_timeout)
+        self._request_timeout = request_timeout
         self._http = http or new_http_session()
         self._http.headers["User-Agent"] = user_agent
         self._retry = retry
@@ -166,6 +249,7 @@ class HttpTransport:
         host = urlsplit(url).netloc
         with self._lock:
             self.requests_sent += 1
+        deadline = _ATTEMPT.current = _Deadline(time.monotonic() + self._request_timeout)
         try:
             with self._http.request(
                 method, url, auth=self.credentials if authenticate else None, timeout=self._timeout, stream=True,
@@ -173,7 +257,9 @@ class HttpTransport:
             ) as streamed:
                 response = HttpResponse.read(streamed)
         except requests.exceptions.RequestException as error:
-            raise self._transport_failure(error, host, url) from None
+            raise self._transport_failure(error, host, url, deadline) from None
+        finally:
+            _ATTEMPT.current = None
         with self._lock:
             self._server_answered = True
             self.bytes_received += len(response.content)
@@ -189,9 +275,15 @@ class HttpTransport:
             )
         return response
 
-    def _transport_failure(self, error: requests.exceptions.RequestException, host: str, url: str) -> Exception:
+    def _transport_failure(
+        self, error: requests.exceptions.RequestException, host: str, url: str, deadline: _Deadline
+    ) -> Exception:
         """The error for a request that got no complete answer, retryable where the table says so."""
-        failure, message = self._classify(error, host, url)
+        failure, message = (
+            (TransportFailure.DEADLINE, f"The JMAP server at {host} did not send its whole answer within "
+                                        f"{self._request_timeout:g} s (request_timeout_seconds)")
+            if deadline.passed else self._classify(error, host, url)
+        )
         action = TRANSPORT_FAILURES[failure]
         if action is Action.RETRY or (action is Action.RETRY_ONCE_ANSWERED and self._server_answered):
             return RetryableError(JmapTransportError(message))
