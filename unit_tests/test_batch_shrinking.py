@@ -54,4 +54,4 @@ def test_changes_page_refused_for_its_size_is_asked_again_smaller_and_every_chan
     output = read_stream(config, "emails", state=state)
     assert sorted(ids(output)) == [f"M{number:04d}" for number in range(10)]
     assert strict_server.sent("Email/changes", "maxChanges") == [8, 4] + [2] * 5
-    assert final_state(output)["accounts"]["acc1"] == {"state": strict_server.store("Email").state}
+    assert final_state(output)["accounts"]["acc1"]["state"] == strict_server.store("Email").state

@@ -17,6 +17,10 @@ from .fake_jmap import SESSION_URL, FakeJmap, email
 from .helpers import final_state, ids, read_stream, stream_states
 
 
+# The selection of the test config: every email of every mailbox, at any date.
+EVERY_EMAIL = {"start_date": None, "mailboxes": [], "exclude_mailboxes": []}
+
+
 def seed(fake: FakeJmap, count: int) -> None:
     for number in range(count):
         fake.create("Email", email(number))
@@ -33,7 +37,7 @@ def test_first_sync_captures_state_before_paging_and_ends_with_it(fake: FakeJmap
     fake.override = arrive_during_import
     first = read_stream(config, "emails")
     assert "M0100" not in ids(first)
-    assert final_state(first) == {"accounts": {"acc1": {"state": "5"}}}
+    assert final_state(first) == {"accounts": {"acc1": {"state": "5", "selection": EVERY_EMAIL}}}
 
     fake.override = None
     second = read_stream(config, "emails", state=final_state(first))
@@ -78,7 +82,7 @@ def test_interrupted_import_resumes_after_the_last_emitted_page(fake: FakeJmap, 
     checkpoint = stream_states(read_stream(config, "emails"))[0]  # as if killed after the first page
     resumed = read_stream(config, "emails", state=checkpoint)
     assert ids(resumed) == [f"M{n:04d}" for n in range(3, 8)]
-    assert final_state(resumed) == {"accounts": {"acc1": {"state": "8"}}}
+    assert final_state(resumed) == {"accounts": {"acc1": {"state": "8", "selection": EVERY_EMAIL}}}
 
 
 def test_resume_whose_anchor_was_destroyed_goes_on_from_its_received_at(fake: FakeJmap, config: dict[str, Any]) -> None:
@@ -97,7 +101,7 @@ def test_incremental_read_follows_has_more_changes_until_done(fake: FakeJmap, co
     output = read_stream(config, "emails", state=state)
     assert sorted(ids(output)) == [f"M{n:04d}" for n in range(2, 9)]
     assert [call[0] for call in fake.method_calls()[-3:]] == ["Email/changes"] * 3
-    assert final_state(output) == {"accounts": {"acc1": {"state": "9"}}}
+    assert final_state(output) == {"accounts": {"acc1": {"state": "9", "selection": EVERY_EMAIL}}}
 
 
 def test_updated_email_is_emitted_with_its_current_properties(fake: FakeJmap, config: dict[str, Any]) -> None:
@@ -142,7 +146,7 @@ def test_state_the_server_cannot_calculate_changes_from_leads_to_a_full_reimport
     output = read_stream(config, "emails", state=state)
     assert len(ids(output)) == 5
     assert any("cannot calculate changes" in log.log.message for log in output.logs)
-    assert final_state(output) == {"accounts": {"acc1": {"state": "5"}}}
+    assert final_state(output) == {"accounts": {"acc1": {"state": "5", "selection": EVERY_EMAIL}}}
 
 
 def test_cyrus_invalid_arguments_on_since_state_also_leads_to_a_full_reimport(
@@ -239,7 +243,7 @@ def test_threads_are_imported_from_the_emails_collapsed_by_thread_in_one_request
          "_ab_cdc_updated_at": output.records[1].record.data["_ab_cdc_updated_at"]},
     ]
     assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get"]]
-    assert final_state(output) == {"accounts": {"acc1": {"state": "2"}}}
+    assert final_state(output) == {"accounts": {"acc1": {"state": "2", "selection": EVERY_EMAIL}}}
 
 
 def test_thread_that_gains_a_reply_is_emitted_again_by_thread_changes(fake: FakeJmap, config: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ class AttachmentStream(JmapStream):
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
         super().__init__(client, accounts)
-        self._selection = selection
+        self._selection: EmailSelection = selection
         self._parts: dict[str, dict[str, list[str]]] = {}
 
     def data_type(self, account_id: str) -> DataType:

@@ -20,6 +20,7 @@ from airbyte_cdk.sources.types import StreamSlice
 from ..failures import config_error, traced
 from ..jmap import DataType, JmapClient, JmapError, Page, Sync
 from .progress import ImportProgress
+from .selection import EmailSelection
 from .state import AccountState, AccountStates, InvalidStreamState
 
 UPDATED_AT = "_ab_cdc_updated_at"
@@ -44,9 +45,14 @@ class JmapStream(Stream, CheckpointMixin):
     # state changed, which happens once per page.
     state_checkpoint_interval = 1
 
-    def __init__(self, client: JmapClient, accounts: Callable[[], list[str]]) -> None:
+    def __init__(
+        self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection | None = None
+    ) -> None:
         self._client = client
         self._accounts = accounts
+        # The emails a stream of email data covers; its state remembers it, so that a changed selection
+        # imports again instead of leaving out, for good, what it now covers.
+        self._selection = selection
         self._states = AccountStates()
         self._estimated_rows = 0
 
@@ -73,6 +79,10 @@ class JmapStream(Stream, CheckpointMixin):
     def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """The records of objects read for the first time, in order, as they are iterated."""
         return (record for obj in objects for record in self.records_of(account_id, obj, fetched_at))
+
+    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+        """The records of the objects `/changes` reports as updated, as they are iterated."""
+        return (record for obj in objects for record in self.updated_records_of(account_id, obj, fetched_at))
 
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         """The records for an object `/changes` reports as updated.
@@ -149,6 +159,14 @@ class JmapStream(Stream, CheckpointMixin):
             raise traced(error) from None
 
     def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
+        selection = self._selection.describe() if self._selection else None
+        if saved is not None and None not in (saved.selection, selection) and saved.selection != selection:
+            self.logger.warning(
+                "%s: account %s: the email selection changed since the last sync (now %s, was %s); importing "
+                "the stream again so that every email it now covers arrives", self.name, account_id,
+                selection, saved.selection,
+            )
+            saved = None
         self.restore_extra_state(account_id, saved.extra_state if saved else None)
         incremental = saved is not None and saved.import_progress is None
         progress = ImportProgress(self.name, account_id, self.logger)
@@ -161,7 +179,8 @@ class JmapStream(Stream, CheckpointMixin):
             if page.total is not None:
                 self._estimated_rows += page.total
                 yield progress.estimate(page.total, self._estimated_rows)
-            yield from self._emit(account_id, self._records(account_id, page, utc_now()), page.state, page.resume)
+            yield from self._emit(account_id, self._records(account_id, page, utc_now()),
+                                  AccountState(state=page.state, import_progress=page.resume, selection=selection))
             if page.count is not None:
                 progress.advance(page.count)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
@@ -174,14 +193,11 @@ class JmapStream(Stream, CheckpointMixin):
             return
         yield from self.new_records(account_id, (obj for obj in page.created if self.selects(account_id, obj)),
                                     fetched_at)
-        for obj in page.updated:
-            yield from self.updated_records_of(account_id, obj, fetched_at)
+        yield from self.updated_records(account_id, page.updated, fetched_at)
         for object_id in page.destroyed:
             yield from self.deleted_records_of(account_id, object_id, fetched_at)
 
-    def _emit(
-        self, account_id: str, records: Iterable[Record], state: str, resume: dict[str, Any] | None
-    ) -> Iterator[Record]:
+    def _emit(self, account_id: str, records: Iterable[Record], state: AccountState) -> Iterator[Record]:
         """Yield a page's records and move the account's state past them.
 
         The state is replaced just before the LAST record is handed over: the CDK
@@ -195,7 +211,6 @@ class JmapStream(Stream, CheckpointMixin):
             if last is not None:
                 yield last
             last = record
-        self._states.put(account_id, AccountState(state=state, import_progress=resume,
-                                                  extra_state=self.extra_state(account_id)))
+        self._states.put(account_id, state.model_copy(update={"extra_state": self.extra_state(account_id)}))
         if last is not None:
             yield last

@@ -31,8 +31,8 @@ class EmailStream(JmapStream):
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
         body_values: BodyValues, max_body_value_bytes: int, include_headers: bool,
     ) -> None:
-        super().__init__(client, accounts)
-        self._selection = selection
+        super().__init__(client, accounts, selection)
+        self._selection: EmailSelection = selection
         self._get_arguments = dict(BODY_VALUE_ARGUMENTS[body_values])
         if self._get_arguments:
             self._get_arguments["maxBodyValueBytes"] = max_body_value_bytes

@@ -31,8 +31,8 @@ class RawMessageStream(JmapStream):
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
         max_raw_message_bytes: int,
     ) -> None:
-        super().__init__(client, accounts)
-        self._selection = selection
+        super().__init__(client, accounts, selection)
+        self._selection: EmailSelection = selection
         self._max_bytes = max_raw_message_bytes
 
     def data_type(self, account_id: str) -> DataType:
@@ -63,9 +63,27 @@ class RawMessageStream(JmapStream):
             while window:
                 yield window.popleft()[0].result()
 
-    def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        """Content is immutable: an update (keywords, mailboxes) changes nothing here."""
-        return []
+    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+        """An updated email that left the selection is deleted; one that is in it may have just entered it.
+
+        Content is immutable, so a keyword change alone changes nothing here; but an email moved out
+        of an excluded mailbox (Junk to INBOX) enters the selection by an update, and /changes does not
+        say which property changed. Where the selection filters mailboxes, every selected updated email
+        is downloaded again (a rewrite of the same row for a flag change, the price of never missing one
+        that moved in); where it does not, no update can bring an email in, and none costs anything.
+        """
+        left: list[str] = []
+
+        def selected() -> Iterator[Record]:
+            for obj in objects:
+                if not self.selects(account_id, obj):
+                    left.append(obj["id"])
+                elif self._selection.filters_mailboxes:
+                    yield obj
+
+        yield from self.new_records(account_id, selected(), fetched_at)
+        for object_id in left:
+            yield from self.deleted_records_of(account_id, object_id, fetched_at)
 
     def _downloads(self, email: Record) -> bool:
         """Whether the message is small enough to download (max_raw_message_bytes)."""

@@ -46,6 +46,11 @@ class EmailSelection:
         self._exclude = list(exclude_mailboxes)
         self.mailbox_ids = functools.cache(self._resolve)
 
+    def describe(self) -> dict[str, Any]:
+        """The selection as the user set it, in a canonical form: two syncs cover the same emails when equal."""
+        return {"start_date": to_utc_date(self.start_date) if self.start_date else None,
+                "mailboxes": sorted(self._include), "exclude_mailboxes": sorted(self._exclude)}
+
     def query(self, account_id: str) -> Query:
         """The Email/query of an import of the selected emails, oldest first."""
         return Query(filter=functools.partial(self.query_filter, account_id), sort=OLDEST_FIRST,

@@ -3,6 +3,7 @@
     {"accounts": {"<accountId>": {"state": "<JMAP state>"}}}                        # import done
     {"accounts": {"<accountId>": {"state": "<JMAP state>", "import": {...}}}}       # import under way
     {"accounts": {"<accountId>": {"state": "<JMAP state>", "memo": {...}}}}         # a stream's extra state
+    {"accounts": {"<accountId>": {"state": "<JMAP state>", "selection": {...}}}}    # the emails it covers
 
 During an import, "state" is the state captured BEFORE the first page, so that the
 changes replayed after the import cover everything that happened while it ran.
@@ -24,6 +25,9 @@ class AccountState(BaseModel):
     import_progress: dict[str, Any] | None = None
     # What a stream keeps between syncs beyond the state string (see AttachmentStream); "memo" in the JSON.
     extra_state: dict[str, Any] | None = None
+    # The email selection (start_date and mailbox filters) the state was built with: a sync with another
+    # selection imports again, so that what it now covers arrives. None in states written before 0.2.
+    selection: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"state": self.state}
@@ -31,6 +35,8 @@ class AccountState(BaseModel):
             document["import"] = self.import_progress
         if self.extra_state is not None:
             document["memo"] = self.extra_state
+        if self.selection is not None:
+            document["selection"] = self.selection
         return document
 
 
@@ -87,12 +93,12 @@ class AccountStates(Cursor):
     def _parse(account_id: str, document: Any) -> AccountState:
         if not isinstance(document, dict):
             raise InvalidStreamState(f"the entry for account {account_id!r} is not an object")
-        if set(document) - {"state", "import", "memo"}:
+        if set(document) - {"state", "import", "memo", "selection"}:
             raise InvalidStreamState(f"the entry for account {account_id!r} is malformed")
         try:
             return AccountState.model_validate(
                 {"state": document.get("state"), "import_progress": document.get("import"),
-                 "extra_state": document.get("memo")}
+                 "extra_state": document.get("memo"), "selection": document.get("selection")}
             )
         except ValidationError:
             raise InvalidStreamState(f"the entry for account {account_id!r} is malformed") from None

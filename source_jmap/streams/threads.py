@@ -18,8 +18,8 @@ class ThreadStream(JmapStream):
     name = "threads"
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
-        super().__init__(client, accounts)
-        self._selection = selection
+        super().__init__(client, accounts, selection)
+        self._selection: EmailSelection = selection
 
     def data_type(self, account_id: str) -> DataType:
         # A thread has no receivedAt: its resume point is the anchor alone, and a lost anchor starts over.
