@@ -16,7 +16,6 @@ from source_jmap.streams import EmailSelection, raw_messages
 from .fake_jmap import SESSION_URL, FakeJmap, email
 from .helpers import final_state, ids, read_stream, stream_states
 
-
 # The selection of the test config: every email of every mailbox, at any date.
 EVERY_EMAIL = {"start_date": None, "mailboxes": [], "exclude_mailboxes": []}
 

@@ -52,7 +52,10 @@ def import_request(
         arguments["sort"] = [dict(comparator) for comparator in spec.sort]
     if spec.collapse_threads:
         arguments["collapseThreads"] = True
-    arguments |= {"anchor": progress["anchor"], "anchorOffset": 1} if "anchor" in progress else {"position": 0}
+    if "anchor" in progress:
+        arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
+    else:  # from the start, or a position among the objects at or after `after` (a server without anchors)
+        arguments["position"] = progress.get("position", 0)
     if calculate_total:
         arguments["calculateTotal"] = True
     query = MethodCall(f"{spec.type or data_type.name}/query", arguments, "query")
@@ -87,6 +90,16 @@ def resume_point(spec: Query, last_id: str, last_object: JsonObject | None) -> R
     if spec.sort_property and last_object and spec.sort_property in last_object:
         point[spec.sort_property] = last_object[spec.sort_property]
     return point
+
+
+def window_point(spec: Query, progress: ResumePoint, page_ids: list[str], objects: Sequence[JsonObject]) -> ResumePoint:
+    """Where the next page starts on a server that refuses `anchor`: after the page's last sort value,
+    past the objects of the page that have that value (`position` counts within the ties)."""
+    values = [obj.get(spec.sort_property) for obj in objects] if spec.sort_property else []
+    last = values[-1] if values else None
+    if last is None or last == progress.get("after"):
+        return {**progress, "position": progress.get("position", 0) + len(page_ids)}
+    return {"after": last, "position": values.count(last)}
 
 
 def restart_point(spec: Query, progress: ResumePoint) -> ResumePoint:

@@ -40,6 +40,8 @@ class DataType:
     `query` None: the type has no `/query` and is read whole. `reread_after_changes`: properties of
     the type change without `/changes` listing the object (a Mailbox's counts change when mail of its
     threads moves elsewhere), so every incremental sync ends with the type read whole again.
+    `read_whole_if_query_refused`: the type is small enough to be read with `Foo/get ids: null` where the
+    server refuses its `/query` (Apache James answers Mailbox/query only with a `role` filter).
     """
 
     name: str
@@ -48,6 +50,7 @@ class DataType:
     get_arguments: Mapping[str, Any] = field(default_factory=dict)
     query: Query | None = field(default_factory=Query)
     reread_after_changes: bool = False
+    read_whole_if_query_refused: bool = False
 
     def get(self, account_id: str, ids: Sequence[str] | ResultReference | None, call_id: str) -> MethodCall:
         arguments: dict[str, Any] = {"accountId": account_id, "ids": ids, **self.get_arguments}

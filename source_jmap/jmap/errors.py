@@ -62,7 +62,9 @@ class JmapMethodError(JmapError):
         super().__init__(f"{method} failed with JMAP error '{error_type}'{detail}")
         self.method = method
         self.error_type = error_type
-        self.arguments = arguments or []
+        # A server's answer is input: an error whose members have the wrong types is still an error.
+        self.description = description if isinstance(description, str) else ""
+        self.arguments = [name for name in arguments if isinstance(name, str)] if isinstance(arguments, list) else []
 
 
 def auth_failure(status: int, host: str, www_authenticate: str, credentials: Credentials) -> JmapAuthError | None:

@@ -41,6 +41,7 @@ class Action(Enum):
     RESYNC = "the saved state is of no use any more: import the type again (sync.py)"
     READ_WHOLE = "the server has no Foo/changes: read the type in full again, every sync (sync.py)"
     RESTART = "the anchor object is gone: page on from the last position known (sync.py)"
+    NO_ANCHOR = "the server refuses `anchor`: page by the sort value and a position within it (sync.py)"
     FAIL = "raise the error; its class tells whose to fix it"
 
 
@@ -90,13 +91,20 @@ METHOD_ERRORS: dict[str, Action] = {
     "anchorNotFound": Action.RESTART,
     "unknownMethod": Action.READ_WHOLE,  # met on `Foo/changes` only: Cyrus has no Identity/changes
 }
-# Cyrus answers `invalidArguments` naming `sinceState` where RFC 8620 says `cannotCalculateChanges`.
-METHOD_ERRORS_ON_ARGUMENT: dict[tuple[str, str], Action] = {("invalidArguments", "sinceState"): Action.RESYNC}
+# Errors that name an argument, in `arguments` or in their description: Cyrus answers `invalidArguments`
+# naming `sinceState` where RFC 8620 says `cannotCalculateChanges`; Apache James refuses `anchor` on
+# Email/query ("The following parameter anchor is syntactically valid, but is not supported").
+METHOD_ERRORS_ON_ARGUMENT: dict[tuple[str, str], Action] = {
+    ("invalidArguments", "sinceState"): Action.RESYNC,
+    ("invalidArguments", "anchor"): Action.NO_ANCHOR,
+    ("invalidArguments", "anchorOffset"): Action.NO_ANCHOR,
+}
 
 
 def method_error_action(error: JmapMethodError) -> Action:
-    for argument in error.arguments:
-        if (action := METHOD_ERRORS_ON_ARGUMENT.get((error.error_type, argument))) is not None:
+    words = set(error.arguments) | set(error.description.replace(".", " ").replace(",", " ").split())
+    for (error_type, argument), action in METHOD_ERRORS_ON_ARGUMENT.items():
+        if error_type == error.error_type and argument in words:
             return action
     return METHOD_ERRORS.get(error.error_type, Action.FAIL)
 

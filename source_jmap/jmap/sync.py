@@ -21,7 +21,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .calls import changes_request, import_request, restart_point, resume_point, via_ids
+from .calls import changes_request, import_request, restart_point, resume_point, via_ids, window_point
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
@@ -117,6 +117,9 @@ class Sync:
         size = PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger)
         total: int | None = None
         anchors: set[str] = set()  # the last id of every page: a page that ends at one again made no progress
+        windowed = "position" in progress  # the server refuses `anchor`: pages go by sort value and position
+        repeated: set[str] = set()  # ids of the page before the switch to windowed pages: they come again
+        page_ids: list[str] = []
         if stateless:
             captured = ""  # the pages' state is never saved
         while True:
@@ -128,17 +131,30 @@ class Sync:
             try:
                 query = QueryResult.of(request.query.name, responses[request.query])
             except JmapMethodError as error:
-                if method_error_action(error) is not Action.RESTART:
-                    raise
-                progress = restart_point(spec, progress)
-                self._logger.info("%s: the last imported object is gone; going on from %s", self._label, progress)
-                continue
+                action = method_error_action(error)
+                if action is Action.RESTART:
+                    progress = restart_point(spec, progress)
+                    self._logger.info("%s: the last imported object is gone; going on from %s", self._label, progress)
+                    continue
+                if action is Action.NO_ANCHOR and not windowed:
+                    windowed, progress, repeated, anchors = True, restart_point(spec, progress), set(page_ids), set()
+                    self._logger.info("%s: the server refuses `anchor` (%s); paging by %s and position instead",
+                                      self._label, error, spec.sort_property or "position alone")
+                    continue
+                if not anchors and self._type.read_whole_if_query_refused:
+                    self._logger.info("%s: the server refuses %s (%s); reading %s whole with %s/get",
+                                      self._label, request.query.name, error, self._type.name, self._type.name)
+                    yield self._whole()
+                    return
+                raise
             ids = query.ids if request.via is None else via_ids(
                 spec, query.ids, GetResult.of(request.via.name, responses[request.via]).objects)
+            page_ids = ids
+            ids = [object_id for object_id in ids if object_id not in repeated]
             got = GetResult.of(request.get.name, responses[request.get])
             page_total = query.total if total is None else None  # the estimate, given once
             total = total if page_total is None else page_total
-            done = self._import_done(query, total)
+            done = not query.ids if windowed else self._import_done(query, total)
             if query.ids:
                 if query.ids[-1] in anchors:
                     raise JmapServerError(
@@ -146,7 +162,8 @@ class Sync:
                         f"(asked from {progress}): the server ignores `anchor` and is not making progress"
                     )
                 anchors.add(query.ids[-1])
-                progress = resume_point(spec, query.ids[-1], got.objects.last_of(ids))
+                progress = (window_point(spec, progress, query.ids, list(got.objects.in_order(ids))) if windowed
+                            else resume_point(spec, query.ids[-1], got.objects.last_of(ids)))
             refetched = self._refetch(got.not_found, request.get.name)
             assert captured is not None  # taken from the saved state or from this request
             yield Page(itertools.chain(got.objects.in_order(ids), refetched), captured, imported=True,

@@ -16,4 +16,4 @@ class MailboxStream(JmapStream):
     name = "mailboxes"
 
     def data_type(self, account_id: str) -> DataType:
-        return DataType("Mailbox", (MAIL,), reread_after_changes=True)
+        return DataType("Mailbox", (MAIL,), reread_after_changes=True, read_whole_if_query_refused=True)

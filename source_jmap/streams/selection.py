@@ -21,7 +21,8 @@ from ..jmap import MAIL, DataType, JmapClient, JmapConfigError, Query, read_all
 RECEIVED_AT = "receivedAt"
 OLDEST_FIRST = ({"property": RECEIVED_AT, "isAscending": True},)
 LOGGER = logging.getLogger("airbyte")
-MAILBOX_NAMES = DataType("Mailbox", (MAIL,), properties=("id", "name", "parentId", "role"))
+MAILBOX_NAMES = DataType("Mailbox", (MAIL,), properties=("id", "name", "parentId", "role"),
+                         read_whole_if_query_refused=True)
 
 
 def to_utc_date(moment: datetime) -> str:
