@@ -29,7 +29,7 @@ from .responses import (
 )
 from .retry import Action, RetryPolicy, method_error_action, raised_as, request_problem_action
 from .session import JmapSession
-from .transport import DEFAULT_REQUEST_TIMEOUT_SECONDS, HttpResponse, HttpTransport
+from .transport import DEFAULT_REQUEST_TIMEOUT_SECONDS, MAX_ANSWER_BYTES, HttpResponse, HttpTransport
 from .wire import MethodCall, encode_request
 
 logger = logging.getLogger("source_jmap.jmap")
@@ -42,7 +42,7 @@ class JmapClient:
 
     Transient failures are retried within `retry`; `sleep` is how the client waits (tests pass
     their own). `request_timeout` bounds each HTTP attempt whole, answer included (transport.py).
-    `requests_sent` counts every HTTP attempt, retries included.
+    `max_answer_bytes` caps an answer's decoded size. `requests_sent` counts every HTTP attempt, retries included.
     """
 
     def __init__(
@@ -55,9 +55,11 @@ class JmapClient:
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "source-jmap",
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self._transport = HttpTransport(
-            credentials, read_timeout, retry or RetryPolicy(), sleep, http, user_agent, request_timeout
+            credentials, read_timeout, retry or RetryPolicy(), sleep, http, user_agent, request_timeout,
+            max_answer_bytes,
         )
         self._discovery = SessionDiscovery(url, self._transport)
         self._session: JmapSession | None = None
@@ -93,9 +95,13 @@ class JmapClient:
                 self._session = None
         return responses
 
-    def download(self, url: str) -> bytes:
-        """The bytes of a blob at an expanded downloadUrl, with the same retries as API calls."""
-        return self._transport.exchange("GET", url, self._read_blob)
+    def download(self, url: str, max_bytes: int | None = None) -> bytes:
+        """The bytes of a blob at an expanded downloadUrl, with the same retries as API calls.
+
+        A blob is held whole (a record carries it), so its decoded size is capped like an API answer's;
+        a caller that knows the blob's size (an Email's `size`) may cap it at that, plus slack.
+        """
+        return self._transport.exchange("GET", url, self._read_blob, max_bytes=max_bytes)
 
     def _read_blob(self, response: HttpResponse) -> bytes:
         self._transport.raise_for_auth(response)

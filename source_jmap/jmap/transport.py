@@ -67,6 +67,12 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # The longest one HTTP attempt may take, from sending the request to the last byte of the answer: a
 # page within the 64 MB byte budget (paging.py) arrives in well under a minute even at 10 Mbit/s.
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 300
+# The most an answer may hold once decoded. Unbounded, a 300 MB answer peaked at 680 MB of memory and a
+# 1 MB gzip bomb at 2 GB (issue 13). 8 times the 64 MB page byte budget (paging.py): no page within the
+# budget comes near it, however its server encodes it.
+MAX_ANSWER_BYTES = 512_000_000
+# Bodies are read, and decoded, this much at a time: a gzip bomb is refused after the cap, not decoded whole.
+CHUNK_BYTES = 1 << 20
 
 T = TypeVar("T")
 
@@ -189,10 +195,19 @@ def new_http_session() -> requests.Session:
     return http
 
 
+def _amount(size: int) -> str:
+    return f"{size / 1e6:g} MB" if size >= 1_000_000 else f"{size} bytes"
+
+
+class AnswerTooLarge(Exception):
+    """The body, decoded, grew past the most the caller accepts."""
+
+
 @dataclass(frozen=True)
 class HttpResponse:
     """An HTTP response with its whole body, read into ONE buffer: `Response.content` joins 10 KB
-    chunks, which holds a page of tens of megabytes twice at its peak."""
+    chunks, which holds a page of tens of megabytes twice at its peak (BytesIO grows its buffer in
+    place and hands it over without a copy)."""
 
     status_code: int
     headers: Mapping[str, str]
@@ -200,8 +215,25 @@ class HttpResponse:
     content: bytes
 
     @classmethod
-    def read(cls, response: requests.Response) -> HttpResponse:
-        return cls(response.status_code, response.headers, response.url, b"".join(response.iter_content(None)))
+    def read(cls, response: requests.Response, max_bytes: int) -> HttpResponse:
+        """The response with its body decoded; AnswerTooLarge past `max_bytes`.
+
+        A body of a declared length and no content coding is read at once (http.client reads no more
+        than the length); any other is decoded chunk by chunk, and counted as it grows.
+        """
+        length = response.headers.get("Content-Length", "")
+        if "Content-Encoding" not in response.headers and length.isdigit():
+            if int(length) > max_bytes:
+                raise AnswerTooLarge
+            content = b"".join(response.iter_content(None))
+        else:
+            body = io.BytesIO()
+            for chunk in response.iter_content(CHUNK_BYTES):
+                if body.tell() + len(chunk) > max_bytes:
+                    raise AnswerTooLarge
+                body.write(chunk)
+            content = body.getvalue()
+        return cls(response.status_code, response.headers, response.url, content)
 
     @property
     def media_type(self) -> str:
@@ -219,10 +251,12 @@ class HttpTransport:
         self, credentials: Credentials, read_timeout: float, retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep, http: requests.Session | None = None,
         user_agent: str = "source-jmap", request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.credentials = credentials
         self._timeout = (CONNECT_TIMEOUT_SECONDS, read_timeout)
         self._request_timeout = request_timeout
+        self.max_answer_bytes = max_answer_bytes
         self._http = http or new_http_session()
         self._http.headers["User-Agent"] = user_agent
         self._retry = retry
@@ -233,20 +267,26 @@ class HttpTransport:
         self.bytes_received = 0
 
     def exchange(
-        self, method: str, url: str, read: Callable[[HttpResponse], T], authenticate: bool = True, **kwargs: Any
+        self, method: str, url: str, read: Callable[[HttpResponse], T], authenticate: bool = True,
+        max_bytes: int | None = None, **kwargs: Any,
     ) -> T:
-        """Send a request and `read` its response; again while either fails transiently, within the policy."""
+        """Send a request and `read` its response; again while either fails transiently, within the policy.
+
+        An answer larger than `max_bytes` decoded (by default `max_answer_bytes`) is refused, not retried.
+        """
         parts = urlsplit(url)
         retries = Retries(self._retry, f"{method} {parts.netloc}{parts.path}", self._sleep)
+        limit = self.max_answer_bytes if max_bytes is None else max_bytes
         while True:
             try:
-                return read(self._attempt(method, url, authenticate, **kwargs))
+                return read(self._attempt(method, url, authenticate, limit, **kwargs))
             except RetryableError as failure:
                 retries.wait_before_next(failure)
 
-    def _attempt(self, method: str, url: str, authenticate: bool, **kwargs: Any) -> HttpResponse:
+    def _attempt(self, method: str, url: str, authenticate: bool, max_bytes: int, **kwargs: Any) -> HttpResponse:
         """One HTTP request; a status the table retries raises RetryableError."""
-        host = urlsplit(url).netloc
+        parts = urlsplit(url)
+        host = parts.netloc
         with self._lock:
             self.requests_sent += 1
         deadline = _ATTEMPT.current = _Deadline(time.monotonic() + self._request_timeout)
@@ -255,7 +295,12 @@ class HttpTransport:
                 method, url, auth=self.credentials if authenticate else None, timeout=self._timeout, stream=True,
                 **kwargs,
             ) as streamed:
-                response = HttpResponse.read(streamed)
+                response = HttpResponse.read(streamed, max_bytes)
+        except AnswerTooLarge:
+            raise JmapServerError(
+                f"The JMAP server at {host} sent more than {_amount(max_bytes)} (decoded) in answer to "
+                f"{method} {parts.path}; refused, since no answer this connector asks for is that large"
+            ) from None
         except requests.exceptions.RequestException as error:
             raise self._transport_failure(error, host, url, deadline) from None
         finally:
