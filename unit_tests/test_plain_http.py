@@ -1,4 +1,5 @@
-"""Plain http:// to anything but loopback sends the credentials in the clear: the client says so."""
+"""Plain http:// to anything but loopback sends the credentials in the clear: the client says so, and refuses
+an https session that would send them to plain http elsewhere (a downgrade)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 import requests_mock
 
-from source_jmap.jmap import BasicCredentials, JmapClient
+from source_jmap.jmap import BasicCredentials, JmapClient, JmapConfigError
 
 from .fake_jmap import session_document
 
@@ -31,17 +32,45 @@ def test_plain_http_to_another_host_warns_once_that_credentials_travel_unencrypt
     ]
 
 
-def test_https_session_whose_api_url_is_plain_http_warns_about_the_api_url(caplog: Any) -> None:
-    [warning] = warnings_for("https://mail.example.com/jmap/", caplog, api_url="http://api.example.com/jmap/api/")
-    assert warning.startswith("The JMAP apiUrl http://api.example.com/jmap/api/ is plain http")
+def refusal(session_url: str, **urls: str) -> str:
+    with requests_mock.Mocker() as mocker:
+        mocker.get(session_url, json=session_document(**urls))
+        with pytest.raises(JmapConfigError) as refused:
+            _ = JmapClient(session_url, CREDENTIALS).session
+    return str(refused.value)
 
 
-def test_https_session_whose_download_url_is_plain_http_on_another_host_warns_about_it(caplog: Any) -> None:
-    download_url = "http://files.example.com/download/{accountId}/{blobId}/{name}?accept={type}"
-    [warning] = warnings_for("https://mail.example.com/jmap/", caplog, download_url=download_url)
-    assert warning.startswith(
-        "The JMAP downloadUrl http://files.example.com/download/{accountId}/{blobId}/{name} is plain http"
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [("apiUrl", "http://api.example.com/jmap/api/"),
+     ("downloadUrl", "http://files.example.com/download/{accountId}/{blobId}/{name}?accept={type}"),
+     ("uploadUrl", "http://files.example.com/upload/{accountId}/")],
+)
+def test_https_session_that_sends_the_credentials_to_plain_http_elsewhere_is_refused(name: str, url: str) -> None:
+    host = url.split("/")[2]
+    without_query = url.split("?")[0]
+    assert refusal("https://mail.example.com/jmap/", **{name: url}) == (
+        f"The JMAP session at https://mail.example.com/jmap/ is https, but its {name} {without_query} is plain http: "
+        f"the credentials (Basic auth as user 'alice@example.com') would travel unencrypted to {host}. "
+        "The server must publish https:// URLs (behind a TLS proxy: tell the server its public URL is https)"
     )
+
+
+def test_https_session_whose_api_url_is_plain_http_to_loopback_is_accepted(caplog: Any) -> None:
+    assert warnings_for("https://mail.example.com/jmap/", caplog, api_url="http://127.0.0.1:8080/jmap/api/") == []
+
+
+def test_plain_http_session_whose_api_url_is_plain_http_elsewhere_is_warned_about_not_refused(caplog: Any) -> None:
+    """The session itself travels unencrypted: its warning covers the credentials, as before."""
+    warnings = warnings_for("http://mail.example.com/jmap/", caplog, api_url="http://api.example.com/jmap/api/")
+    assert [warning.split(" is plain http")[0] for warning in warnings] == [
+        "session_url http://mail.example.com/jmap/", "The JMAP apiUrl http://api.example.com/jmap/api/"
+    ]
+
+
+def test_the_refusal_never_shows_the_password() -> None:
+    message = refusal("https://mail.example.com/jmap/", apiUrl="http://api.example.com/jmap/api/")
+    assert "pw-Plain-4242" not in message and CREDENTIALS.encoded not in message
 
 
 @pytest.mark.parametrize(

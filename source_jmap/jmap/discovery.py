@@ -2,7 +2,8 @@
 
 The user may enter the session URL itself or just the server's origin; an URL that answers with
 something else than a session is tried once more through `/.well-known/jmap`, which usually
-redirects, possibly to another host. Plain http to anything but loopback is warned about once per host.
+redirects, possibly to another host. Plain http to anything but loopback is warned about once per host; an https
+session that names plain http URLs elsewhere is refused, since it would send the credentials unencrypted.
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_plain_http_elsewhere(url: str) -> bool:
+    """Plain http to another machine: what travels there can be read on the way."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() == "http" and not _is_loopback(parts.hostname or "")
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
 class SessionDiscovery:
     """Fetches the session document; once found, its URL is asked directly every later time."""
 
@@ -105,6 +117,7 @@ class SessionDiscovery:
 
     def _session_from(self, response: HttpResponse) -> JmapSession:
         session = JmapSession.from_json(msgspec.json.decode(response.content), response.url)
+        self._refuse_downgrade(response.url, session)
         self._session_url = response.url
         logger.info(
             "JMAP session at %s: accounts %s, API %s", response.url, ", ".join(session.accounts), session.api_url
@@ -115,14 +128,29 @@ class SessionDiscovery:
             self._warn_if_unencrypted(session.download_url, "The JMAP downloadUrl")
         return session
 
+    def _refuse_downgrade(self, session_url: str, session: JmapSession) -> None:
+        """An https session whose API, download or upload URL is plain http elsewhere: refused, not warned about.
+
+        (A plain http session is warned about instead: the credentials already travel unencrypted to fetch it.)
+        """
+        if urlsplit(session_url).scheme.lower() != "https":
+            return
+        for name, url in (("apiUrl", session.api_url), ("downloadUrl", session.download_url),
+                          ("uploadUrl", session.upload_url)):
+            if _is_plain_http_elsewhere(url):
+                raise JmapConfigError(
+                    f"The JMAP session at {_without_query(session_url)} is https, but its {name} {_without_query(url)} "
+                    f"is plain http: the credentials ({self._transport.credentials.description}) would travel "
+                    f"unencrypted to {urlsplit(url).hostname}. The server must publish https:// URLs "
+                    "(behind a TLS proxy: tell the server its public URL is https)"
+                )
+
     def _warn_if_unencrypted(self, url: str, what: str) -> None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme.lower() != "http" or _is_loopback(host) or host in self._warned_hosts:
+        host = urlsplit(url).hostname or ""
+        if not _is_plain_http_elsewhere(url) or host in self._warned_hosts:
             return
         self._warned_hosts.add(host)
         logger.warning(
             "%s %s is plain http: the credentials (%s) and every email travel unencrypted to %s; use https://",
-            what, urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
-            self._transport.credentials.description, host,
+            what, _without_query(url), self._transport.credentials.description, host,
         )

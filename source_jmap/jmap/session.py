@@ -51,6 +51,7 @@ class JmapSession(BaseModel):
     username: str = ""
     api_url: str = Field(alias="apiUrl")
     download_url: str = Field("", alias="downloadUrl")
+    upload_url: str = Field("", alias="uploadUrl")  # never used, but the credentials would go there too
     state: str = ""
 
     @classmethod
@@ -60,6 +61,8 @@ class JmapSession(BaseModel):
         session.api_url = urljoin(session_url, session.api_url)
         if session.download_url:
             session.download_url = urljoin(session_url, session.download_url)
+        if session.upload_url:
+            session.upload_url = urljoin(session_url, session.upload_url)
         return session
 
     @property
