@@ -10,6 +10,10 @@
 # Environment: CYRUS_DIR (default /dev/shm/source-jmap-cyrus, else /tmp/source-jmap-cyrus),
 # CYRUS_HTTP_PORT (default 18080, JMAP at http://127.0.0.1:PORT/jmap/, HTTP Basic auth), # ignore-https-check
 # CYRUS_IMAP_PORT (default 11143). Both listen on 127.0.0.1 only.
+# CYRUS_PROFILE=ext: a second instance for contacts, calendars and sieve (CardDAV/CalDAV at /dav/ and
+# jmap_nonstandard_extensions: Contact, Calendar, Quota, SieveScript over JMAP), with its own directory
+# (CYRUS_DIR default .../source-jmap-cyrus-ext) and ports (CYRUS_HTTP_PORT 18081, CYRUS_IMAP_PORT 11144);
+# without it, the instance is the plain mail server described above.
 set -euo pipefail
 
 if [[ -d /dev/shm && -w /dev/shm ]]; then
@@ -17,9 +21,15 @@ if [[ -d /dev/shm && -w /dev/shm ]]; then
 else
     default_dir=/tmp/source-jmap-cyrus
 fi
+CYRUS_PROFILE=${CYRUS_PROFILE:-plain}
+case $CYRUS_PROFILE in
+    plain) default_http_port=18080 default_imap_port=11143 ;;
+    ext) default_dir=$default_dir-ext default_http_port=18081 default_imap_port=11144 ;;
+    *) printf 'cyrus.sh: error: CYRUS_PROFILE must be plain or ext, not %s\n' "$CYRUS_PROFILE" >&2; exit 1 ;;
+esac
 CYRUS_DIR=${CYRUS_DIR:-$default_dir}
-CYRUS_HTTP_PORT=${CYRUS_HTTP_PORT:-18080}
-CYRUS_IMAP_PORT=${CYRUS_IMAP_PORT:-11143}
+CYRUS_HTTP_PORT=${CYRUS_HTTP_PORT:-$default_http_port}
+CYRUS_IMAP_PORT=${CYRUS_IMAP_PORT:-$default_imap_port}
 
 CYRUS_BIN=/usr/lib/cyrus/bin
 PACKAGES=(cyrus-common cyrus-imapd cyrus-caldav sasl2-bin)
@@ -118,6 +128,18 @@ conversations_db: twoskip
 conversations_counted_flags: \\Draft \\Flagged \\Answered \$Forwarded \$IsMailingList \$IsNotification \$HasAttachment
 jmap_vacation: 0
 EOF
+    if [[ $CYRUS_PROFILE == ext ]]; then
+        echo "jmap_nonstandard_extensions: yes"
+    fi
+}
+
+profile_imapd_conf() {
+    # ext: the DAV modules too. httpmodules may appear only once (a second line is a fatal config error).
+    if [[ $CYRUS_PROFILE == ext ]]; then
+        sed -e 's/^httpmodules: jmap$/httpmodules: caldav carddav jmap/'
+    else
+        cat
+    fi
 }
 
 write_cyrus_conf() {
@@ -141,7 +163,7 @@ EOF
 configure() {
     [[ -x $CYRUS_BIN/master ]] || die "cyrus is not installed; run: $0 install"
     as_root mkdir -p "$CYRUS_DIR"/{config/db,config/socket,config/proc,partition,sieve,tmp}
-    write_imapd_conf | as_root tee "$IMAPD_CONF" >/dev/null
+    write_imapd_conf | profile_imapd_conf | as_root tee "$IMAPD_CONF" >/dev/null
     write_cyrus_conf | as_root tee "$CYRUS_CONF" >/dev/null
     as_root chown -R cyrus:mail "$CYRUS_DIR"
     as_root chmod 755 "$CYRUS_DIR"  # lets non-root users read the pidfile and master.log
@@ -278,7 +300,7 @@ cmd_adduser() {
 }
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
