@@ -3,6 +3,7 @@
 
     bench/run.sh [--messages N] [--repeat R] [--raw-repeat R]
     bench/run.sh --memory-scaling [N ...]
+    bench/run.sh --state-sizes [N ...]
 
 Every scenario runs once through a counting proxy (HTTP requests and bytes), then R times straight against Cyrus
 (timings: the median is reported), in interleaved rounds. See bench/README.md.
@@ -28,12 +29,16 @@ from measure import Measurement, RunFailed, check_gnu_time, median_of, run_measu
 from proxy import CountingProxy, Counts
 from report import (
     MEMORY_SIZES,
+    STATE_SIZES,
     Row,
     check_targets,
+    largest_states,
     memory_row_name,
     memory_scaling_targets,
+    print_state_sizes,
     print_table,
     print_targets,
+    state_size_target,
     write_results,
 )
 
@@ -220,6 +225,20 @@ def catalog(discovered: dict[str, Any], sync_mode: str, name: str = "emails") ->
     }]}
 
 
+def catalog_of_every_stream(discovered: dict[str, Any]) -> dict[str, Any]:
+    """Every discovered stream, incremental where it can be (that is where states are checkpointed)."""
+    streams = []
+    for stream in discovered["streams"]:
+        incremental = "incremental" in stream.get("supported_sync_modes", [])
+        streams.append({
+            "stream": stream, "sync_mode": "incremental" if incremental else "full_refresh",
+            "destination_sync_mode": "append_dedup" if incremental else "overwrite",
+            "cursor_field": stream.get("default_cursor_field", []),
+            "primary_key": stream.get("source_defined_primary_key"),
+        })
+    return {"streams": streams}
+
+
 def discover(files: Files, runner: Runner) -> dict[str, Any]:
     out = files.directory / "discover.out"
     run_measured(connector_argv(files, "discover")(HTTP_PORT), ROOT, runner.env, stdout=out)
@@ -318,10 +337,12 @@ def run_benchmark(messages: int, repeat: int, raw_repeat: int) -> dict[str, Any]
         if raw_repeat and (raw := raw_scenarios(files, runner, raw_repeat, notes)):
             rows += runner.run(raw)
     rows += memory_rows(runner, list(MEMORY_SIZES), repeat)
+    state_sizes = state_size_table(runner, sorted({*STATE_SIZES, messages}))
     limit = max_objects_in_get(account)
     return {"messages": messages, "repeat": repeat, "max_objects_in_get": limit, "rows": rows,
-            "targets": check_targets(rows, messages, limit), "notes": notes + runner.failures,
-            "scratch": str(scratch)}
+            "state_sizes": state_sizes,
+            "targets": [*check_targets(rows, messages, limit), state_size_target(state_sizes)],
+            "notes": notes + runner.failures, "scratch": str(scratch)}
 
 
 def raw_scenarios(files: Files, runner: Runner, repeat: int, notes: list[str]) -> list[Scenario]:
@@ -363,6 +384,37 @@ def memory_rows(runner: Runner, sizes: list[int], repeat: int) -> list[Row]:
     return rows
 
 
+def state_size_table(runner: Runner, sizes: list[int]) -> dict[int, dict[str, int]]:
+    """Per mailbox size, the largest STATE message of each stream in one first (incremental) read of every stream.
+
+    raw_messages is included (include_raw_message), so the read downloads every message once. Nothing is timed.
+    """
+    print(f"== largest STATE per stream: a full read of every stream at {', '.join(map(str, sizes))} emails")
+    table: dict[int, dict[str, int]] = {}
+    for messages in sizes:
+        overrides = {"include_raw_message": True} if spec_has("include_raw_message") else {}
+        files = Files(ensure_account(messages), runner.scratch / f"states-{messages}", overrides)
+        files.directory.mkdir()
+        every = files.write("catalog.json", catalog_of_every_stream(discover(files, runner)))
+        stdout = files.directory / "read.out"
+        try:
+            run_measured(connector_argv(files, "read", every)(HTTP_PORT), ROOT, runner.env, stdout=stdout,
+                         stderr=files.directory / "read.err")
+        except RunFailed as error:
+            runner.failures.append(f"states at {messages} emails: FAILED, left out ({str(error)[-300:]})")
+            print(f"  {runner.failures[-1]}")
+            continue
+        table[messages] = largest_states(stdout)
+    return table
+
+
+def run_state_sizes(sizes: list[int]) -> dict[str, Any]:
+    runner = Runner(Path(tempfile.mkdtemp(prefix="source-jmap-bench-states-", dir="/dev/shm")), dict(os.environ))
+    state_sizes = state_size_table(runner, sizes)
+    return {"messages": "states", "sizes": sizes, "repeat": 0, "rows": [], "state_sizes": state_sizes,
+            "targets": [state_size_target(state_sizes)], "notes": runner.failures, "scratch": str(runner.scratch)}
+
+
 def run_memory_scaling(sizes: list[int], repeat: int) -> dict[str, Any]:
     runner = Runner(Path(tempfile.mkdtemp(prefix="source-jmap-bench-memory-", dir="/dev/shm")), dict(os.environ))
     rows = memory_rows(runner, sizes, repeat)
@@ -383,19 +435,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-scaling", nargs="*", type=int, metavar="N",
                         help="only peak RSS of full reads at these sizes (default 2000 20000; the full run "
                              "measures those two as well)")
+    parser.add_argument("--state-sizes", nargs="*", type=int, metavar="N",
+                        help="only the largest STATE per stream in a full read of every stream at these sizes "
+                             "(default 2000 10000 20000; the full run measures those as well)")
     args = parser.parse_args(argv)
     global connector_dir
     connector_dir = args.connector.resolve()
     check_gnu_time()
     start_instance()
     started = time.monotonic()
-    if args.memory_scaling is not None:
+    if args.state_sizes is not None:
+        result = run_state_sizes(args.state_sizes or list(STATE_SIZES))
+    elif args.memory_scaling is not None:
         result = run_memory_scaling(args.memory_scaling or list(MEMORY_SIZES), args.repeat)
     else:
         result = run_benchmark(args.messages, args.repeat, args.raw_repeat)
     result["seconds"] = round(time.monotonic() - started, 1)
     result["connector"] = str(connector_dir)
-    print_table(result)
+    if result["rows"]:
+        print_table(result)
+    print_state_sizes(result.get("state_sizes", {}))
     print_targets(result["targets"])
     for note in result["notes"]:
         print(f"note: {note}")

@@ -19,6 +19,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RSS_LIMIT_MB = 250
 RSS_GROWTH_LIMIT = 0.25
 MEMORY_SIZES = (2000, 20_000)  # the mailbox sizes between which peak memory may grow by RSS_GROWTH_LIMIT
+STATE_SIZES = (2000, 10_000, 20_000)  # the mailbox sizes at which the largest STATE of each stream is reported
+STATE_LIMIT_BYTES = 4096  # a STATE message must not grow with the mailbox (issue 13, item 18)
 
 
 @dataclass
@@ -128,6 +130,43 @@ def memory_scaling_targets(rows: list[Row]) -> list[dict[str, Any]]:
     rss = max(row.median.max_rss_mb for row in rows)
     return [_target(f"peak RSS <= {RSS_LIMIT_MB} MB", rss, RSS_LIMIT_MB, "MB"),
             rss_growth_target(rows, rows[0].emails or 0, rows[-1].emails or 0)]
+
+
+def largest_states(stdout: Path) -> dict[str, int]:
+    """Per stream, the size in bytes of the largest STATE message in a connector's output (the line as printed)."""
+    largest: dict[str, int] = {}
+    with open(stdout, "rb") as lines:
+        for line in lines:
+            if line.startswith(b'{"type":"STATE"'):
+                name = json.loads(line)["state"]["stream"]["stream_descriptor"]["name"]
+                largest[name] = max(largest.get(name, 0), len(line.rstrip(b"\n")))
+    return largest
+
+
+def print_state_sizes(state_sizes: dict[int, dict[str, int]]) -> None:
+    """The table "largest STATE per stream (bytes)": a row per stream, a column per mailbox size."""
+    if not state_sizes:
+        return
+    sizes = sorted(state_sizes)
+    streams = sorted({stream for per_stream in state_sizes.values() for stream in per_stream})
+    print("\n== largest STATE per stream (bytes), full read of every stream")
+    header = f"{'stream':14}" + "".join(f"{f'{size} emails':>14}" for size in sizes)
+    print(header)
+    print("-" * len(header))
+    for stream in streams:
+        print(f"{stream:14}" + "".join(f"{_cell(state_sizes[size].get(stream), 'd'):>14}" for size in sizes))
+
+
+def state_size_target(state_sizes: dict[int, dict[str, int]]) -> dict[str, Any]:
+    """The largest STATE message of any stream at any size, against STATE_LIMIT_BYTES."""
+    largest = max((size for per_stream in state_sizes.values() for size in per_stream.values()), default=None)
+    target = _target(f"largest STATE message per stream <= {STATE_LIMIT_BYTES} bytes", largest, STATE_LIMIT_BYTES,
+                     "bytes")
+    if largest is not None:
+        messages, stream = next((messages, stream) for messages, per_stream in sorted(state_sizes.items())
+                                for stream, size in per_stream.items() if size == largest)
+        target["detail"] = f"{stream} at {messages} emails"
+    return target
 
 
 def print_targets(targets: list[dict[str, Any]]) -> None:

@@ -22,12 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 CYRUS = ROOT / "scripts" / "cyrus.sh"
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import seed_account  # noqa: E402
 import seed_mail  # noqa: E402
 
 HOST = "127.0.0.1"
 HTTP_PORT = int(os.environ.get("CYRUS_HTTP_PORT", "18080"))
 IMAP_PORT = int(os.environ.get("CYRUS_IMAP_PORT", "11143"))
 ORIGIN = f"http://{HOST}:{HTTP_PORT}"
+# The second instance, with CardDAV/CalDAV and Cyrus's JMAP extensions (contacts, calendars, quota, sieve).
+EXT_HTTP_PORT = int(os.environ.get("CYRUS_EXT_HTTP_PORT", "18081"))
+EXT_IMAP_PORT = int(os.environ.get("CYRUS_EXT_IMAP_PORT", "11144"))
+EXT_ORIGIN = f"http://{HOST}:{EXT_HTTP_PORT}"
+EXT_ENV = {**{k: v for k, v in os.environ.items() if k != "CYRUS_DIR"},  # the plain instance's directory stays its own
+           "CYRUS_PROFILE": "ext", "CYRUS_HTTP_PORT": str(EXT_HTTP_PORT), "CYRUS_IMAP_PORT": str(EXT_IMAP_PORT)}
 
 
 @dataclass
@@ -35,10 +42,11 @@ class MailAccount:
     user: str
     password: str
     seeded: list[seed_mail.SampleMessage]
+    origin: str = ORIGIN
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         return {
-            "session_url": f"{ORIGIN}/jmap/",
+            "session_url": f"{self.origin}/jmap/",
             "credentials": {"auth_type": "basic", "username": self.user, "password": self.password},
             **overrides,
         }
@@ -64,3 +72,20 @@ def new_account(seed: bool = True) -> MailAccount:
 @pytest.fixture
 def account(cyrus: None) -> Iterator[MailAccount]:
     yield new_account()
+
+
+@pytest.fixture(scope="session")
+def ext_cyrus() -> None:
+    subprocess.run([str(CYRUS), "install"], check=True)
+    subprocess.run([str(CYRUS), "start"], check=True, env=EXT_ENV)
+
+
+def new_ext_account(contacts: int, mail: bool = False) -> MailAccount:
+    """A fresh account on the ext instance with the sample contacts, calendars, events and sieve script
+    (scripts/seed_account.py), and the sample mail when asked."""
+    user = f"it-{uuid.uuid4().hex[:12]}@example.com"
+    password = f"Pw-{uuid.uuid4().hex}"
+    subprocess.run([str(CYRUS), "adduser", user, password], check=True, capture_output=True, env=EXT_ENV)
+    seeded = seed_mail.seed(HOST, EXT_IMAP_PORT, user, password) if mail else []
+    seed_account.seed(EXT_ORIGIN, user, password, contacts=contacts)
+    return MailAccount(user, password, seeded, origin=EXT_ORIGIN)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -164,10 +165,50 @@ def test_attachments_match_the_email_bodies_and_disappear_with_their_email(
     imap.logout()
     second = read(config, tmp_path, ["emails", "attachments"], first.final_state())
     gone = second.records("attachments")
-    assert sorted((a["emailId"], a["partId"]) for a in gone) == sorted(
-        (doomed["id"], part["partId"]) for part in doomed["attachments"]
-    )
+    # A deletion for each part id the account's attachments use (the state keeps those, not a map of every
+    # email: issue 13, item 18); the doomed email's own parts are among them.
+    used = {a["partId"] for a in attachments}
+    assert sorted((a["emailId"], a["partId"]) for a in gone) == sorted((doomed["id"], part_id) for part_id in used)
+    assert {part["partId"] for part in doomed["attachments"]} <= used
     assert all(a["_ab_cdc_deleted_at"] for a in gone)
+
+
+def _imap_uid_of(imap: Any, message_id: str) -> bytes:
+    """The UID of the seeded message with this Message-ID, its mailbox left selected."""
+    for mailbox in ("INBOX", "Archive", "Archive/2023", "Sent", "Reçus/Factures", "Drafts"):
+        imap.select(seed_mail.quote_mailbox(mailbox))
+        found = imap.uid("SEARCH", "HEADER", "Message-ID", message_id)[1][0].split()
+        if found:
+            return bytes(found[0])
+    raise AssertionError(f"{message_id} not found over IMAP")
+
+
+def test_attachments_state_is_a_few_part_ids_and_an_email_moved_to_trash_loses_exactly_its_attachments(
+    account: MailAccount, tmp_path: Path
+) -> None:
+    config = account.config()  # trash and junk excluded: the selection filters mailboxes
+    first = read(config, tmp_path, ["emails", "attachments"])
+    attachments = first.records("attachments")
+    memo = first.stream_state("attachments")["accounts"][account.user]["memo"]
+    assert set(memo) == {"partIds"} and set(memo["partIds"]) == {a["partId"] for a in attachments}
+    largest = max(len(json.dumps(m["state"]["stream"]["stream_state"])) for m in first.of_type("STATE")
+                  if m["state"]["stream"]["stream_descriptor"]["name"] == "attachments")
+    assert largest < 4096
+
+    with_parts = [e for e in first.records("emails") if e.get("attachments")]
+    moved, flagged = with_parts[0], with_parts[1]
+    imap = account.imap()
+    imap.uid("STORE", _imap_uid_of(imap, flagged["messageId"][0]), "+FLAGS", r"(\Flagged)")
+    imap.uid("MOVE", _imap_uid_of(imap, moved["messageId"][0]), "Trash")
+    imap.logout()
+
+    second = read(config, tmp_path, ["emails", "attachments"], first.final_state())
+    records = sorted((a["emailId"], a["partId"], a.get("_ab_cdc_deleted_at") is not None, a.get("name"))
+                     for a in second.records("attachments"))
+    assert records == sorted(
+        [(moved["id"], part["partId"], True, None) for part in moved["attachments"]]
+        + [(flagged["id"], part["partId"], False, part.get("name")) for part in flagged["attachments"]]
+    )
 
 
 def test_raw_messages_are_byte_identical_to_imap_body(account: MailAccount, tmp_path: Path) -> None:

@@ -16,13 +16,21 @@ from .config import JmapConfig
 from .failures import config_error, traced
 from .jmap import MAIL, DataType, JmapClient, JmapError, read_all, select_mail_accounts
 from .streams import (
+    AddressBookStream,
     AttachmentStream,
+    CalendarEventStream,
+    CalendarStream,
+    ContactGroupStream,
+    ContactStream,
     EmailSelection,
     EmailStream,
     IdentityStream,
     MailboxStream,
+    QuotaStream,
     RawMessageStream,
+    SieveScriptStream,
     ThreadStream,
+    offered,
 )
 
 USER_AGENT = "source-jmap (Airbyte JMAP connector)"
@@ -55,6 +63,8 @@ class SourceJmap(AbstractSource):
             for account_id in _accounts(client, jmap_config):
                 mailboxes = sum(1 for _ in read_all(client, MAILBOX_IDS, account_id, "check", logger))
                 logger.info("Account %s: %d mailboxes readable", account_id, mailboxes)
+                logger.info("Account %s offers %s", account_id,
+                            offered(client.session.accounts[account_id].account_capabilities))
         except JmapError as error:
             return False, str(error)
         return True, None
@@ -81,6 +91,9 @@ class SourceJmap(AbstractSource):
             AttachmentStream(client, accounts, selection),
             *([RawMessageStream(client, accounts, selection, jmap_config.max_raw_message_bytes)]
               if jmap_config.include_raw_message else []),
+            *(stream(client, accounts) for stream in (ContactStream, ContactGroupStream, AddressBookStream,
+                                                       CalendarStream, CalendarEventStream, QuotaStream,
+                                                       SieveScriptStream)),
         ]
 
 

@@ -60,10 +60,17 @@ class FakeJmap:
     # Hook to answer a method call differently: (name, arguments) -> response or None.
     override: Callable[[str, dict[str, Any]], list[Any] | None] | None = None
     purged_before: int = 0
+    # Capabilities the account offers beside mail (contacts, calendars...), with their objects.
+    account_capabilities: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.mocker.get(SESSION_URL, json=lambda request, context: session_document(self.max_objects_in_get))
+        self.mocker.get(SESSION_URL, json=lambda request, context: self._session())
         self.mocker.post(API_URL, json=self._api)
+
+    def _session(self) -> dict[str, Any]:
+        document = session_document(self.max_objects_in_get)
+        document["accounts"][ACCOUNT]["accountCapabilities"].update(self.account_capabilities)
+        return document
 
     def store(self, jmap_type: str) -> TypeStore:
         return self.stores.setdefault(jmap_type, TypeStore())
@@ -209,6 +216,7 @@ def _matches(obj: dict[str, Any], condition: dict[str, Any] | None) -> bool:
         ("after" not in condition or obj["receivedAt"] >= condition["after"])
         and ("inMailbox" not in condition or condition["inMailbox"] in mailboxes)
         and ("inMailboxOtherThan" not in condition or bool(mailboxes - set(condition["inMailboxOtherThan"])))
+        and ("kind" not in condition or obj.get("kind", "individual") == condition["kind"])  # RFC 9610 ContactCard
     )
 
 

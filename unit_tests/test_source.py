@@ -66,7 +66,8 @@ def test_discover_lists_every_stream_incremental_with_source_defined_cursor_and_
         output = discover(SourceJmap(), config)
         assert mocker.call_count == 0
     streams = {stream.name: stream for stream in output.catalog.catalog.streams}
-    assert set(streams) == {"mailboxes", "emails", "threads", "identities", "attachments"}
+    assert set(streams) == {"mailboxes", "emails", "threads", "identities", "attachments", "contacts", "contact_groups",
+                            "address_books", "calendars", "calendar_events", "quotas", "sieve_scripts"}
     for stream in streams.values():
         assert [mode.value for mode in stream.supported_sync_modes] == ["full_refresh", "incremental"]
         assert stream.source_defined_cursor and stream.default_cursor_field == ["_ab_cdc_updated_at"]

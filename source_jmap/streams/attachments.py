@@ -1,31 +1,62 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+from ..failures import config_error
 from ..jmap import MAIL, DataType, JmapClient
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .selection import EmailSelection
 
 ATTACHMENT_FIELDS = ("partId", "blobId", "name", "type", "size", "disposition", "cid")
+# The part ids kept in the state: at most this many, and at most this many bytes of JSON, so that the
+# account's entry in the state stays under 4 KB with its state string and import resume point.
+MAX_PART_IDS = 200
+MAX_PART_IDS_BYTES = 3000
 
 
 class AttachmentStream(JmapStream):
     """One record per attachment body part of every email, from the Email's `attachments` property.
 
     It reads the selected emails as the emails stream does (same query, same resume points) but asks
-    only for the properties it needs, and downloads nothing. A destroyed email cannot be fetched,
-    so the stream keeps, per account, the partIds of the emails that have attachments
-    ({emailId: [partId, ...]}, saved in the state) to emit a deletion for each of them.
+    only for the properties it needs, and downloads nothing.
+
+    Deletions. A destroyed email cannot be fetched, so its part ids are unknown when `/changes` reports
+    it. The state does not keep them per email (that map grew by ~40 bytes an email and was re-emitted
+    with every checkpoint: megabytes for a large archive). It keeps the set of DISTINCT part ids the
+    account's attachments use, with how many emails used each ("memo": {"partIds": {"2": 812, "3": 95}}).
+    JMAP part ids are structural on the servers we know (Cyrus: "2", "3", "1.2"), so a whole mailbox
+    uses a handful. A destroyed email gets a deletion record for each of them: the ones it had remove
+    its rows; the others name rows that never existed, which a deduplicating destination ignores (in
+    append mode they are extra rows flagged `_ab_cdc_deleted_at`). The set is bounded: past
+    MAX_PART_IDS entries or MAX_PART_IDS_BYTES of JSON the most common are kept and a warning says so,
+    since a destroyed email's attachment under a dropped part id then stays in the destination.
+
+    Why not something else: a Bloom filter or a hash of the map cannot give back the ids to delete;
+    `Email/queryChanges` would say what left the selection but not what a destroyed email held.
+
+    Updates. An updated email IS fetched (with its attachments), so one that left the selection gets
+    deletions of exactly its own parts. One still selected is emitted again when the selection filters
+    mailboxes: without a per-email map the stream cannot tell an email that stayed in the selection from
+    one that just came into it (moved out of Junk), and attachments never change in JMAP, so the rows are
+    the same and nothing is downloaded. Without a mailbox filter the selection depends only on
+    `receivedAt`, which is immutable: an update can neither bring an email in nor take it out, so it
+    emits nothing.
+
+    States of earlier versions ("memo": {"parts": {emailId: [partId, ...]}}) are read: the set is taken
+    from the map's part ids, and the next checkpoint writes the set instead.
     """
 
     name = "attachments"
     primary_key: ClassVar[list[str]] = ["accountId", "emailId", "partId"]
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
-        super().__init__(client, accounts)
+        super().__init__(client, accounts, selection)
         self._selection: EmailSelection = selection
-        self._parts: dict[str, dict[str, list[str]]] = {}
+        self._part_ids: dict[str, Counter[str]] = {}  # per account: part id -> emails emitted with it
+        self._reported: set[str] = set()  # accounts whose part ids were cut to the bound (said once a run)
 
     def data_type(self, account_id: str) -> DataType:
         return DataType("Email", (MAIL,), ("id", "receivedAt", "mailboxIds", "attachments"),
@@ -35,9 +66,8 @@ class AttachmentStream(JmapStream):
         return self._selection.matches(account_id, obj)
 
     def records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        parts = [part for part in obj.get("attachments") or [] if part.get("partId")]
-        if parts:
-            self._parts.setdefault(account_id, {})[obj["id"]] = [part["partId"] for part in parts]
+        parts = _parts_of(obj)
+        self._part_ids.setdefault(account_id, Counter()).update({str(part["partId"]) for part in parts})
         return [
             {"accountId": account_id, "emailId": obj["id"], **{key: part.get(key) for key in ATTACHMENT_FIELDS},
              UPDATED_AT: fetched_at}
@@ -45,22 +75,88 @@ class AttachmentStream(JmapStream):
         ]
 
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        """Attachments never change: an update matters only when the email enters or leaves the selection."""
-        known = obj["id"] in self._parts.get(account_id, {})
+        """Attachments never change: an update matters only when the email may enter or leave the selection."""
+        if not self._selection.filters_mailboxes:
+            return []  # receivedAt is immutable: the email is where it was, in the selection or out of it
         if self.selects(account_id, obj):
-            return [] if known else self.records_of(account_id, obj, fetched_at)
-        return self.deleted_records_of(account_id, obj["id"], fetched_at)
+            return self.records_of(account_id, obj, fetched_at)
+        return _deletions(account_id, obj["id"], (part["partId"] for part in _parts_of(obj)), fetched_at)
 
     def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
-        part_ids = self._parts.get(account_id, {}).pop(object_id, [])
-        return [
-            {"accountId": account_id, "emailId": object_id, "partId": part_id, UPDATED_AT: fetched_at,
-             DELETED_AT: fetched_at}
-            for part_id in part_ids
-        ]
+        """A deletion for every part id the account's attachments use (see the class docstring)."""
+        counts = self._part_ids.get(account_id, Counter())
+        return _deletions(account_id, object_id, _ranked(counts), fetched_at)
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
-        return {"parts": dict(self._parts.get(account_id, {}))}
+        return {"partIds": self._bounded(account_id)}
 
     def restore_extra_state(self, account_id: str, extra: dict[str, Any] | None) -> None:
-        self._parts[account_id] = dict((extra or {}).get("parts", {}))
+        self._part_ids[account_id] = _read_memo(self.name, account_id, extra)
+        self._bounded(account_id)
+
+    def _bounded(self, account_id: str) -> dict[str, int]:
+        """The most common part ids that fit the bounds, most common first; the rest are dropped, with a warning."""
+        counts = self._part_ids.setdefault(account_id, Counter())
+        kept: dict[str, int] = {}
+        size = len('{"partIds": {}}')
+        for part_id in _ranked(counts):
+            size += len(json.dumps(part_id)) + len(str(counts[part_id])) + 4  # ": " and ", "
+            if len(kept) == MAX_PART_IDS or size > MAX_PART_IDS_BYTES:
+                break
+            kept[part_id] = counts[part_id]
+        if len(kept) < len(counts):
+            if account_id not in self._reported:
+                self._reported.add(account_id)
+                self.logger.warning(
+                    "%s: account %s: attachments use %d distinct part ids, more than the state keeps; it keeps the "
+                    "%d most common, so a destroyed email's attachment under another part id stays in the "
+                    "destination (an email moved out of the selection is still deleted in full)",
+                    self.name, account_id, len(counts), len(kept),
+                )
+            self._part_ids[account_id] = Counter(kept)
+        return kept
+
+
+def _parts_of(obj: Record) -> list[dict[str, Any]]:
+    return [part for part in obj.get("attachments") or [] if isinstance(part, dict) and part.get("partId")]
+
+
+def _ranked(counts: Counter[str]) -> list[str]:
+    return sorted(counts, key=lambda part_id: (-counts[part_id], part_id))
+
+
+def _deletions(account_id: str, email_id: str, part_ids: Iterable[str], fetched_at: str) -> list[Record]:
+    return [
+        {"accountId": account_id, "emailId": email_id, "partId": part_id, UPDATED_AT: fetched_at,
+         DELETED_AT: fetched_at}
+        for part_id in part_ids
+    ]
+
+
+def _read_memo(stream: str, account_id: str, memo: Any) -> Counter[str]:
+    """The part ids of a saved memo: {"partIds": {partId: count}}, or the map of earlier versions."""
+    counts: Counter[str] = Counter()
+    if memo is None:
+        return counts
+    part_ids = memo.get("partIds", {}) if isinstance(memo, dict) else None
+    old_map = memo.get("parts", {}) if isinstance(memo, dict) else None
+    if not isinstance(part_ids, dict) or not all(
+        isinstance(part_id, str) and isinstance(count, int) and not isinstance(count, bool) and count > 0
+        for part_id, count in part_ids.items()
+    ):
+        raise _malformed(stream, account_id, "partIds is not a map of part ids to counts")
+    if not isinstance(old_map, dict) or not all(
+        isinstance(ids, list) and all(isinstance(part_id, str) for part_id in ids) for ids in old_map.values()
+    ):
+        raise _malformed(stream, account_id, "parts is not a map of email ids to lists of part ids")
+    counts.update(part_ids)
+    for ids in old_map.values():
+        counts.update(set(ids))
+    return counts
+
+
+def _malformed(stream: str, account_id: str, what: str) -> Exception:
+    return config_error(
+        f"The saved state of stream '{stream}' has a malformed memo for account {account_id!r} ({what}); "
+        "reset the stream to import it again"
+    )
