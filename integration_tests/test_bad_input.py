@@ -15,6 +15,7 @@ import http.server
 import json
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from .conftest import HOST, HTTP_PORT, MailAccount, new_account
-from .connector import Run, run_connector
+from .connector import Run, connector_arguments, run_connector
 
 STREAMS = ["mailboxes", "emails"]
 SPEC_PROPERTIES = json.loads((Path(__file__).resolve().parent.parent / "spec.json").read_text())[
@@ -377,3 +378,103 @@ def test_state_of_another_account_is_kept_untouched_and_the_selected_account_is_
         accounts = read.stream_state(stream)["accounts"]
         assert accounts[other.user] == before["stream"]["stream_state"]["accounts"][other.user]
         assert accounts[account.user] == clean.stream_state(stream)["accounts"][account.user]
+
+
+# -- issue 13, item 15: malformed input ends in one line of the right failure type, never a traceback ----------
+
+
+def assert_one_line_error(run: Run, message: str, failure_type: str) -> None:
+    """The run fails first with a TRACE error of this message and type (the CDK's summary of failed streams
+    that may follow is always a config_error), and no error message holds a traceback."""
+    errors = read_errors(run)
+    assert run.returncode != 0
+    assert errors, run.stdout[-2000:]
+    assert errors[0]["message"] == message
+    assert errors[0]["failure_type"] == failure_type
+    assert {error["failure_type"] for error in errors if error.get("stream_descriptor")} <= {failure_type}
+    assert all("Traceback" not in error["message"] for error in errors)
+    assert run.of_type("RECORD") == [] and run.of_type("STATE") == []
+
+
+def huge_body_value_limit(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
+    """1e20 is a JSON number no JMAP server takes (RFC 8620 UnsignedInt ends at 2^53-1); it used to be sent."""
+    return account.config(max_body_value_bytes=1e20), (
+        "max_body_value_bytes must be a whole number from 1 to 9007199254740991"
+    )
+
+
+@pytest.mark.parametrize("case", [huge_body_value_limit], ids=lambda case: case.__name__)
+def test_a_number_no_server_takes_fails_check_and_read_with_one_clear_line(
+    account: MailAccount, tmp_path: Path, pages: str, self_signed: str, case: Case
+) -> None:
+    config, message = case(account, pages, self_signed)
+    check, read = check_and_read(account, tmp_path, config)
+    assert_check_fails_with(check, message)
+    assert_read_fails_with(read, message)
+
+
+@pytest.mark.parametrize("command", ["check", "read"])
+def test_a_config_file_that_is_not_json_is_a_config_error_in_one_line(
+    account: MailAccount, tmp_path: Path, command: str
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(account.config())[:-10])  # cut short: the password is in it
+    arguments = connector_arguments(command, tmp_path, None, STREAMS if command == "read" else None)
+    completed = subprocess.run([*arguments, "--config", str(config)], capture_output=True, text=True, timeout=300,
+                               cwd=Path(__file__).resolve().parent.parent)
+    run = Run(completed.returncode, completed.stdout, completed.stderr)
+    assert_no_secret(account, run)
+    try:
+        json.loads(config.read_text())
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+    assert_one_line_error(
+        run, f"The config file {config} is not valid JSON (unterminated string starting at: {where})", "config_error"
+    )
+
+
+def malformed_session() -> bytes:
+    """A session whose core capability says maxObjectsInGet is 0: no page could ever be asked for."""
+    document = json.loads(session_without_mail())
+    document["capabilities"]["urn:ietf:params:jmap:core"] = {"maxObjectsInGet": 0}
+    return json.dumps(document).encode()
+
+
+PAGES["/malformed/"] = Page(200, malformed_session())
+
+
+def test_a_malformed_session_fails_check_and_read_in_one_line_as_the_servers_fault(
+    account: MailAccount, tmp_path: Path, pages: str
+) -> None:
+    check, read = check_and_read(account, tmp_path, account.config(session_url=f"{pages}/malformed/"))
+    message = (f"The JMAP session at {pages}/malformed/ is malformed: "
+               "capabilities/urn:ietf:params:jmap:core/maxObjectsInGet is not a positive integer")
+    assert_check_fails_with(check, message)
+    assert_one_line_error(read, message, "transient_error")
+
+
+def test_a_state_entry_with_a_garbage_anchor_fails_read_and_emits_nothing(account: MailAccount, tmp_path: Path) -> None:
+    broken = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": stream}, "stream_state": {
+        "accounts": {account.user: {"state": "1", "import": {"anchor": 17, "after": ["2024"]}}}}}}
+        for stream in STREAMS]
+    read = run_connector("read", tmp_path, account.config(), STREAMS, broken)
+    assert_no_secret(account, read)
+    assert_read_fails_with(read, (
+        f"The saved state of stream 'mailboxes' was not written by this connector (the entry for account "
+        f"'{account.user}' is malformed: import/anchor is not a string); reset the stream to import it again"
+    ))
+
+
+def test_a_global_state_fails_read_as_a_config_error_naming_it(account: MailAccount, tmp_path: Path) -> None:
+    clean = run_connector("read", tmp_path, account.config(), STREAMS)
+    as_global = [{"type": "GLOBAL", "global": {
+        "shared_state": {"accounts": {}},
+        "stream_states": [{"stream_descriptor": state["stream"]["stream_descriptor"],
+                           "stream_state": state["stream"]["stream_state"]} for state in clean.final_state()],
+    }}]
+    read = run_connector("read", tmp_path, account.config(), STREAMS, as_global)
+    assert_no_secret(account, read)
+    assert_read_fails_with(read, (
+        "The state passed to read is a GLOBAL state; this connector writes one STREAM state per stream: "
+        "reset the connection's state"
+    ))

@@ -13,6 +13,10 @@ from .jmap import BasicCredentials, BearerCredentials, Credentials, JmapConfigEr
 from .jmap.transport import DEFAULT_REQUEST_TIMEOUT_SECONDS
 
 BodyValues = Literal["none", "text", "html", "all"]
+# RFC 8620 section 1.3: an UnsignedInt is at most 2^53-1, the largest integer a JSON number carries exactly
+# (spec.json says the same). Larger counts (2**64, 1e18) went to the server as they were; 1e20 was refused
+# as "Unable to parse input string as an integer".
+MAX_UNSIGNED_INT = 2**53 - 1
 
 
 # Whitespace around a credential is a copy-paste artifact, never part of it: it is dropped at parse time.
@@ -70,6 +74,15 @@ class JmapConfig(BaseModel):
     max_raw_message_bytes: int = Field(10 * 1024 * 1024, gt=0)
     # A server trickling its answer held a sync forever; the figure and why are in jmap/transport.py.
     request_timeout_seconds: int = Field(DEFAULT_REQUEST_TIMEOUT_SECONDS, gt=0)
+
+    @field_validator("max_body_value_bytes", "max_raw_message_bytes", "request_timeout_seconds", mode="before")
+    @classmethod
+    def _whole_number_in_range(cls, value: Any, info: ValidationInfo) -> int:
+        """A count from 1 to MAX_UNSIGNED_INT; a whole float such as 1e3 is that count (JSON tells them not apart)."""
+        number = int(value) if isinstance(value, float) and value.is_integer() else value
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_UNSIGNED_INT:
+            raise JmapConfigError(f"{info.field_name} must be a whole number from 1 to {MAX_UNSIGNED_INT}")
+        return number
 
     @field_validator("session_url")
     @classmethod

@@ -6,10 +6,14 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .jmap import JmapConfigError, JmapError, JmapServerError, JmapTransportError
+from .jmap.errors import JmapMethodError
+from .jmap.retry import Action, method_error_action
 
 
 def failure_type_of(error: JmapError) -> FailureType:
     if isinstance(error, JmapConfigError):
+        return FailureType.config_error
+    if isinstance(error, JmapMethodError) and method_error_action(error) is Action.FAIL_CONFIG:
         return FailureType.config_error
     if isinstance(error, JmapTransportError | JmapServerError):
         return FailureType.transient_error

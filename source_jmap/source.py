@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, Status
+from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, AirbyteStateType, Status
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
@@ -38,15 +39,38 @@ MAILBOX_IDS = DataType("Mailbox", (MAIL,), properties=("id",))
 
 
 class SourceJmap(AbstractSource):
+    @staticmethod
+    def read_config(config_path: str) -> MutableMapping[str, Any]:
+        """Refuse a config file that is not a JSON object in one line (the CDK answers with a traceback),
+        naming where it breaks and showing none of its content: it holds the credentials."""
+        try:
+            return AbstractSource.read_config(config_path)
+        except ValueError as error:  # the CDK's, raised while handling the JSONDecodeError when there is one
+            cause = error.__context__
+            why = (f"is not valid JSON ({cause.msg.lower()}: line {cause.lineno}, column {cause.colno})"
+                   if isinstance(cause, json.JSONDecodeError) else "is not a JSON object")
+            raise config_error(f"The config file {config_path} {why}") from None
+
     @classmethod
     def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
-        """Refuse a state file that is not Airbyte STATE messages with a message, not a traceback."""
+        """Refuse a state file that is not Airbyte STATE messages with a message, not a traceback.
+
+        This connector writes one STREAM state per stream: a GLOBAL (or LEGACY) state is not its own (the CDK
+        fails on a GLOBAL state's shared_state with a traceback).
+        """
         try:
-            return super().read_state(state_path)
+            messages = super().read_state(state_path)
         except Exception:  # the CDK raises whatever its deserializer met: TypeError, KeyError, ValueError...
             raise config_error(
                 "The state passed to read is not a list of Airbyte STATE messages; reset the connection's state"
             ) from None
+        for message in messages:
+            if message.type is not None and message.type != AirbyteStateType.STREAM:
+                raise config_error(
+                    f"The state passed to read is a {message.type.value} state; this connector writes one STREAM "
+                    "state per stream: reset the connection's state"
+                )
+        return messages
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Report a failed check with the plain message (the CDK's default shows its repr)."""

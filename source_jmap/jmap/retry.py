@@ -10,7 +10,8 @@ stays with the module that meets it.
 - `HTTP_STATUSES`: the status of an HTTP answer (transport.py); an unlisted status fails.
 - `TRANSPORT_FAILURES`: a request that got no complete answer (transport.py).
 - `REQUEST_PROBLEMS`: a request-level JMAP problem, HTTP 400 with RFC 7807 JSON (client.py); unlisted: fail.
-- `METHOD_ERRORS`: a method-level error response (client.py, paging.py, sync.py); unlisted: fail.
+- `METHOD_ERRORS`: a method-level error response (client.py, paging.py, sync.py); unlisted: fail. Those
+  that FAIL_CONFIG are the user's to fix, whoever raises them.
 
 How long to wait between attempts, and when to give up, is `RetryPolicy`. This is a small loop rather
 than the connector framework's HTTP client (this package is free of it) or the `backoff` library:
@@ -43,6 +44,7 @@ class Action(Enum):
     RESTART = "the anchor object is gone: page on from the last position known (sync.py)"
     NO_ANCHOR = "the server refuses `anchor`: page by the sort value and a position within it (sync.py)"
     FAIL = "raise the error; its class tells whose to fix it"
+    FAIL_CONFIG = "raise the error as the user's to fix: the account, or what these credentials may read in it"
 
 
 class TransportFailure(Enum):
@@ -90,6 +92,11 @@ METHOD_ERRORS: dict[str, Action] = {
     "serverPartialFail": Action.RESYNC,  # RFC 8620 section 3.6.2: the client must resync
     "anchorNotFound": Action.RESTART,
     "unknownMethod": Action.READ_WHOLE,  # met on `Foo/changes` only: Cyrus has no Identity/changes
+    # RFC 8620 section 3.6.2: the account is gone, not shared with this user, or lacks the data type;
+    # only the user can change that (account_ids, sharing rights), so they are config errors.
+    "forbidden": Action.FAIL_CONFIG,
+    "accountNotFound": Action.FAIL_CONFIG,
+    "accountNotSupportedByMethod": Action.FAIL_CONFIG,
 }
 # Errors that name an argument, in `arguments` or in their description: Cyrus answers `invalidArguments`
 # naming `sinceState` where RFC 8620 says `cannotCalculateChanges`; Apache James refuses `anchor` on

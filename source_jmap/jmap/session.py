@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import JmapServerError
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -56,8 +58,16 @@ class JmapSession(BaseModel):
 
     @classmethod
     def from_json(cls, document: dict[str, Any], session_url: str) -> JmapSession:
-        """Parse a session document; relative URLs are resolved against `session_url`."""
-        session = cls.model_validate(document)
+        """Parse a session document; relative URLs are resolved against `session_url`.
+
+        A member of the wrong type (accounts that are not an object, a maxObjectsInGet of 0) is the
+        server's fault: a JmapServerError that names the member.
+        """
+        try:
+            session = cls.model_validate(document)
+            session.limits  # noqa: B018 - the limits are checked now, not at the first request
+        except ValidationError as error:
+            raise JmapServerError(f"The JMAP session at {session_url} is malformed: {_first_problem(error)}") from None
         session.api_url = urljoin(session_url, session.api_url)
         if session.download_url:
             session.download_url = urljoin(session_url, session.download_url)
@@ -80,8 +90,29 @@ class JmapSession(BaseModel):
 
 
 def looks_like_session(document: Any) -> bool:
-    """A JSON document is a session when it has the members every session must have."""
-    return isinstance(document, dict) and all(
-        isinstance(document.get(key), expected)
-        for key, expected in (("capabilities", dict), ("accounts", dict), ("apiUrl", str))
-    )
+    """A JSON document is a session when it has the members every session must have (of any type: a
+    member of the wrong type makes a malformed session, the server's fault, not another document)."""
+    return isinstance(document, dict) and all(key in document for key in ("capabilities", "accounts", "apiUrl"))
+
+
+# What each kind of pydantic refusal means for a member of the session, in words.
+_PROBLEMS = {
+    "dict_type": "is not an object",
+    "model_type": "is not an object",
+    "string_type": "is not a string",
+    "int_type": "is not an integer",
+    "int_parsing": "is not an integer",
+    "int_from_float": "is not an integer",
+    "greater_than": "is not a positive integer",
+    "missing": "is missing",
+}
+
+
+def _first_problem(error: ValidationError) -> str:
+    """'capabilities/urn:ietf:params:jmap:core/maxObjectsInGet is not a positive integer': where, then what."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    location = [str(part) for part in first["loc"]]
+    if error.title == CoreLimits.__name__:
+        location = ["capabilities", CORE, *location]
+    where = "/".join(part for part in location if part != "[key]") or "the document"
+    return f"{where} {_PROBLEMS.get(first['type'], first['msg'].lower())}"

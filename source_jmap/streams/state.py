@@ -40,6 +40,40 @@ class AccountState(BaseModel):
         return document
 
 
+# The members of a resume point (where an unfinished import goes on, jmap/calls.py) that reach a query, and
+# what each must be: an `anchor` of 17 went to the server as is. Other members (the sort property's value)
+# are kept as they are.
+RESUME_POINT_MEMBERS: dict[str, tuple[type, str]] = {
+    "anchor": (str, "a string"),
+    "after": (str, "a string"),
+    "position": (int, "a whole number from 0"),
+}
+
+
+def _resume_point_problem(point: dict[str, Any]) -> str | None:
+    for name, (kind, words) in RESUME_POINT_MEMBERS.items():
+        value = point.get(name, kind())
+        if isinstance(value, bool) or not isinstance(value, kind) or (isinstance(value, int) and value < 0):
+            return f"import/{name} is not {words}"
+    return None
+
+
+# The JSON names of AccountState's fields, and what each kind of refusal means, for the one-line message.
+_JSON_NAMES = {"import_progress": "import", "extra_state": "memo"}
+_PROBLEMS = {
+    "dict_type": "is not an object",
+    "model_type": "is not an object",
+    "string_type": "is not a string",
+}
+
+
+def _problem(error: ValidationError) -> str:
+    """'memo is not an object': where in the entry, then what is wrong."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = "/".join(_JSON_NAMES.get(str(part), str(part)) for part in first["loc"])
+    return f"{where} {_PROBLEMS.get(first['type'], first['msg'].lower())}"
+
+
 class InvalidStreamState(ValueError):
     """A state passed to `read` that this connector did not write."""
 
@@ -96,9 +130,13 @@ class AccountStates(Cursor):
         if set(document) - {"state", "import", "memo", "selection"}:
             raise InvalidStreamState(f"the entry for account {account_id!r} is malformed")
         try:
-            return AccountState.model_validate(
+            account_state = AccountState.model_validate(
                 {"state": document.get("state"), "import_progress": document.get("import"),
                  "extra_state": document.get("memo"), "selection": document.get("selection")}
             )
-        except ValidationError:
-            raise InvalidStreamState(f"the entry for account {account_id!r} is malformed") from None
+        except ValidationError as error:
+            raise InvalidStreamState(f"the entry for account {account_id!r} is malformed: {_problem(error)}") from None
+        problem = _resume_point_problem(account_state.import_progress or {})
+        if problem is not None:
+            raise InvalidStreamState(f"the entry for account {account_id!r} is malformed: {problem}")
+        return account_state
