@@ -52,6 +52,21 @@ def test_primary_mail_account_is_read_when_no_account_ids_are_given() -> None:
     assert select_mail_accounts(JmapSession.from_json(document, SESSION_URL), []) == ["shared"]
 
 
+@pytest.mark.parametrize("primary_accounts", [{}, {"urn:ietf:params:jmap:mail": "gone"}])
+def test_without_a_primary_mail_account_no_shared_account_is_read_in_its_place(
+    primary_accounts: dict[str, str],
+) -> None:
+    document = session_document()
+    document["accounts"] = {"shared": {**document["accounts"]["acc1"], "isPersonal": False, "isReadOnly": True},
+                            **document["accounts"]}
+    document["primaryAccounts"] = primary_accounts
+    session = JmapSession.from_json(document, SESSION_URL)
+    with pytest.raises(JmapConfigError, match=r"names no primary mail account .* set account_ids"):
+        select_mail_accounts(session, [])
+    assert select_mail_accounts(session, ["acc1"]) == ["acc1"]
+    assert select_mail_accounts(session, [], every=True) == ["shared", "acc1"]
+
+
 def test_session_without_a_mail_account_is_reported() -> None:
     document = session_document()
     document["accounts"]["acc1"]["accountCapabilities"] = {}

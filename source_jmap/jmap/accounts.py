@@ -19,7 +19,15 @@ def select_mail_accounts(session: JmapSession, requested: Sequence[str], every: 
     if every:
         return available
     if not requested:
-        return available[:1]
+        primary = session.primary_accounts.get(MAIL)
+        if primary not in available:
+            # Without a primary mail account the first account with mail may be someone else's,
+            # shared read-only: reading it instead of the user's own would be a silent mistake.
+            raise JmapConfigError(
+                f"The JMAP server names no primary mail account for user '{session.username}'; set account_ids "
+                f"to the accounts to read (accounts with mail: {', '.join(available)}) or turn on read_all_accounts"
+            )
+        return [primary]
     for account_id in requested:
         if account_id not in session.accounts:
             raise JmapConfigError(
