@@ -297,6 +297,14 @@ def start_date_that_is_not_a_date(account: MailAccount, pages: str, tls: str) ->
     return account.config(start_date="last tuesday"), not_an_absolute_date("last tuesday")
 
 
+def numeric_password(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
+    """A JSON number where the password goes: the CDK's schema check said "'bearer' was expected"."""
+    credentials = {"auth_type": "basic", "username": account.user, "password": 20240101}
+    return account.config(credentials=credentials), (
+        "Invalid configuration: credentials.password must be a string (in quotes in JSON), not a number"
+    )
+
+
 def start_date_now(account: MailAccount, pages: str, tls: str) -> tuple[dict[str, Any], str]:
     """"now" would be a new moment at every sync, after all mail: every sync would read nothing."""
     return account.config(start_date="now"), not_an_absolute_date("now")
@@ -307,6 +315,7 @@ CASES: list[Case] = [
     html_login_page,
     json_that_is_not_a_session, session_without_mail_account, unknown_account_id, wrong_password, expired_token,
     password_where_a_token_is_needed, forbidden, start_date_that_is_not_a_date, start_date_now,
+    numeric_password,
 ]
 
 

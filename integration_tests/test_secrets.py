@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import uuid
 from pathlib import Path
 
-from .conftest import ORIGIN, MailAccount
+from .conftest import CYRUS, ORIGIN, MailAccount
 from .connector import run_connector
 
 
@@ -70,3 +72,18 @@ def test_a_token_pasted_with_a_trailing_newline_or_holding_a_crlf_never_appears_
                "enter it again without it")
     assert runs[2].connection_status == {"status": "FAILED", "message": refused}
     assert runs[3].returncode != 0 and refused in runs[3].stdout
+
+
+def test_a_one_character_password_is_not_starred_in_every_log_line(cyrus: None, tmp_path: Path) -> None:
+    """Masking the password "e" printed "Sourc****Jmap" and "Ch****ck succ********d****d": a secret that short
+    is not masked (nor refused), while the Basic credential derived from it still is."""
+    account = MailAccount(f"it-{uuid.uuid4().hex[:12]}@example.com", "e", [])
+    subprocess.run([str(CYRUS), "adduser", account.user, account.password], check=True, capture_output=True)
+    runs = [run_connector("check", tmp_path, account.config()),
+            run_connector("read", tmp_path, account.config(), ["mailboxes"])]
+    assert runs[0].connection_status == {"status": "SUCCEEDED"}
+    assert runs[1].returncode == 0 and runs[1].records("mailboxes")
+    basic = base64.b64encode(f"{account.user}:e".encode()).decode()
+    for run in runs:
+        assert "****" not in run.stdout + run.stderr and basic not in run.stdout + run.stderr
+    assert "Check succeeded" in runs[0].log_text and "SourceJmap" in runs[1].log_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -150,7 +150,29 @@ def _absolute_moment(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+AUTH_TYPES = frozenset(get_args(model.model_fields["auth_type"].annotation)[0] for model in (BasicAuth, BearerAuth))
+
+
 def _describe(error: ValidationError) -> str:
-    first = error.errors(include_input=False, include_url=False)[0]
-    location = ".".join(str(part) for part in first["loc"])
-    return f"Invalid configuration: {location}: {first['msg']}"
+    """One line that names the field; never the value (it may be a secret), only what kind of value it is."""
+    first = error.errors(include_url=False)[0]
+    location = list(first["loc"])
+    if location[:1] == ["credentials"] and location[1:2] and location[1] in AUTH_TYPES:
+        del location[1]  # pydantic names the union's tag (credentials.basic.password); the user knows no such field
+    field = ".".join(str(part) for part in location)
+    if first["type"] == "string_type":
+        return f"Invalid configuration: {field} must be a string (in quotes in JSON), not {_kind_of(first['input'])}"
+    return f"Invalid configuration: {field}: {first['msg']}"
+
+
+def _kind_of(value: object) -> str:
+    """What a JSON value is, without showing it."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else type(value).__name__

@@ -18,11 +18,12 @@ from typing import Any
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.models import ConnectorSpecification
 from airbyte_cdk.sources.utils.schema_helpers import split_config
+from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
 
 from .config import JmapConfig
 from .failures import traced
 from .jmap import JmapError
-from .source import SourceJmap
+from .source import SourceJmap, secrets_to_mask
 
 
 class JmapEntrypoint(AirbyteEntrypoint):
@@ -36,6 +37,11 @@ class JmapEntrypoint(AirbyteEntrypoint):
         except JmapError as error:
             raise traced(error) from None
         AirbyteEntrypoint.validate_connection(source_spec, config)
+
+    @staticmethod
+    def set_up_secret_filter(config: Mapping[str, Any], connection_specification: Mapping[str, Any]) -> None:
+        """The CDK's masking of the config's secrets, without those too short to mask."""
+        update_secrets(secrets_to_mask(get_secrets(connection_specification, config)))
 
 
 def run() -> None:

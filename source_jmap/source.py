@@ -127,8 +127,19 @@ def _accounts(client: JmapClient, config: JmapConfig) -> list[str]:
 
 def _client_for(config: JmapConfig) -> JmapClient:
     credentials = config.jmap_credentials()
-    for secret in credentials.secrets:
+    for secret in secrets_to_mask(credentials.secrets):
         add_to_secrets(secret)
     return JmapClient(
         config.session_url, credentials, user_agent=USER_AGENT, request_timeout=config.request_timeout_seconds
     )
+
+
+# Masking a secret this short would star its characters in every log line ("Sourc****Jmap" for the password "e")
+# and hide little: shorter secrets are not masked (nor refused).
+SHORTEST_MASKED_SECRET = 4
+
+
+def secrets_to_mask(secrets: list[Any]) -> list[str]:
+    """The secrets worth masking, longest first (the CDK replaces them in turn: a form before any part of it)."""
+    texts = {str(secret) for secret in secrets if secret}
+    return sorted((text for text in texts if len(text) >= SHORTEST_MASKED_SECRET), key=len, reverse=True)

@@ -8,9 +8,15 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
 from source_jmap.config import JmapConfig
 from source_jmap.jmap import BasicCredentials, BearerCredentials, JmapConfigError
+from source_jmap.run import JmapEntrypoint
+from source_jmap.source import SourceJmap
+
+from .fake_jmap import SESSION_URL as FAKE_SESSION_URL
+from .fake_jmap import FakeJmap
 
 SESSION_URL = "https://mail.example.com/jmap/"
 
@@ -75,3 +81,50 @@ SECRET = 'pw\\"Creds/é+ 42&'  # a backslash, a quote, a slash, a non-ASCII lett
 def test_every_printable_form_of_a_secret_is_among_the_secrets_to_mask(form: str) -> None:
     assert form in BearerCredentials(SECRET).secrets
     assert form in BasicCredentials("alice@example.com", SECRET).secrets
+
+
+@pytest.mark.parametrize(
+    ("credentials", "field", "kind"),
+    [
+        ({"auth_type": "basic", "username": "alice@example.com", "password": 123456}, "password", "a number"),
+        ({"auth_type": "basic", "username": 4711, "password": "pw-Creds-4242"}, "username", "a number"),
+        ({"auth_type": "bearer", "api_token": 99.5}, "api_token", "a number"),
+        ({"auth_type": "basic", "username": "alice@example.com", "password": True}, "password", "true or false"),
+    ],
+)
+def test_a_credential_that_is_not_a_string_is_named_in_the_message_without_its_value(
+    credentials: dict[str, Any], field: str, kind: str
+) -> None:
+    with pytest.raises(JmapConfigError) as refused:
+        JmapConfig.parse({"session_url": SESSION_URL, "credentials": credentials})
+    assert str(refused.value) == (
+        f"Invalid configuration: credentials.{field} must be a string (in quotes in JSON), not {kind}"
+    )
+
+
+def run_check(tmp_path: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """`check` through the console script's entrypoint, as Airbyte runs it; its messages."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    entrypoint = JmapEntrypoint(SourceJmap())
+    return [json.loads(line) for line in entrypoint.run(entrypoint.parse_args(["check", "--config", str(path)]))]
+
+
+def test_check_with_a_numeric_password_says_it_must_be_a_string_not_which_auth_type_was_expected(
+    tmp_path: Any,
+) -> None:
+    [status] = [m["connectionStatus"] for m in run_check(tmp_path, basic(password=123456)) if "connectionStatus" in m]
+    assert status == {
+        "status": "FAILED",
+        "message": "Invalid configuration: credentials.password must be a string (in quotes in JSON), not a number",
+    }
+
+
+def test_a_one_character_password_is_not_starred_in_every_log_line(tmp_path: Any, fake: FakeJmap) -> None:
+    """Masking "e" would print "Sourc****Jmap"; a secret this short is not masked (nor refused)."""
+    config = {"session_url": FAKE_SESSION_URL, "exclude_mailboxes": [],
+              "credentials": {"auth_type": "basic", "username": "alice@jmap.test", "password": "e"}}
+    [status] = [m["connectionStatus"] for m in run_check(tmp_path, config) if "connectionStatus" in m]
+    assert status == {"status": "SUCCEEDED"}
+    assert filter_secrets("Check succeeded for SourceJmap") == "Check succeeded for SourceJmap"
+    assert filter_secrets(f"Basic {BasicCredentials('alice@jmap.test', 'e').encoded}") == "Basic ****"

@@ -40,7 +40,7 @@ def test_check_succeeds_when_every_selected_account_answers_mailbox_query_and_ge
         ({"session_url": "ftp://mail.example.com"}, "session_url must be an http:// or https:// URL"),
         ({"start_date": "last tuesday"}, "start_date 'last tuesday' is not an RFC 3339 date-time"),
         ({"account_ids": ["other"]}, "account_ids entry 'other' is not an account of this JMAP user"),
-        ({"credentials": {"auth_type": "basic", "username": "alice"}}, "credentials.basic.password: Field required"),
+        ({"credentials": {"auth_type": "basic", "username": "alice"}}, "credentials.password: Field required"),
     ],
 )
 def test_check_fails_with_a_one_line_message_for_bad_settings(
