@@ -5,10 +5,17 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteStateMessage, AirbyteStateType, Status
+from airbyte_cdk.models import (
+    AirbyteConnectionStatus,
+    AirbyteMessage,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    ConfiguredAirbyteCatalog,
+    Status,
+)
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
@@ -33,6 +40,7 @@ from .streams import (
     ThreadStream,
     offered,
 )
+from .streams.base import JmapStream
 
 USER_AGENT = "source-jmap (Airbyte JMAP connector)"
 MAILBOX_IDS = DataType("Mailbox", (MAIL,), properties=("id",))
@@ -80,18 +88,38 @@ class SourceJmap(AbstractSource):
         return AirbyteConnectionStatus(status=Status.FAILED, message=message)
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, str | None]:
-        """Succeed only when the session loads and every selected account answers `Mailbox/get`."""
+        """Succeed only when a read would start: the session loads, every selected account answers
+        `Mailbox/get`, its mailbox filters name mailboxes that exist, and every stream it can serve
+        answers one page of what the read will ask for (filters, properties, body arguments)."""
         try:
             jmap_config = JmapConfig.parse(config)
             client = _client_for(jmap_config)
+            streams = [stream for stream in self.streams(config) if isinstance(stream, JmapStream)]
             for account_id in _accounts(client, jmap_config):
                 mailboxes = sum(1 for _ in read_all(client, MAILBOX_IDS, account_id, "check", logger))
                 logger.info("Account %s: %d mailboxes readable", account_id, mailboxes)
                 logger.info("Account %s offers %s", account_id,
                             offered(client.session.accounts[account_id].account_capabilities))
+                for stream in streams:
+                    if stream.supports_account(account_id):
+                        stream.probe(account_id)
         except JmapError as error:
             return False, str(error)
         return True, None
+
+    def read(
+        self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,
+        state: list[AirbyteStateMessage] | None = None,
+    ) -> Iterator[AirbyteMessage]:
+        """Refuse a catalog that selects a stream this configuration does not provide, in one line: the
+        CDK would end such a read with exit 0 and the stream incomplete."""
+        provided = {stream.name for stream in self.streams(config)}
+        if missing := sorted({configured.stream.name for configured in catalog.streams} - provided):
+            hint = "; turn on include_raw_message for raw_messages" if "raw_messages" in missing else ""
+            raise config_error(
+                f"The catalog selects {', '.join(missing)}, which this configuration does not provide{hint}"
+            )
+        yield from super().read(logger, config, catalog, state)
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         """Build the streams without touching the network: discover must work offline of the data."""

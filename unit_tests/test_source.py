@@ -15,6 +15,7 @@ from source_jmap import SourceJmap
 
 from .conftest import PASSWORD
 from .fake_jmap import FakeJmap
+from .helpers import read_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("test")
@@ -31,7 +32,51 @@ def test_check_succeeds_when_every_selected_account_answers_mailbox_query_and_ge
 ) -> None:
     status = SourceJmap().check(logger, config)
     assert status.status.value == "SUCCEEDED"
-    assert fake.method_calls() == [["Mailbox/query", "Mailbox/get"]]
+    assert fake.method_calls()[0] == ["Mailbox/query", "Mailbox/get"]
+
+
+def test_check_asks_each_stream_for_one_page_of_what_its_read_will_ask(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    SourceJmap().check(logger, config)
+    probes = [calls for calls in fake.method_calls()[1:] if calls[0].startswith(("Mailbox", "Email", "Thread"))]
+    assert probes == [["Mailbox/get", "Mailbox/query", "Mailbox/get"], ["Email/get", "Email/query", "Email/get"],
+                      ["Thread/get", "Email/query", "Email/get", "Thread/get"],
+                      ["Email/get", "Email/query", "Email/get"]]
+    assert fake.sent_calls("Email/get")[1]["fetchTextBodyValues"] is True  # the emails stream's own arguments
+
+
+def test_check_fails_where_read_would_on_a_mailbox_filter_that_matches_nothing(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.create("Mailbox", {"id": "mb-inbox", "name": "Inbox", "role": "inbox", "parentId": None})
+    status = SourceJmap().check(logger, {**config, "mailboxes": ["Archief"]})
+    assert status.status.value == "FAILED"
+    assert status.message.startswith("mailboxes entry 'Archief' matches no mailbox name or role in account acc1")
+
+
+def test_check_fails_where_the_server_refuses_what_the_read_will_ask_for(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.override = lambda name, arguments: (
+        ["error", {"type": "invalidArguments", "arguments": ["maxBodyValueBytes"]}]
+        if name == "Email/get" and "maxBodyValueBytes" in arguments else None
+    )
+    status = SourceJmap().check(logger, config)
+    assert status.status.value == "FAILED"
+    assert status.message == "Email/get failed with JMAP error 'invalidArguments'"
+
+
+def test_read_of_raw_messages_without_include_raw_message_fails_in_one_line_saying_what_to_turn_on(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    output = read_stream(config, "raw_messages", expecting_exception=True)
+    [error] = [message for message in output.errors if message.trace.error.failure_type.value == "config_error"]
+    assert error.trace.error.message == (
+        "The catalog selects raw_messages, which this configuration does not provide; turn on include_raw_message "
+        "for raw_messages"
+    )
+    assert output.records == []
 
 
 @pytest.mark.parametrize(

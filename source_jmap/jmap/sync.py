@@ -237,6 +237,19 @@ class Sync:
             )
         return found
 
+    def probe(self) -> None:
+        """One import page of one object, its results checked and dropped: what a read will ask for,
+        asked before the read (the server refuses a filter, a property or an argument here, not mid-sync)."""
+        if self._type.query is None:
+            self._whole()
+            return
+        request = import_request(self._type, self._account_id, True, {}, False, 1)
+        responses = self._client.call(request.calls, self._type.using)
+        assert request.state is not None
+        GetResult.of(request.state.name, responses[request.state])
+        QueryResult.of(request.query.name, responses[request.query])
+        GetResult.of(request.get.name, responses[request.get])
+
     def _whole(self) -> Page:
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
         get = self._type.get(self._account_id, None, "get")

@@ -66,6 +66,10 @@ class JmapStream(Stream, CheckpointMixin):
         """Whether the account can serve this stream; one that cannot yields nothing and says why."""
         return True
 
+    def probe(self, account_id: str) -> None:
+        """Ask the server for one page of what a read of this account will ask for, and check the answer."""
+        Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger).probe()
+
     def selects(self, account_id: str, obj: Record) -> bool:
         """Whether a created or updated object belongs in the stream: the import's filter, applied to changes."""
         return True

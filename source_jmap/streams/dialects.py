@@ -93,6 +93,14 @@ class DialectStream(JmapStream):
         dialect = self.dialect(account_id)
         return dialect is not None and dialect.selects(obj)
 
+    def probe(self, account_id: str) -> None:
+        """As a read does, take a capability the server names but does not serve as one it does not offer."""
+        try:
+            super().probe(account_id)
+        except JmapMethodError as error:
+            if error.error_type != "unknownMethod":
+                raise
+
     def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
         """A capability the server names but does not serve is one it does not offer.
 
