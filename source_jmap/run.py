@@ -30,7 +30,7 @@ class JmapEntrypoint(AirbyteEntrypoint):
     @staticmethod
     def validate_connection(source_spec: ConnectorSpecification, config: Mapping[str, Any]) -> None:
         """The connector's model first, then the CDK's schema check, which still refuses what the model accepts
-        but spec.json does not (plain http:// to another host)."""
+        but spec.json does not (plain http to another host)."""
         connector_config, _ = split_config(config)
         try:
             JmapConfig.parse(connector_config)

@@ -29,7 +29,7 @@ def validate_session_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise JmapConfigError(
-            f"session_url must be an http:// or https:// URL such as {EXAMPLE_SESSION_URL} "
+            f"session_url must be an http:// or https:// URL such as {EXAMPLE_SESSION_URL} "  # ignore-https-check
             "or https://mail.example.com"
         )
     if parts.username or parts.password:
