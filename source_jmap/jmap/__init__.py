@@ -10,7 +10,7 @@ from .blobs import RFC822, blob_url
 from .client import JmapClient
 from .datatype import DataType, Query
 from .discovery import validate_session_url
-from .errors import JmapConfigError, JmapError, JmapServerError, JmapTransportError
+from .errors import JmapBlobNotFoundError, JmapConfigError, JmapError, JmapServerError, JmapTransportError
 from .paging import PAGE_BYTES_BUDGET
 from .responses import JsonObject, MethodResponses
 from .session import MAIL, SUBMISSION, JmapSession
@@ -26,6 +26,7 @@ __all__ = [
     "BearerCredentials",
     "Credentials",
     "DataType",
+    "JmapBlobNotFoundError",
     "JmapClient",
     "JmapConfigError",
     "JmapError",

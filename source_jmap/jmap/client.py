@@ -17,7 +17,7 @@ import requests
 
 from .auth import Credentials
 from .discovery import SessionDiscovery
-from .errors import JmapRequestError, JmapServerError
+from .errors import JmapBlobNotFoundError, JmapRequestError, JmapServerError
 from .responses import (
     MethodResponses,
     NotJsonError,
@@ -100,11 +100,14 @@ class JmapClient:
 
         A blob is held whole (a record carries it), so its decoded size is capped like an API answer's;
         a caller that knows the blob's size (an Email's `size`) may cap it at that, plus slack.
+        JmapBlobNotFoundError when the server has no such blob (HTTP 404).
         """
         return self._transport.exchange("GET", url, self._read_blob, max_bytes=max_bytes)
 
     def _read_blob(self, response: HttpResponse) -> bytes:
         self._transport.raise_for_auth(response)
+        if response.status_code == 404:
+            raise JmapBlobNotFoundError(f"The blob download at {response.url} answered HTTP 404: no such blob")
         if response.status_code != 200:
             raise JmapServerError(f"The blob download at {response.url} answered HTTP {response.status_code}")
         return response.content

@@ -44,6 +44,11 @@ class JmapServerError(JmapError):
     """The server answered with something a JMAP server must not send (5xx, broken JSON)."""
 
 
+class JmapBlobNotFoundError(JmapServerError):
+    """The blob is gone (HTTP 404, or `notFound` from Blob/get): its object was most likely destroyed
+    after it was read. A caller that can leave it to the object's deletion catches this one."""
+
+
 class JmapRequestError(JmapError):
     """A request-level JMAP problem (RFC 8620 section 3.6.1), e.g. a `limit` error."""
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..jmap import MAIL, RFC822, DataType, JmapClient, blob_url
+from ..jmap import MAIL, RFC822, DataType, JmapBlobNotFoundError, JmapClient, blob_url
 from .base import UPDATED_AT, JmapStream, Record
 from .selection import EmailSelection
 
@@ -47,10 +47,11 @@ class RawMessageStream(JmapStream):
 
         The window is deep (a batch, or a short window, leaves workers idle behind one slow message)
         but bounded by the messages' sizes, so memory holds the window, never the page.
+        An email whose blob vanished before its download has no record (`_raw_record`).
         """
         workers = self._client.session.limits.max_concurrent_requests
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="raw-message") as pool:
-            window: deque[tuple[Future[Record], int]] = deque()
+            window: deque[tuple[Future[Record | None], int]] = deque()
             window_bytes = 0
             for obj in objects:
                 size = obj["size"] if self._downloads(obj) else 0
@@ -59,9 +60,11 @@ class RawMessageStream(JmapStream):
                 while len(window) >= WINDOW_PER_WORKER * workers or window_bytes > WINDOW_BYTES:
                     future, size = window.popleft()
                     window_bytes -= size
-                    yield future.result()
+                    if (record := future.result()) is not None:
+                        yield record
             while window:
-                yield window.popleft()[0].result()
+                if (record := window.popleft()[0].result()) is not None:
+                    yield record
 
     def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """An updated email that left the selection is deleted; one that is in it may have just entered it.
@@ -89,7 +92,12 @@ class RawMessageStream(JmapStream):
         """Whether the message is small enough to download (max_raw_message_bytes)."""
         return bool(email["size"] <= self._max_bytes)
 
-    def _raw_record(self, account_id: str, email: Record, fetched_at: str) -> Record:
+    def _raw_record(self, account_id: str, email: Record, fetched_at: str) -> Record | None:
+        """The email's record; None when its blob is gone (the email was destroyed after Email/get).
+
+        Such an email is neither failed nor recorded: the next incremental sync's /changes reports it
+        destroyed, and its deletion record reaches the destination then.
+        """
         record: dict[str, Any] = {
             "accountId": account_id, "id": email["id"], "blobId": email["blobId"], "size": email["size"],
             "receivedAt": email["receivedAt"], UPDATED_AT: fetched_at,
@@ -104,5 +112,17 @@ class RawMessageStream(JmapStream):
             )
             return record
         url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
-        record["raw_message"] = base64.b64encode(self._client.download(url)).decode("ascii")
+        try:
+            content = self._client.download(url)
+        except JmapBlobNotFoundError:
+            self._log_vanished(account_id, email)
+            return None
+        record["raw_message"] = base64.b64encode(content).decode("ascii")
         return record
+
+    def _log_vanished(self, account_id: str, email: Record) -> None:
+        self.logger.info(
+            "raw_messages: account %s: email %s was destroyed before its download (the server has no blob %s); "
+            "no record for it, its deletion is left to the next incremental sync", account_id, email["id"],
+            email["blobId"],
+        )
