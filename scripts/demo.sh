@@ -7,5 +7,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 EXTRAS=dev,warehouse scripts/setup.sh
 scripts/cyrus.sh start
+CYRUS_PROFILE=ext scripts/cyrus.sh start  # the second Cyrus: contacts, calendars, quota, sieve
 .venv/bin/python scripts/demo.py
-.venv/bin/python scripts/warehouse_demo.py
+CYRUS_PROFILE=ext .venv/bin/python scripts/warehouse_demo.py --http-port 18081 --imap-port 11144 --account-data

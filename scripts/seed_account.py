@@ -11,12 +11,14 @@ and `SieveScript/set` creates it from that blob and activates it (Cyrus 3.6 offe
 
 Everything is deterministic (fixed UIDs, names and dates), so two seeded accounts hold the same objects.
 
-Importable API: Dav, sample_contacts, group_vcard, sample_events, SIEVE_SCRIPT, upload_sieve, seed.
+Importable API: Dav, contact_vcard, sample_contacts, group_vcard, event_ical, sample_events, SIEVE_SCRIPT,
+upload_sieve, seed, empty.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,6 +107,10 @@ class Dav:
 
     def delete_calendar(self, name: str) -> None:
         self._request("DELETE", f"/dav/calendars/user/{self.user}/{name}/")
+
+    def delete_calendar_if_there(self, name: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.delete_calendar(name)
 
 
 def contact_vcard(index: int, note: str = "") -> tuple[str, str]:
@@ -210,6 +216,30 @@ def upload_sieve(origin: str, user: str, password: str, name: str, script: str) 
         raise RuntimeError(f"SieveScript/set did not create the script: {method} {result}")
     script_id: str = result["created"]["s"]["id"]
     return script_id
+
+
+def empty(origin: str, user: str, password: str) -> None:
+    """Remove what an earlier seed (and a demo's changes) left: contacts, groups, events, the second calendar,
+    sieve scripts. For demos that reuse one account; tests use fresh accounts."""
+    auth = (user, password)
+    using = ["urn:ietf:params:jmap:core", "https://cyrusimap.org/ns/jmap/contacts",
+             "https://cyrusimap.org/ns/jmap/calendars", "https://cyrusimap.org/ns/jmap/sieve"]
+
+    def call(method_calls: list[list[Any]]) -> list[Any]:
+        response = requests.post(f"{origin}/jmap/", json={"using": using, "methodCalls": method_calls}, auth=auth,
+                                 timeout=60)
+        response.raise_for_status()
+        answers: list[Any] = response.json()["methodResponses"]
+        return answers
+
+    Dav(origin, user, password).delete_calendar_if_there(CALENDAR_WORK)
+    # An active script cannot be destroyed. Cyrus 3.6 follows an older draft than RFC 9661: it deactivates with
+    # onSuccessActivateScript: null (RFC 9661's onSuccessDeactivateScript is invalidArguments there).
+    call([["SieveScript/set", {"accountId": user, "onSuccessActivateScript": None}, "off"]])
+    for kind in ("Contact", "ContactGroup", "CalendarEvent", "SieveScript"):
+        every_id = {"resultOf": "q", "name": f"{kind}/query", "path": "/ids"}
+        call([[f"{kind}/query", {"accountId": user}, "q"],
+              [f"{kind}/set", {"accountId": user, "#destroy": every_id}, "s"]])
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ Against the local Cyrus (scripts/cyrus.sh): seed a fresh sample mailbox, read ev
 .local/warehouse/jmap.duckdb (a full import), change the mailbox over IMAP (flag, move, expunge,
 append), read again (incremental, from the state PyAirbyte keeps in the same file), and show what the
 tables hold and what the second sync changed. Needs the `warehouse` extra: pip install -e '.[warehouse]'.
+
+With --account-data (scripts/demo.sh passes it, against the second Cyrus, CYRUS_PROFILE=ext), the account
+also gets the sample contacts, calendars, events and sieve script (scripts/seed_account.py) over
+CardDAV/CalDAV, the summary lists contacts and the next events, and the changes include a new contact, a
+changed one and a cancelled event.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import seed_account
 from demo import sample_account
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +65,24 @@ from emails where _ab_cdc_deleted_at is null
 group by from_email order by emails desc, from_email limit 5
 """
 
+# Cyrus's Contact shape; the next birthdays from today, the year ignored.
+NEXT_BIRTHDAYS = """
+select firstname || ' ' || lastname as name, birthday, json_extract_string(phones, '$[0].value') as phone,
+       json_extract_string(addresses, '$[0].locality') as city
+from contacts where _ab_cdc_deleted_at is null and birthday > '0000'
+order by substr(birthday, 6) < strftime(current_date, '%m-%d'), substr(birthday, 6), name limit 8
+"""
+
+# JSCalendar keeps local times and their zone; a recurring event is one row with its rule, shown once.
+NEXT_EVENTS = """
+select e.start, coalesce(e.timezone, 'floating') as time_zone, e.duration, e.title, c.name as calendar,
+       coalesce(json_extract_string(e.recurrencerule, '$.frequency'), '') as repeats,
+       coalesce(json_array_length(json_keys(e.participants)), 0) as participants
+from calendar_events e left join calendars c on c.id = e.calendarid and c._ab_cdc_deleted_at is null
+where e._ab_cdc_deleted_at is null and (e.start >= strftime(current_date, '%Y-%m-%d') or e.recurrencerule is not null)
+order by e.start limit 8
+"""
+
 QUERY_HINT = "select subject, receivedat from emails where _ab_cdc_deleted_at is null order by receivedat desc limit 5"
 
 
@@ -68,6 +92,8 @@ def main() -> None:
     parser.add_argument("--password", default="warehouse-password")
     parser.add_argument("--http-port", type=int, default=int(os.environ.get("CYRUS_HTTP_PORT", "18080")))
     parser.add_argument("--imap-port", type=int, default=int(os.environ.get("CYRUS_IMAP_PORT", "11143")))
+    parser.add_argument("--account-data", action="store_true",
+                        help="also seed and show contacts, calendars, events and a sieve script (the ext Cyrus)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with the tools' output
     started = time.monotonic()
@@ -76,6 +102,12 @@ def main() -> None:
     ab = import_pyairbyte()
 
     imap = sample_account(args.user, args.password, args.imap_port)
+    origin = f"http://{HOST}:{args.http_port}"  # ignore-https-check: the local Cyrus, on loopback
+    if args.account_data:
+        seed_account.empty(origin, args.user, args.password)
+        seeded = seed_account.seed(origin, args.user, args.password)
+        print(f"seeded {len(seeded.contacts)} contacts, a group, 2 calendars with {len(seeded.events)} events and a "
+              "sieve script over CardDAV/CalDAV and JMAP")
 
     heading("PyAirbyte: the connector as a local executable, offline")
     # Without local_executable, PyAirbyte would pip-install the connector's PyPI distribution,
@@ -104,12 +136,18 @@ def main() -> None:
     print_table(cache.run_sql_query(EMAILS_PER_MAILBOX))
     print("\ntop senders")
     print_table(cache.run_sql_query(TOP_SENDERS))
+    if args.account_data:
+        print_account_data(cache)
 
     heading("changes on the server, over IMAP")
     before = raw_ids_by_key(cache, source.get_available_streams())
     for line in make_changes(imap, args.user):
         print(f"  {line}")
     imap.logout()
+    if args.account_data:
+        heading("changes on the server, over CardDAV/CalDAV")
+        for line in make_dav_changes(seed_account.Dav(origin, args.user, args.password)):
+            print(f"  {line}")
 
     heading("second sync: incremental, from the state PyAirbyte saved in the DuckDB file")
     timed_read(source, cache)
@@ -161,6 +199,23 @@ def timed_read(source: Any, cache: Any) -> None:
     print(f"source.read(cache=cache): {result.processed_records} records in {time.monotonic() - started:.1f} s")
 
 
+def print_account_data(cache: Any) -> None:
+    [count] = cache.run_sql_query("select count(*) as n from contacts where _ab_cdc_deleted_at is null")
+    print(f"\ncontacts ({count['n']}): the next birthdays")
+    print_table(cache.run_sql_query(NEXT_BIRTHDAYS))
+    print("\nnext events (from today; a recurring series once, with its rule)")
+    print_table(cache.run_sql_query(NEXT_EVENTS))
+
+
+def make_dav_changes(dav: seed_account.Dav) -> list[str]:
+    """A new contact, a changed one and a cancelled event, as a phone or a calendar app would send them."""
+    uid, vcard = seed_account.contact_vcard(900)
+    dav.put_vcard(uid, vcard)
+    dav.put_vcard(*seed_account.contact_vcard(1, note="Neue Nummer ab März"))
+    dav.delete_event("Default", "event-dentist")
+    return [f"added    contact {uid}", "changed  contact contact-0001 (a note)", "deleted  event event-dentist"]
+
+
 def row_counts(cache: Any, streams: list[str]) -> list[dict[str, Any]]:
     rows = []
     for stream in streams:
@@ -197,9 +252,9 @@ def print_changes(cache: Any, before: dict[str, dict[tuple[Any, ...], str]]) -> 
             key = tuple(row[key] for key in keys)
             kind = "deleted" if row[DELETED] else ("updated" if key in earlier else "new")
             shown_key = "/".join(str(part) for part in key[1:])
-            print(f"  {stream:<11} {kind:<8} {shown_key:<34} {describe(stream, row, mailbox_paths)}")
+            print(f"  {stream:<15} {kind:<8} {shown_key:<34} {describe(stream, row, mailbox_paths)}")
         if not changed:
-            print(f"  {stream:<11} (nothing)")
+            print(f"  {stream:<15} (nothing)")
 
 
 def describe(stream: str, row: dict[str, Any], mailbox_paths: dict[str, str]) -> str:
@@ -217,6 +272,10 @@ def describe(stream: str, row: dict[str, Any], mailbox_paths: dict[str, str]) ->
         return f"{len(as_json(row['emailids']) or [])} email(s)"
     if stream == "attachments":
         return f"{row['name']} ({row['type']}, {row['size']} bytes)"
+    if stream == "contacts":
+        return f"{row['firstname']} {row['lastname']}" + (f"; notes {row['notes']!r}" if row.get("notes") else "")
+    if stream in ("calendar_events", "sieve_scripts", "calendars"):
+        return str(row.get("title") or row.get("name") or "")
     return str(row.get("email") or row.get("name") or "")
 
 
