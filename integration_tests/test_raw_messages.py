@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +16,8 @@ from source_jmap.jmap import MAIL, BasicCredentials, JmapClient, MethodCall
 from source_jmap.streams import EmailSelection
 from source_jmap.streams.raw_messages import RawMessageStream
 
-from .conftest import MailAccount
+from .conftest import HOST, IMAP_PORT, MailAccount, seed_mail
+from .connector import Run, catalog, connector_arguments
 
 RAW_PROPERTIES = ["id", "blobId", "size", "receivedAt", "mailboxIds"]
 
@@ -37,3 +44,56 @@ def test_an_email_whose_blob_the_server_no_longer_has_is_left_out_of_raw_message
     assert [record["id"] for record in records] == [emails[0]["id"], emails[2]["id"]]
     assert all(record["raw_message"] for record in records)
     assert f"email {gone['id']} was destroyed before its download" in caplog.text
+
+
+def read_raw(account: MailAccount, tmp_path: Path, include_files: bool) -> Run:
+    """A read of raw_messages and emails; in file mode the staging directory is tmp_path/staging."""
+    config = account.config(include_raw_message=True, exclude_mailboxes=[], max_raw_message_bytes=64 << 20)
+    arguments = connector_arguments("read", tmp_path, config, ["raw_messages", "emails"])
+    configured = catalog(["raw_messages", "emails"])
+    configured["streams"][0]["include_files"] = include_files
+    (tmp_path / "catalog-read.json").write_text(json.dumps(configured))
+    staging = tmp_path / "staging"
+    staging.mkdir(exist_ok=True)
+    completed = subprocess.run(arguments, capture_output=True, text=True, timeout=600,
+                               env={**os.environ, "AIRBYTE_STAGING_DIRECTORY": str(staging)})
+    run = Run(completed.returncode, completed.stdout, completed.stderr)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return run
+
+
+def raw_bytes(run: Run, include_files: bool, staging: Path) -> dict[str, bytes]:
+    """Each email's raw bytes as the run delivered them: from its file, or from the row."""
+    if not include_files:
+        return {r["id"]: base64.b64decode(r["raw_message"]) for r in run.records("raw_messages")}
+    delivered: dict[str, bytes] = {}
+    for message in run.of_type("RECORD"):
+        record: dict[str, Any] = message["record"]
+        if record["stream"] == "raw_messages":
+            reference = record["file_reference"]
+            path = Path(reference["staging_file_url"])
+            assert path == staging / reference["source_file_relative_path"]
+            assert path.stat().st_size == reference["file_size_bytes"] == record["data"]["size"]
+            assert "raw_message" not in record["data"]
+            delivered[record["data"]["id"]] = path.read_bytes()
+    return delivered
+
+
+def assert_equal_to_imap_body(account: MailAccount, run: Run, delivered: dict[str, bytes], imap_port: int) -> None:
+    message_ids = {r["messageId"][0]: r["id"] for r in run.records("emails")}
+    assert len(delivered) == len(account.seeded)
+    imap = seed_mail.open_imap(HOST, imap_port, account.user, account.password)
+    for sample in account.seeded:
+        imap.select(seed_mail.quote_mailbox(sample.mailbox), readonly=True)
+        [uid] = imap.uid("SEARCH", "HEADER", "Message-ID", sample.message_id)[1][0].split()
+        body = imap.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
+        assert delivered[message_ids[sample.message_id.strip("<>")]] == body == sample.raw
+    imap.logout()
+
+
+@pytest.mark.parametrize("include_files", [True, False], ids=["file mode", "row mode"])
+def test_raw_messages_equal_imap_body_in_file_mode_and_in_row_mode(
+    account: MailAccount, tmp_path: Path, include_files: bool
+) -> None:
+    run = read_raw(account, tmp_path, include_files)
+    assert_equal_to_imap_body(account, run, raw_bytes(run, include_files, tmp_path / "staging"), IMAP_PORT)

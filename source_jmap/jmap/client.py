@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 
@@ -104,13 +104,29 @@ class JmapClient:
         """
         return self._transport.exchange("GET", url, self._read_blob, max_bytes=max_bytes)
 
+    def download_to(self, url: str, sink: BinaryIO, max_bytes: int | None = None) -> int:
+        """Write the blob at an expanded downloadUrl to `sink` as it arrives, in chunks; its size in bytes.
+
+        The same retries, deadline and cap as `download` (by default the answer cap, or `max_bytes`); a
+        retried attempt writes the sink again from its start, so it must be seekable (a file). Memory does
+        not grow with the blob. JmapBlobNotFoundError when the server has no such blob (HTTP 404).
+        """
+        return self._transport.exchange("GET", url, self._read_streamed_blob, max_bytes=max_bytes, sink=sink)
+
     def _read_blob(self, response: HttpResponse) -> bytes:
+        self._check_blob_answer(response)
+        return response.content
+
+    def _read_streamed_blob(self, response: HttpResponse) -> int:
+        self._check_blob_answer(response)
+        return response.streamed
+
+    def _check_blob_answer(self, response: HttpResponse) -> None:
         self._transport.raise_for_auth(response)
         if response.status_code == 404:
             raise JmapBlobNotFoundError(f"The blob download at {response.url} answered HTTP 404: no such blob")
         if response.status_code != 200:
             raise JmapServerError(f"The blob download at {response.url} answered HTTP {response.status_code}")
-        return response.content
 
     def _read_api_response(self, response: HttpResponse, calls: Sequence[MethodCall]) -> MethodResponses:
         self._transport.raise_for_auth(response)

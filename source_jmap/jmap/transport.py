@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -213,14 +213,28 @@ class HttpResponse:
     headers: Mapping[str, str]
     url: str
     content: bytes
+    # The body bytes written to a sink instead of `content` (a streamed download's successful answer).
+    streamed: int = 0
 
     @classmethod
-    def read(cls, response: requests.Response, max_bytes: int) -> HttpResponse:
+    def read(cls, response: requests.Response, max_bytes: int, sink: BinaryIO | None = None) -> HttpResponse:
         """The response with its body decoded; AnswerTooLarge past `max_bytes`.
 
         A body of a declared length and no content coding is read at once (http.client reads no more
-        than the length); any other is decoded chunk by chunk, and counted as it grows.
+        than the length); any other is decoded chunk by chunk, and counted as it grows. With a `sink`,
+        the body of an HTTP 200 answer goes to it chunk by chunk from its start (it is emptied first,
+        since a retried attempt writes it again) and `content` is empty: memory does not grow with it.
         """
+        if sink is not None and response.status_code == 200:
+            sink.seek(0)
+            sink.truncate()
+            written = 0
+            for chunk in response.iter_content(CHUNK_BYTES):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise AnswerTooLarge
+                sink.write(chunk)
+            return cls(response.status_code, response.headers, response.url, b"", written)
         length = response.headers.get("Content-Length", "")
         if "Content-Encoding" not in response.headers and length.isdigit():
             if int(length) > max_bytes:
@@ -268,22 +282,25 @@ class HttpTransport:
 
     def exchange(
         self, method: str, url: str, read: Callable[[HttpResponse], T], authenticate: bool = True,
-        max_bytes: int | None = None, **kwargs: Any,
+        max_bytes: int | None = None, sink: BinaryIO | None = None, **kwargs: Any,
     ) -> T:
         """Send a request and `read` its response; again while either fails transiently, within the policy.
 
         An answer larger than `max_bytes` decoded (by default `max_answer_bytes`) is refused, not retried.
+        With a `sink`, a successful answer's body is written to it as it arrives (HttpResponse.read).
         """
         parts = urlsplit(url)
         retries = Retries(self._retry, f"{method} {parts.netloc}{parts.path}", self._sleep)
         limit = self.max_answer_bytes if max_bytes is None else max_bytes
         while True:
             try:
-                return read(self._attempt(method, url, authenticate, limit, **kwargs))
+                return read(self._attempt(method, url, authenticate, limit, sink, **kwargs))
             except RetryableError as failure:
                 retries.wait_before_next(failure)
 
-    def _attempt(self, method: str, url: str, authenticate: bool, max_bytes: int, **kwargs: Any) -> HttpResponse:
+    def _attempt(
+        self, method: str, url: str, authenticate: bool, max_bytes: int, sink: BinaryIO | None, **kwargs: Any
+    ) -> HttpResponse:
         """One HTTP request; a status the table retries raises RetryableError."""
         parts = urlsplit(url)
         host = parts.netloc
@@ -295,7 +312,7 @@ class HttpTransport:
                 method, url, auth=self.credentials if authenticate else None, timeout=self._timeout, stream=True,
                 **kwargs,
             ) as streamed:
-                response = HttpResponse.read(streamed, max_bytes)
+                response = HttpResponse.read(streamed, max_bytes, sink)
         except AnswerTooLarge:
             raise JmapServerError(
                 f"The JMAP server at {host} sent more than {_amount(max_bytes)} (decoded) in answer to "
@@ -307,7 +324,7 @@ class HttpTransport:
             _ATTEMPT.current = None
         with self._lock:
             self._server_answered = True
-            self.bytes_received += len(response.content)
+            self.bytes_received += len(response.content) + response.streamed
         action = HTTP_STATUSES.get(response.status_code)
         if action is not None:
             retry_after = (

@@ -1,10 +1,27 @@
 from __future__ import annotations
 
 import base64
+import logging
+import os
+import re
+import time
+import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteRecordMessage,
+    AirbyteRecordMessageFileReference,
+    AirbyteStream,
+    ConfiguredAirbyteStream,
+    SyncMode,
+    Type,
+)
+from airbyte_cdk.sources.utils import files_directory
 
 from ..jmap import MAIL, RFC822, DataType, JmapBlobNotFoundError, JmapClient, blob_url
 from .base import UPDATED_AT, JmapStream, Record
@@ -13,6 +30,18 @@ from .selection import EmailSelection
 # Downloads queued or under way at once: per worker, and in message bytes (base64 adds a third).
 WINDOW_PER_WORKER = 16
 WINDOW_BYTES = 64 * 1024 * 1024
+# In file mode a message is refused only when the server sends more than twice the size it declared
+# for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
+FILE_SLACK_BYTES = 1 << 20
+_SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.2) are made of these alone
+
+
+class FileRecord(dict[str, Any]):
+    """A record whose message was written to a file in the staging directory, and the reference to it."""
+
+    def __init__(self, data: Record, file_reference: AirbyteRecordMessageFileReference) -> None:
+        super().__init__(data)
+        self.file_reference = file_reference
 
 
 class RawMessageStream(JmapStream):
@@ -23,6 +52,12 @@ class RawMessageStream(JmapStream):
     keep the row complete. Message content never changes in JMAP, so these rows are written once
     and removed only when the email is destroyed; keyword or mailbox changes cost nothing here.
     Downloads run in parallel up to the server's maxConcurrentRequests; records keep query order.
+
+    File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
+    has `include_files`, each message is streamed to `<staging>/<accountId>/<YYYY-MM received>/<id>.eml`
+    whatever its size, and its record carries the file reference and the email's metadata instead of
+    the bytes. The file is complete on disk (written under a temporary name, synced, renamed) before
+    its record is produced, and the state moves only after a page's records: never past a missing file.
     """
 
     name = "raw_messages"
@@ -34,10 +69,44 @@ class RawMessageStream(JmapStream):
         super().__init__(client, accounts, selection)
         self._selection: EmailSelection = selection
         self._max_bytes = max_raw_message_bytes
+        self._staging: Path | None = None  # set by `read` when the configured stream includes files
 
     def data_type(self, account_id: str) -> DataType:
-        return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "mailboxIds"),
+        return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
                         query=self._selection.query(account_id))
+
+    def as_airbyte_stream(self) -> AirbyteStream:
+        stream = super().as_airbyte_stream()
+        stream.is_file_based = True
+        return stream
+
+    def read(  # type: ignore[no-untyped-def]  # the CDK leaves state_manager untyped (a circular import)
+        self, configured_stream: ConfiguredAirbyteStream, logger: logging.Logger, slice_logger: Any,
+        stream_state: MutableMapping[str, Any], state_manager, internal_config: Any,
+    ) -> Iterable[Any]:
+        """The CDK hands a classic stream its configured stream here alone: `include_files` is read from it."""
+        self._staging = Path(files_directory.get_files_directory()) if configured_stream.include_files else None
+        if self._staging is not None:
+            self.logger.info("raw_messages: file mode: each message is written to a file under %s", self._staging)
+        yield from super().read(configured_stream, logger, slice_logger, stream_state, state_manager,
+                                internal_config)
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_slice: Mapping[str, Any] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[Record | AirbyteMessage]:
+        """The records; one whose message is in a file goes out as a RECORD message with its file reference."""
+        for record in super().read_records(sync_mode, cursor_field, stream_slice, stream_state):
+            if isinstance(record, FileRecord):
+                yield AirbyteMessage(type=Type.RECORD, record=AirbyteRecordMessage(
+                    stream=self.name, data=dict(record), emitted_at=time.time_ns() // 1_000_000,
+                    file_reference=record.file_reference,
+                ))
+            else:
+                yield record
 
     def selects(self, account_id: str, obj: Record) -> bool:
         return self._selection.matches(account_id, obj)
@@ -54,7 +123,8 @@ class RawMessageStream(JmapStream):
             window: deque[tuple[Future[Record | None], int]] = deque()
             window_bytes = 0
             for obj in objects:
-                size = obj["size"] if self._downloads(obj) else 0
+                # A message written to a file takes no memory while it waits.
+                size = obj["size"] if self._downloads(obj) and self._staging is None else 0
                 window.append((pool.submit(self._raw_record, account_id, obj, fetched_at), size))
                 window_bytes += size
                 while len(window) >= WINDOW_PER_WORKER * workers or window_bytes > WINDOW_BYTES:
@@ -89,8 +159,8 @@ class RawMessageStream(JmapStream):
             yield from self.deleted_records_of(account_id, object_id, fetched_at)
 
     def _downloads(self, email: Record) -> bool:
-        """Whether the message is small enough to download (max_raw_message_bytes)."""
-        return bool(email["size"] <= self._max_bytes)
+        """Whether the message is downloaded: always to a file, into a row when within max_raw_message_bytes."""
+        return self._staging is not None or bool(email["size"] <= self._max_bytes)
 
     def _raw_record(self, account_id: str, email: Record, fetched_at: str) -> Record | None:
         """The email's record; None when its blob is gone (the email was destroyed after Email/get).
@@ -102,6 +172,8 @@ class RawMessageStream(JmapStream):
             "accountId": account_id, "id": email["id"], "blobId": email["blobId"], "size": email["size"],
             "receivedAt": email["receivedAt"], UPDATED_AT: fetched_at,
         }
+        if self._staging is not None:
+            return self._file_record(account_id, email, record, self._staging)
         if not self._downloads(email):
             record["raw_message_skipped"] = (
                 f"size {email['size']} bytes exceeds max_raw_message_bytes {self._max_bytes}"
@@ -120,9 +192,59 @@ class RawMessageStream(JmapStream):
         record["raw_message"] = base64.b64encode(content).decode("ascii")
         return record
 
+    def _file_record(self, account_id: str, email: Record, record: Record, staging: Path) -> FileRecord | None:
+        """Stream the message to its file, complete and synced before the record exists; None if it vanished."""
+        relative = "/".join((_path_part(account_id), _received_month(email.get("receivedAt")),
+                             f"{_path_part(email['id'])}.eml"))
+        path = staging / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
+        try:
+            with partial.open("w+b") as sink:
+                size = self._client.download_to(url, sink, max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(partial, path)
+            _sync_directory(path.parent)
+        except JmapBlobNotFoundError:
+            self._log_vanished(account_id, email)
+            return None
+        finally:
+            partial.unlink(missing_ok=True)
+        record |= {"messageId": email.get("messageId"), "mailboxIds": email.get("mailboxIds")}
+        return FileRecord(record, AirbyteRecordMessageFileReference(
+            staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=size,
+        ))
+
     def _log_vanished(self, account_id: str, email: Record) -> None:
         self.logger.info(
             "raw_messages: account %s: email %s was destroyed before its download (the server has no blob %s); "
             "no record for it, its deletion is left to the next incremental sync", account_id, email["id"],
             email["blobId"],
         )
+
+
+def _path_part(value: str) -> str:
+    """A server's id as one path component: itself when made of Id characters, else percent-encoded (never `..`)."""
+    if _SAFE_PATH_PART.fullmatch(value):
+        return value
+    return "".join(chr(b) if _SAFE_PATH_PART.fullmatch(chr(b)) else f"%{b:02X}" for b in value.encode())
+
+
+def _received_month(received_at: Any) -> str:
+    """`YYYY-MM` of the email's receivedAt: files of one month together, and the path never changes."""
+    match = re.match(r"(\d{4})-(\d{2})", received_at) if isinstance(received_at, str) else None
+    return f"{match[1]}-{match[2]}" if match else "undated"
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable (where the platform can open a directory)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
