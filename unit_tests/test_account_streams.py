@@ -216,3 +216,14 @@ def test_the_standard_dialect_wins_where_an_account_offers_both(fake: FakeJmap, 
     assert verbatim(output) == [JOHN]
     names = {name for calls in fake.method_calls() for name in calls}
     assert "ContactCard/query" in names and all(name.startswith("ContactCard/") for name in names)
+
+
+def test_a_capability_the_server_lists_but_does_not_serve_yields_nothing_and_says_why(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """Cyrus without its extensions lists https://cyrusimap.org/ns/jmap/sieve but answers unknownMethod."""
+    fake.account_capabilities = {"https://cyrusimap.org/ns/jmap/sieve": {}}
+    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name.startswith("Sieve") else None
+    output = read_stream(config, "sieve_scripts")
+    assert records(output) == [] and output.errors == []
+    assert "lists https://cyrusimap.org/ns/jmap/sieve but has no SieveScript/get" in logs(output)
