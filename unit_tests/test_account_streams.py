@@ -227,3 +227,22 @@ def test_a_capability_the_server_lists_but_does_not_serve_yields_nothing_and_say
     output = read_stream(config, "sieve_scripts")
     assert records(output) == [] and output.errors == []
     assert "lists https://cyrusimap.org/ns/jmap/sieve but has no SieveScript/get" in logs(output)
+
+
+def test_a_full_read_killed_and_resumed_still_finds_the_deletions_it_was_looking_for(
+    contacts_account: FakeJmap, config: dict[str, Any]
+) -> None:
+    """The checkpoint of a full read that replaces a state keeps the ids not seen yet ("unseen")."""
+    checkpoint = {"accounts": {ACCOUNT: {"state": "3", "import": {"anchor": "c1"},
+                                         "memo": {"ids": ["c1"], "unseen": ["c3", "gone"]}}}}
+    output = read_stream(config, "contacts", state=checkpoint)
+    assert [card["id"] for card in verbatim(output)] == ["c3"]  # c1 came before the kill, c2 is a group
+    assert deleted(output) == ["gone"]
+    assert final_state(output)["accounts"][ACCOUNT]["memo"] == {"ids": ["c1", "c3"]}
+
+
+def test_a_memo_that_is_not_a_list_of_ids_is_a_config_error(contacts_account: FakeJmap, config: dict[str, Any]) -> None:
+    output = read_stream(config, "contacts", state={"accounts": {ACCOUNT: {"state": "3", "memo": {"ids": "c1"}}}},
+                         expecting_exception=True)
+    assert records(output) == []
+    assert any("malformed memo" in (message.trace.error.message or "") for message in output.errors)
