@@ -69,6 +69,7 @@ class DialectStream(JmapStream):
         super().__init__(client, accounts)
         self._known: dict[str, set[str]] = {}  # per account: the ids the destination holds
         self._unseen: dict[str, set[str]] = {}  # per account, during a full read that replaces a state: not seen yet
+        self._remembered: set[str] = set()  # accounts whose saved state had a memo: their ids are all known
 
     def dialect(self, account_id: str) -> Dialect | None:
         account = self._client.session.accounts.get(account_id)
@@ -123,7 +124,12 @@ class DialectStream(JmapStream):
         return super().records_of(account_id, obj, fetched_at)
 
     def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
-        self._known.get(account_id, set()).discard(object_id)
+        """No deletion for an id the destination never got from this stream (an RFC 9610 group destroyed,
+        which `ContactCard/changes` also reports to contacts), once a saved memo says what it holds."""
+        known = self._known.get(account_id, set())
+        if account_id in self._remembered and object_id not in known | self._unseen.get(account_id, set()):
+            return []
+        known.discard(object_id)
         return super().deleted_records_of(account_id, object_id, fetched_at)
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
@@ -145,15 +151,18 @@ class DialectStream(JmapStream):
                     f"({name} is not a list of ids); reset the stream to import it again"
                 )
         self._known[account_id], self._unseen[account_id] = set(ids), set(unseen)
+        self._remembered.add(account_id)
 
     def _records(self, account_id: str, page: Page, fetched_at: str) -> Iterator[Record]:
         """A page's records; after the last page of a full read, a deletion for each id it did not bring."""
         yield from super()._records(account_id, page, fetched_at)
-        if page.imported and page.resume is None and (gone := self._unseen.pop(account_id, None)):
+        if page.imported and page.resume is None and (gone := sorted(self._unseen.get(account_id, ()))):
             self.logger.info("%s: account %s: %d object(s) gone since the last sync, found by reading them all",
                              self.name, account_id, len(gone))
-            for object_id in sorted(gone):
+            for object_id in gone:
                 yield from self.deleted_records_of(account_id, object_id, fetched_at)
+        if page.imported and page.resume is None:
+            self._unseen.pop(account_id, None)
 
 
 def offered(account_capabilities: dict[str, object]) -> str:
