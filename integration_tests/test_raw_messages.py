@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import subprocess
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,42 @@ from source_jmap.jmap import MAIL, BasicCredentials, JmapClient, MethodCall
 from source_jmap.streams import EmailSelection
 from source_jmap.streams.raw_messages import RawMessageStream
 
-from .conftest import HOST, IMAP_PORT, MailAccount, seed_mail
+from .conftest import (
+    CYRUS,
+    EXT_ENV,
+    EXT_IMAP_PORT,
+    EXT_ORIGIN,
+    HOST,
+    IMAP_PORT,
+    MailAccount,
+    new_account,
+    seed_mail,
+)
 from .connector import Run, catalog, connector_arguments
 
 RAW_PROPERTIES = ["id", "blobId", "size", "receivedAt", "mailboxIds"]
 
+SERVER_NAMES = ["plain", "ext"]
+SERVER_IDS = ["downloads (plain Cyrus)", "Blob/get (Cyrus with its extensions)"]
+SERVERS = pytest.mark.parametrize("server", SERVER_NAMES, ids=SERVER_IDS)
 
+
+def seeded_account(request: pytest.FixtureRequest, server: str) -> tuple[MailAccount, int]:
+    """A fresh account with the sample mail on the plain or the ext Cyrus, and its IMAP port."""
+    if server == "plain":
+        request.getfixturevalue("cyrus")
+        return new_account(), IMAP_PORT
+    request.getfixturevalue("ext_cyrus")
+    user, password = f"it-{uuid.uuid4().hex[:12]}@example.com", f"Pw-{uuid.uuid4().hex}"
+    subprocess.run([str(CYRUS), "adduser", user, password], check=True, capture_output=True, env=EXT_ENV)
+    return MailAccount(user, password, seed_mail.seed(HOST, EXT_IMAP_PORT, user, password), EXT_ORIGIN), EXT_IMAP_PORT
+
+
+@SERVERS
 def test_an_email_whose_blob_the_server_no_longer_has_is_left_out_of_raw_messages_with_a_log_line(
-    account: MailAccount, caplog: pytest.LogCaptureFixture
+    request: pytest.FixtureRequest, server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    account, _ = seeded_account(request, server)
     client = JmapClient(account.config()["session_url"], BasicCredentials(account.user, account.password))
     account_id = client.session.primary_accounts[MAIL]
     inbox = [sample for sample in account.seeded if sample.mailbox == "INBOX"][:3]
@@ -48,7 +77,7 @@ def test_an_email_whose_blob_the_server_no_longer_has_is_left_out_of_raw_message
 
 def read_raw(account: MailAccount, tmp_path: Path, include_files: bool) -> Run:
     """A read of raw_messages and emails; in file mode the staging directory is tmp_path/staging."""
-    config = account.config(include_raw_message=True, exclude_mailboxes=[], max_raw_message_bytes=64 << 20)
+    config = account.config(include_raw_message=True, exclude_mailboxes=[], max_raw_message_bytes=32 << 20)
     arguments = connector_arguments("read", tmp_path, config, ["raw_messages", "emails"])
     configured = catalog(["raw_messages", "emails"])
     configured["streams"][0]["include_files"] = include_files
@@ -91,9 +120,32 @@ def assert_equal_to_imap_body(account: MailAccount, run: Run, delivered: dict[st
     imap.logout()
 
 
+def large_message() -> seed_mail.SampleMessage:
+    """A message of 17 MB: above the 16 MB a destination row can hold, and above every Blob/get batch."""
+    line = base64.b64encode(bytes(range(256)) * 3)[:76] + b"\r\n"
+    raw = (b"From: Scanner <scanner@example.com>\r\nTo: archive@example.com\r\nSubject: Scanned contract\r\n"
+           b"Message-ID: <large-17mb@example.com>\r\nDate: Tue, 02 Jan 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + line * (17_000_000 // len(line)))
+    return seed_mail.SampleMessage("INBOX", (), datetime(2024, 1, 2, 10, tzinfo=UTC), raw,
+                                   "<large-17mb@example.com>", "Scanned contract", False)
+
+
+@pytest.fixture(params=SERVER_NAMES, ids=SERVER_IDS)
+def raw_account(request: pytest.FixtureRequest) -> tuple[MailAccount, int]:
+    """A fresh account with the sample mail and one 17 MB message, on either Cyrus; and its IMAP port."""
+    account, port = seeded_account(request, request.param)
+    large = large_message()
+    seed_mail.append_pipelined(HOST, port, account.user, account.password, [large])
+    account.seeded.append(large)
+    return account, port
+
+
 @pytest.mark.parametrize("include_files", [True, False], ids=["file mode", "row mode"])
-def test_raw_messages_equal_imap_body_in_file_mode_and_in_row_mode(
-    account: MailAccount, tmp_path: Path, include_files: bool
+def test_raw_messages_equal_imap_body_for_every_message_on_both_servers_in_file_and_row_mode(
+    raw_account: tuple[MailAccount, int], tmp_path: Path, include_files: bool
 ) -> None:
+    account, imap_port = raw_account
     run = read_raw(account, tmp_path, include_files)
-    assert_equal_to_imap_body(account, run, raw_bytes(run, include_files, tmp_path / "staging"), IMAP_PORT)
+    assert_equal_to_imap_body(account, run, raw_bytes(run, include_files, tmp_path / "staging"), imap_port)
+    assert ("offers Blob/get" in run.log_text) == (account.origin == EXT_ORIGIN)

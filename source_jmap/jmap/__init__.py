@@ -6,11 +6,18 @@ config -> session (discovery, session) -> client (wire, transport, retry, respon
 
 from .accounts import select_mail_accounts
 from .auth import BasicCredentials, BearerCredentials, Credentials
-from .blobs import RFC822, blob_url
+from .blobs import RFC822, Blobs, blob_get_capability, blob_url, get_blobs
 from .client import JmapClient
 from .datatype import DataType, Query
 from .discovery import validate_session_url
-from .errors import JmapBlobNotFoundError, JmapConfigError, JmapError, JmapServerError, JmapTransportError
+from .errors import (
+    JmapBlobNotFoundError,
+    JmapConfigError,
+    JmapError,
+    JmapMethodError,
+    JmapServerError,
+    JmapTransportError,
+)
 from .paging import PAGE_BYTES_BUDGET
 from .responses import JsonObject, MethodResponses
 from .session import MAIL, SUBMISSION, JmapSession
@@ -24,12 +31,14 @@ __all__ = [
     "SUBMISSION",
     "BasicCredentials",
     "BearerCredentials",
+    "Blobs",
     "Credentials",
     "DataType",
     "JmapBlobNotFoundError",
     "JmapClient",
     "JmapConfigError",
     "JmapError",
+    "JmapMethodError",
     "JmapServerError",
     "JmapSession",
     "JmapTransportError",
@@ -40,7 +49,9 @@ __all__ = [
     "Query",
     "ResultReference",
     "Sync",
+    "blob_get_capability",
     "blob_url",
+    "get_blobs",
     "read_all",
     "select_mail_accounts",
     "validate_session_url",

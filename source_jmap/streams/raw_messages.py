@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import re
@@ -23,13 +24,29 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources.utils import files_directory
 
-from ..jmap import MAIL, RFC822, DataType, JmapBlobNotFoundError, JmapClient, blob_url
+from ..jmap import (
+    MAIL,
+    RFC822,
+    Blobs,
+    DataType,
+    JmapBlobNotFoundError,
+    JmapClient,
+    JmapMethodError,
+    blob_get_capability,
+    blob_url,
+    get_blobs,
+)
 from .base import UPDATED_AT, JmapStream, Record
 from .selection import EmailSelection
 
 # Downloads queued or under way at once: per worker, and in message bytes (base64 adds a third).
 WINDOW_PER_WORKER = 16
 WINDOW_BYTES = 64 * 1024 * 1024
+# Where the account offers Blob/get, messages up to this size come in batches of one Blob/get call each,
+# of at most BLOB_GET_BYTES (the sum of their sizes; the answer is a third more in base64); larger ones are
+# downloaded, each on its own. On Cyrus, 3,014 messages came in 2.8 s by Blob/get, 7.7 s by parallel downloads.
+BLOB_GET_LARGEST_MESSAGE = 1_000_000
+BLOB_GET_BYTES = 8_000_000
 # In file mode a message is refused only when the server sends more than twice the size it declared
 # for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
 FILE_SLACK_BYTES = 1 << 20
@@ -45,13 +62,17 @@ class FileRecord(dict[str, Any]):
 
 
 class RawMessageStream(JmapStream):
-    """The RFC 5322 source of each email, base64-encoded, downloaded through the session's downloadUrl.
+    """The RFC 5322 source of each email, base64-encoded in its row or, in file mode, as a file.
 
     A stream of its own rather than a column of `emails`: a destination that deduplicates keeps
     the latest row whole, so a column would have to be downloaded again on every flag change to
     keep the row complete. Message content never changes in JMAP, so these rows are written once
     and removed only when the email is destroyed; keyword or mailbox changes cost nothing here.
-    Downloads run in parallel up to the server's maxConcurrentRequests; records keep query order.
+    Where the account offers Blob/get (RFC 9404, or Cyrus's extension), messages up to
+    BLOB_GET_LARGEST_MESSAGE bytes come many at a time by Blob/get, batched by BLOB_GET_BYTES and
+    maxObjectsInGet; larger ones, and any a Blob/get did not send whole, are downloaded through the
+    session's downloadUrl. Requests run in parallel up to the server's maxConcurrentRequests; records
+    keep query order. An email whose blob is gone by then (HTTP 404, Blob/get `notFound`) has no record.
 
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
     has `include_files`, each message is streamed to `<staging>/<accountId>/<YYYY-MM received>/<id>.eml`
@@ -70,6 +91,7 @@ class RawMessageStream(JmapStream):
         self._selection: EmailSelection = selection
         self._max_bytes = max_raw_message_bytes
         self._staging: Path | None = None  # set by `read` when the configured stream includes files
+        self._told_blob_get: set[str] = set()  # the accounts whose use of Blob/get was logged
 
     def data_type(self, account_id: str) -> DataType:
         return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
@@ -119,22 +141,81 @@ class RawMessageStream(JmapStream):
         An email whose blob vanished before its download has no record (`_raw_record`).
         """
         workers = self._client.session.limits.max_concurrent_requests
+        capability = blob_get_capability(self._client.session, account_id)
+        if capability is not None and account_id not in self._told_blob_get:
+            self._told_blob_get.add(account_id)
+            self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come by "
+                             "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_MESSAGE)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="raw-message") as pool:
-            window: deque[tuple[Future[Record | None], int]] = deque()
+            window: deque[tuple[Future[list[Record]], int]] = deque()
             window_bytes = 0
-            for obj in objects:
-                # A message written to a file takes no memory while it waits.
-                size = obj["size"] if self._downloads(obj) and self._staging is None else 0
-                window.append((pool.submit(self._raw_record, account_id, obj, fetched_at), size))
+            for task, size in self._tasks(account_id, objects, fetched_at, capability):
+                window.append((pool.submit(task), size))
                 window_bytes += size
                 while len(window) >= WINDOW_PER_WORKER * workers or window_bytes > WINDOW_BYTES:
                     future, size = window.popleft()
                     window_bytes -= size
-                    if (record := future.result()) is not None:
-                        yield record
+                    yield from future.result()
             while window:
-                if (record := window.popleft()[0].result()) is not None:
-                    yield record
+                yield from window.popleft()[0].result()
+
+    def _tasks(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, capability: str | None
+    ) -> Iterator[tuple[Callable[[], list[Record]], int]]:
+        """The work for the emails, in their order, each with the message bytes it holds in memory.
+
+        Where the account offers Blob/get, emails of at most BLOB_GET_LARGEST_MESSAGE bytes go in
+        batches of at most BLOB_GET_BYTES (the sum of their sizes) and maxObjectsInGet ids, one Blob/get
+        each; every other email is a download of its own (streamed to its file in file mode).
+        """
+        most = self._client.session.limits.max_objects_in_get
+        batch: list[Record] = []
+        batch_bytes = 0
+
+        def batch_task() -> tuple[Callable[[], list[Record]], int]:
+            assert capability is not None  # only then are there batches
+            return functools.partial(self._batch_records, account_id, batch, fetched_at, capability), batch_bytes
+
+        for obj in objects:
+            size = int(obj["size"]) if self._downloads(obj) else 0
+            if capability is not None and 0 < size <= BLOB_GET_LARGEST_MESSAGE:
+                if batch and (batch_bytes + size > BLOB_GET_BYTES or len(batch) >= most):
+                    yield batch_task()
+                    batch, batch_bytes = [], 0
+                batch.append(obj)
+                batch_bytes += size
+                continue
+            if batch:
+                yield batch_task()
+                batch, batch_bytes = [], 0
+            # A message written to a file takes no memory while it waits.
+            yield functools.partial(self._records_of_one, account_id, obj, fetched_at), (
+                0 if self._staging is not None else size)
+        if batch:
+            yield batch_task()
+
+    def _records_of_one(self, account_id: str, email: Record, fetched_at: str) -> list[Record]:
+        record = self._raw_record(account_id, email, fetched_at)
+        return [] if record is None else [record]
+
+    def _batch_records(self, account_id: str, emails: list[Record], fetched_at: str, capability: str) -> list[Record]:
+        """The records of a batch from one Blob/get; an email it did not send whole is downloaded instead."""
+        try:
+            blobs = get_blobs(self._client, capability, account_id, {e["blobId"]: int(e["size"]) for e in emails})
+        except JmapMethodError as error:
+            self.logger.warning("raw_messages: account %s: Blob/get failed (%s); downloading its %d messages one "
+                                "by one", account_id, error, len(emails))
+            blobs = Blobs(unusable={email["blobId"] for email in emails})
+        if blobs.unusable:
+            self.logger.info("raw_messages: account %s: Blob/get did not send %d of %d messages whole; downloading "
+                             "those", account_id, len(blobs.unusable), len(emails))
+        records: list[Record] = []
+        for email in emails:
+            if email["blobId"] in blobs.not_found:
+                self._log_vanished(account_id, email)
+            elif (record := self._raw_record(account_id, email, fetched_at, blobs.found.get(email["blobId"]))):
+                records.append(record)
+        return records
 
     def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """An updated email that left the selection is deleted; one that is in it may have just entered it.
@@ -162,8 +243,11 @@ class RawMessageStream(JmapStream):
         """Whether the message is downloaded: always to a file, into a row when within max_raw_message_bytes."""
         return self._staging is not None or bool(email["size"] <= self._max_bytes)
 
-    def _raw_record(self, account_id: str, email: Record, fetched_at: str) -> Record | None:
-        """The email's record; None when its blob is gone (the email was destroyed after Email/get).
+    def _raw_record(
+        self, account_id: str, email: Record, fetched_at: str, content: bytes | None = None
+    ) -> Record | None:
+        """The email's record, with `content` when Blob/get brought it, else downloaded; None when its blob
+        is gone (the email was destroyed after Email/get).
 
         Such an email is neither failed nor recorded: the next incremental sync's /changes reports it
         destroyed, and its deletion record reaches the destination then.
@@ -173,7 +257,7 @@ class RawMessageStream(JmapStream):
             "receivedAt": email["receivedAt"], UPDATED_AT: fetched_at,
         }
         if self._staging is not None:
-            return self._file_record(account_id, email, record, self._staging)
+            return self._file_record(account_id, email, record, self._staging, content)
         if not self._downloads(email):
             record["raw_message_skipped"] = (
                 f"size {email['size']} bytes exceeds max_raw_message_bytes {self._max_bytes}"
@@ -183,16 +267,20 @@ class RawMessageStream(JmapStream):
                 record["raw_message_skipped"],
             )
             return record
-        url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
-        try:
-            content = self._client.download(url)
-        except JmapBlobNotFoundError:
-            self._log_vanished(account_id, email)
-            return None
+        if content is None:
+            url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822,
+                           f"{email['id']}.eml")
+            try:
+                content = self._client.download(url)
+            except JmapBlobNotFoundError:
+                self._log_vanished(account_id, email)
+                return None
         record["raw_message"] = base64.b64encode(content).decode("ascii")
         return record
 
-    def _file_record(self, account_id: str, email: Record, record: Record, staging: Path) -> FileRecord | None:
+    def _file_record(
+        self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
+    ) -> FileRecord | None:
         """Stream the message to its file, complete and synced before the record exists; None if it vanished."""
         relative = "/".join((_path_part(account_id), _received_month(email.get("receivedAt")),
                              f"{_path_part(email['id'])}.eml"))
@@ -202,7 +290,10 @@ class RawMessageStream(JmapStream):
         url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
         try:
             with partial.open("w+b") as sink:
-                size = self._client.download_to(url, sink, max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
+                if content is not None:
+                    size = sink.write(content)
+                else:
+                    size = self._client.download_to(url, sink, max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
                 sink.flush()
                 os.fsync(sink.fileno())
             os.replace(partial, path)
