@@ -75,10 +75,11 @@ def test_an_email_whose_blob_the_server_no_longer_has_is_left_out_of_raw_message
     assert f"email {gone['id']} was destroyed before its download" in caplog.text
 
 
-def read_raw(account: MailAccount, tmp_path: Path, include_files: bool) -> Run:
+def read_raw(account: MailAccount, tmp_path: Path, include_files: bool,
+             state: list[dict[str, Any]] | None = None) -> Run:
     """A read of raw_messages and emails; in file mode the staging directory is tmp_path/staging."""
     config = account.config(include_raw_message=True, exclude_mailboxes=[], max_raw_message_bytes=32 << 20)
-    arguments = connector_arguments("read", tmp_path, config, ["raw_messages", "emails"])
+    arguments = connector_arguments("read", tmp_path, config, ["raw_messages", "emails"], state)
     configured = catalog(["raw_messages", "emails"])
     configured["streams"][0]["include_files"] = include_files
     (tmp_path / "catalog-read.json").write_text(json.dumps(configured))
@@ -149,3 +150,22 @@ def test_raw_messages_equal_imap_body_for_every_message_on_both_servers_in_file_
     run = read_raw(account, tmp_path, include_files)
     assert_equal_to_imap_body(account, run, raw_bytes(run, include_files, tmp_path / "staging"), imap_port)
     assert ("offers Blob/get" in run.log_text) == (account.origin == EXT_ORIGIN)
+
+
+def test_in_file_mode_an_email_expunged_later_comes_as_a_deletion_record_without_a_file(
+    account: MailAccount, tmp_path: Path
+) -> None:
+    first = read_raw(account, tmp_path, include_files=True)
+    sample = account.seeded[0]
+    by_message_id = {r["messageId"][0]: r["id"] for r in first.records("emails")}
+    imap = account.imap()
+    imap.select(seed_mail.quote_mailbox(sample.mailbox))
+    [uid] = imap.uid("SEARCH", "HEADER", "Message-ID", sample.message_id)[1][0].split()
+    imap.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+    imap.uid("EXPUNGE", uid)
+    imap.logout()
+
+    later = read_raw(account, tmp_path, include_files=True, state=first.final_state())
+    raw = [m["record"] for m in later.of_type("RECORD") if m["record"]["stream"] == "raw_messages"]
+    assert [(r["data"]["id"], r["data"].get("_ab_cdc_deleted_at") is not None, "file_reference" in r)
+            for r in raw] == [(by_message_id[sample.message_id.strip("<>")], True, False)]
