@@ -10,6 +10,7 @@ the real server in integration_tests/test_account_streams.py.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 
 from .fake_jmap import ACCOUNT, ORIGIN, FakeJmap
-from .helpers import final_state, read_stream
+from .helpers import final_state, read_stream, stream_states
 
 CONTACTS = "urn:ietf:params:jmap:contacts"
 CALENDARS = "urn:ietf:params:jmap:calendars"
@@ -247,3 +248,19 @@ def test_a_memo_that_is_not_a_list_of_ids_is_a_config_error(contacts_account: Fa
                          expecting_exception=True)
     assert records(output) == []
     assert any("malformed memo" in (message.trace.error.message or "") for message in output.errors)
+
+
+def test_the_state_of_an_account_with_thousands_of_contacts_stays_under_4_kb_and_says_what_that_costs(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.account_capabilities = {CONTACTS: {}}
+    fake.max_objects_in_get = 500
+    put(fake, "ContactCard", *({**JOHN, "id": f"card-{number:05d}-{'x' * 24}"} for number in range(2000)))
+    first = read_stream(config, "contacts")
+    assert len(records(first)) == 2000
+    assert max(len(json.dumps(state)) for state in stream_states(first)) < 4096
+    assert final_state(first)["accounts"][ACCOUNT]["memo"] == {"overflow": True}
+    assert "holds more objects than the state can list" in logs(first)
+    fake.destroy("ContactCard", "card-00007-" + "x" * 24)
+    second = read_stream(config, "contacts", state=final_state(first))
+    assert deleted(second) == ["card-00007-" + "x" * 24]  # /changes still brings every deletion

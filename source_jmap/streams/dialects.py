@@ -4,11 +4,14 @@ A stream over such a type lists its dialects, most preferred first; each account
 (`accountCapabilities` in the session) pick the first it offers. An account that offers none yields
 nothing for the stream and one log line saying why; the sync goes on.
 
-Each such stream keeps the ids the destination holds in its state ("memo": {"ids": [...]}, about the
-size of the ids: 300 contacts, 5 KB). When an incremental sync has to read a type again in full (a
-state the server rejects: Cyrus answers cannotCalculateChanges to CalendarEvent/changes once a calendar
-was deleted; or a type without `/changes`: Cyrus's Quota and SieveScript), the ids that the new read
-did not bring are emitted as deleted at its end, so the destination loses what the server lost.
+Each such stream keeps the ids the destination holds in its state ("memo": {"ids": [...]}), as long
+as they fit the state's budget (MEMO_BUDGET_BYTES: a STATE stays under 4 KB per account, re-emitted at
+every checkpoint). An account with more objects keeps {"overflow": true} instead, until a full read
+finds them few enough again, and a warning says what that costs. When an incremental sync has to read
+a type again in full (a state the server rejects: Cyrus answers cannotCalculateChanges to
+CalendarEvent/changes once a calendar was deleted; or a type without `/changes`: Cyrus's Quota and
+SieveScript), the ids that the new read did not bring are emitted as deleted at its end, so the
+destination loses what the server lost.
 """
 
 from __future__ import annotations
@@ -44,6 +47,16 @@ REPORTED = (
 )
 
 
+# Room for the ids in an account's STATE: with the JMAP state and the selection, under 4 KB (issue 13:
+# a state is re-emitted at every checkpoint, so it must not grow with the account). Cyrus's contact ids
+# are UIDs of ~36 characters: about 75 ids.
+MEMO_BUDGET_BYTES = 3000
+
+
+def _fits(ids: set[str], unseen: set[str]) -> bool:
+    return sum(len(object_id) + 3 for object_id in ids | unseen) <= MEMO_BUDGET_BYTES
+
+
 def _everything(obj: Record) -> bool:
     return True
 
@@ -70,6 +83,7 @@ class DialectStream(JmapStream):
         self._known: dict[str, set[str]] = {}  # per account: the ids the destination holds
         self._unseen: dict[str, set[str]] = {}  # per account, during a full read that replaces a state: not seen yet
         self._remembered: set[str] = set()  # accounts whose saved state had a memo: their ids are all known
+        self._overflowing: set[str] = set()  # accounts with more ids than the state can hold: none are known
 
     def dialect(self, account_id: str) -> Dialect | None:
         account = self._client.session.accounts.get(account_id)
@@ -133,8 +147,19 @@ class DialectStream(JmapStream):
         return super().deleted_records_of(account_id, object_id, fetched_at)
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
-        memo: dict[str, Any] = {"ids": sorted(self._known.get(account_id, ()))}
-        if unseen := self._unseen.get(account_id):
+        known, unseen = self._known.get(account_id, set()), self._unseen.get(account_id, set())
+        if account_id in self._overflowing or not _fits(known, unseen):
+            if account_id not in self._overflowing:
+                self._overflowing.add(account_id)
+                self.logger.warning(
+                    "%s: account %s holds more objects than the state can list within %d bytes; deletions that "
+                    "only a full read can find (a calendar deleted, a state the server rejects) are not "
+                    "detected for it until it holds fewer: a full refresh of the stream removes them",
+                    self.name, account_id, MEMO_BUDGET_BYTES,
+                )
+            return {"overflow": True}
+        memo: dict[str, Any] = {"ids": sorted(known)}
+        if unseen:
             memo["unseen"] = sorted(unseen)
         return memo
 
@@ -142,6 +167,10 @@ class DialectStream(JmapStream):
         """None: a full read starts; what the destination held is unseen until the read brings it."""
         if extra is None:
             self._unseen[account_id] = self._known.pop(account_id, set())
+            self._overflowing.discard(account_id)  # a full read counts the account's objects again
+            return
+        if extra.get("overflow") is True:
+            self._overflowing.add(account_id)
             return
         ids, unseen = extra.get("ids", []), extra.get("unseen", [])
         for name, value in (("ids", ids), ("unseen", unseen)):
