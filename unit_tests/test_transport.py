@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from source_jmap.jmap import BasicCredentials, JmapClient, MethodCall, transport
+from source_jmap.jmap import BasicCredentials, JmapClient, MethodCall, connection
 
 from .fake_jmap import session_document
 
@@ -95,6 +95,6 @@ def test_every_answer_is_read_with_immediate_acks_on_one_kept_alive_connection(
 def test_where_the_platform_has_no_quickack_connections_are_plain_and_work(
     server: ThreadingHTTPServer, quickacks: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transport, "TCP_QUICKACK", None)
+    monkeypatch.setattr(connection, "TCP_QUICKACK", None)
     assert read_three_times(server).requests_sent == 4
     assert quickacks == []

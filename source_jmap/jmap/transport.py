@@ -1,28 +1,15 @@
 """HTTP for JMAP: one request and its answer, transport failures in words, retries by the table.
 
-Connections acknowledge each answer at once. A server that writes an answer in pieces without
-TCP_NODELAY (Cyrus does) sends the first segment and holds the rest until that one is acknowledged
-(Nagle's algorithm), while Linux delays the ACK of a client that has nothing to send back by up to
-40 ms. Every answer of more than one segment then arrives 40 ms late: 10,000 raw-message downloads
-took 61 s instead of 8 s on loopback (bench/README.md). TCP_QUICKACK makes the kernel acknowledge at
-once, but it does not stick, so it is set again before each answer is read. Where the platform has
-no TCP_QUICKACK, connections are plain ones.
-
-Each attempt has an overall deadline. requests' read timeout bounds each socket read only, so a
-server that trickles one byte every two seconds never trips it and held a sync forever (issue 13).
-The connections read every answer, headers and body, through a reader that shortens each socket
-read to what is left of the attempt's deadline; the deadline reaches the connection in a
-thread-local, since requests passes nothing of its own to the connection that reads the answer.
+Connections (connection.py) acknowledge each answer at once and read it within the attempt's
+overall deadline; this module sets that deadline, caps what an answer may hold, and decides by the
+retry table what a failed attempt means.
 
 One transport is shared by the download threads of raw_messages: its counters are kept under a lock.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import io
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,11 +18,9 @@ from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from .auth import Credentials
+from .connection import ATTEMPT, Deadline, new_http_session
 from .errors import (
     JmapConfigError,
     JmapServerError,
@@ -59,10 +44,6 @@ from .retry import (
     retry_after_seconds,
 )
 
-TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
-# Connections kept open per host: enough for the parallel blob downloads of any server's
-# maxConcurrentRequests seen so far (Fastmail 10, Cyrus 5, Stalwart 4).
-POOL_SIZE = 16
 CONNECT_TIMEOUT_SECONDS = 10.0
 # The longest one HTTP attempt may take, from sending the request to the last byte of the answer: a
 # page within the 64 MB byte budget (paging.py) arrives in well under a minute even at 10 Mbit/s.
@@ -75,124 +56,6 @@ MAX_ANSWER_BYTES = 512_000_000
 CHUNK_BYTES = 1 << 20
 
 T = TypeVar("T")
-
-
-@dataclass
-class _Deadline:
-    """The deadline of one attempt; `passed` is set by the reader that found it passed."""
-
-    at: float
-    passed: bool = False
-
-
-class _AttemptDeadline(threading.local):
-    current: _Deadline | None = None
-
-
-_ATTEMPT = _AttemptDeadline()
-
-
-class _ReadsBeforeDeadline(io.RawIOBase):
-    """A socket's reads, each bounded by the read timeout and by what is left of the attempt's deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
-        super().__init__()
-        self._sock = sock
-        self._raw = sock.makefile("rb", buffering=0)  # counted by the socket: it stays open while this reads
-        self._deadline = deadline
-        self._read_timeout = sock.gettimeout()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        remaining = self._deadline.at - time.monotonic()
-        if remaining <= 0:
-            self._deadline.passed = True
-            raise TimeoutError("the request's deadline passed")
-        bounded = self._read_timeout is None or remaining < self._read_timeout
-        self._sock.settimeout(remaining if bounded else self._read_timeout)
-        try:
-            return self._raw.readinto(buffer)
-        except TimeoutError:
-            self._deadline.passed = self._deadline.passed or bounded
-            raise
-
-    def close(self) -> None:
-        """The answer is read (or abandoned): the connection's next request gets the plain read timeout."""
-        if not self.closed:
-            with contextlib.suppress(OSError):
-                self._sock.settimeout(self._read_timeout)
-            self._raw.close()
-        super().close()
-
-
-class _SocketWithDeadline:
-    """What http.client's response asks of a socket (its file), with each read bounded by the deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
-        self._sock = sock
-        self._deadline = deadline
-
-    def makefile(self, mode: str) -> io.BufferedReader:
-        return io.BufferedReader(_ReadsBeforeDeadline(self._sock, self._deadline))
-
-
-class _AnswerBeforeDeadline(http.client.HTTPResponse):
-    """http.client's response, reading through the deadline of the attempt under way in this thread."""
-
-    def __init__(self, sock: Any, debuglevel: int = 0, method: str | None = None, url: str | None = None) -> None:
-        deadline = _ATTEMPT.current
-        super().__init__(sock if deadline is None else _SocketWithDeadline(sock, deadline),  # type: ignore[arg-type]
-                         debuglevel, method, url)
-
-
-class _AcknowledgeAtOnce:
-    sock: Any
-    response_class: Any = _AnswerBeforeDeadline
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        if TCP_QUICKACK is not None and self.sock is not None:
-            # Not every socket is a TCP socket one can set this on (a TLS tunnel through a proxy).
-            with contextlib.suppress(OSError, AttributeError):
-                self.sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
-        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-
-
-class QuickAckHTTPConnection(_AcknowledgeAtOnce, HTTPConnection):
-    pass
-
-
-class QuickAckHTTPSConnection(_AcknowledgeAtOnce, HTTPSConnection):
-    pass
-
-
-class _QuickAckHTTPPool(HTTPConnectionPool):
-    ConnectionCls = QuickAckHTTPConnection
-
-
-class _QuickAckHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = QuickAckHTTPSConnection
-
-
-class QuickAckAdapter(HTTPAdapter):
-    """requests' adapter, with connections that set TCP_QUICKACK before reading each answer."""
-
-    def __init__(self) -> None:
-        super().__init__(pool_maxsize=POOL_SIZE)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _QuickAckHTTPPool, "https": _QuickAckHTTPSPool}
-
-
-def new_http_session() -> requests.Session:
-    """A keep-alive session whose connections acknowledge answers at once."""
-    http = requests.Session()
-    adapter = QuickAckAdapter()
-    for scheme in ("http://", "https://"):  # ignore-https-check: the adapter serves both schemes
-        http.mount(scheme, adapter)
-    return http
 
 
 def _amount(size: int) -> str:
@@ -306,7 +169,7 @@ class HttpTransport:
         host = parts.netloc
         with self._lock:
             self.requests_sent += 1
-        deadline = _ATTEMPT.current = _Deadline(time.monotonic() + self._request_timeout)
+        deadline = ATTEMPT.current = Deadline(time.monotonic() + self._request_timeout)
         try:
             with self._http.request(
                 method, url, auth=self.credentials if authenticate else None, timeout=self._timeout, stream=True,
@@ -321,7 +184,7 @@ class HttpTransport:
         except requests.exceptions.RequestException as error:
             raise self._transport_failure(error, host, url, deadline) from None
         finally:
-            _ATTEMPT.current = None
+            ATTEMPT.current = None
         with self._lock:
             self._server_answered = True
             self.bytes_received += len(response.content) + response.streamed
@@ -338,7 +201,7 @@ class HttpTransport:
         return response
 
     def _transport_failure(
-        self, error: requests.exceptions.RequestException, host: str, url: str, deadline: _Deadline
+        self, error: requests.exceptions.RequestException, host: str, url: str, deadline: Deadline
     ) -> Exception:
         """The error for a request that got no complete answer, retryable where the table says so."""
         failure, message = (
