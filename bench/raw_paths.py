@@ -80,7 +80,7 @@ def scenario(work: Path, name: str, server: str, account: tuple[str, str], strea
     directory = work / f"{name}-{delay}".replace(" ", "_")
     (directory / "staging").mkdir(parents=True)
     with DelayingProxy(SERVERS[server][0], delay) as relay:
-        config = {"session_url": f"http://127.0.0.1:{relay.port}/jmap/",
+        config = {"session_url": f"http://127.0.0.1:{relay.port}/jmap/",  # ignore-https-check
                   "credentials": {"auth_type": "basic", "username": account[0], "password": account[1]},
                   "exclude_mailboxes": [], "include_raw_message": True, "max_raw_message_bytes": 64 << 20}
         catalog = {"streams": [{"stream": {"name": stream, "json_schema": {}, "supported_sync_modes": ["incremental"]},
