@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from airbyte_cdk.sources.utils import files_directory
 
+from source_jmap.jmap import blobs
 from source_jmap.jmap.blobs import BLOB, CYRUS_BLOB
-from source_jmap.streams import raw_messages
 
 from .fake_jmap import FakeJmap, email
 from .helpers import read_stream
@@ -51,8 +51,8 @@ def serve(fake: FakeJmap, sizes: list[int], capability: str = BLOB,
 
 @pytest.fixture
 def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(raw_messages, "BLOB_GET_BYTES", 250)
-    monkeypatch.setattr(raw_messages, "BLOB_GET_LARGEST_MESSAGE", 150)
+    monkeypatch.setattr(blobs, "BLOB_GET_BYTES", 250)
+    monkeypatch.setattr(blobs, "BLOB_GET_LARGEST_BLOB", 150)
 
 
 def rows(config: dict[str, Any]) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_jmap import SourceJmap
-from source_jmap.streams.raw_messages import _path_part, _received_month
+from source_jmap.streams.staging import _path_part, _received_month
 
 from .fake_jmap import FakeJmap, email
 from .helpers import final_state

@@ -6,7 +6,7 @@ config -> session (discovery, session) -> client (wire, transport, retry, respon
 
 from .accounts import select_mail_accounts
 from .auth import BasicCredentials, BearerCredentials, Credentials
-from .blobs import RFC822, Blobs, blob_get_capability, blob_url, get_blobs
+from .blobs import BLOB_GET_LARGEST_BLOB, RFC822, Blobs, blob_get_capability, blob_url, get_blobs, plan_retrieval
 from .client import JmapClient
 from .datatype import DataType, Query
 from .discovery import validate_session_url
@@ -25,6 +25,7 @@ from .sync import Page, Sync, read_all
 from .wire import MethodCall, ResultReference
 
 __all__ = [
+    "BLOB_GET_LARGEST_BLOB",
     "MAIL",
     "PAGE_BYTES_BUDGET",
     "RFC822",
@@ -52,6 +53,7 @@ __all__ = [
     "blob_get_capability",
     "blob_url",
     "get_blobs",
+    "plan_retrieval",
     "read_all",
     "select_mail_accounts",
     "validate_session_url",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
 from .client import JmapClient
@@ -32,6 +33,48 @@ def blob_url(template: str, account_id: str, blob_id: str, media_type: str, name
 BLOB = "urn:ietf:params:jmap:blob"
 CYRUS_BLOB = "https://cyrusimap.org/ns/jmap/blob"
 BLOB_GET_CAPABILITIES = (BLOB, CYRUS_BLOB)
+
+
+# Where the account offers Blob/get, blobs up to this size come in batches of one Blob/get call each, of
+# at most BLOB_GET_BYTES (the sum of their sizes; the answer is a third more in base64); larger ones are
+# downloaded, each on its own. On Cyrus, 3,014 messages came in 2.8 s by Blob/get, 7.7 s by parallel downloads.
+BLOB_GET_LARGEST_BLOB = 1_000_000
+BLOB_GET_BYTES = 8_000_000
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Retrieval(Generic[T]):
+    """Blobs fetched together: by one Blob/get call, or one blob downloaded alone."""
+
+    items: list[T]
+    bytes: int
+    by_blob_get: bool
+
+
+def plan_retrieval(
+    items: Iterable[T], size_of: Callable[[T], int], blob_get: bool, most: int
+) -> Iterator[Retrieval[T]]:
+    """The items in their order, grouped for fetching: where `blob_get`, those of at most BLOB_GET_LARGEST_BLOB
+    bytes in batches of at most BLOB_GET_BYTES and `most` ids; every other item alone (size 0: nothing to fetch)."""
+    batch: list[T] = []
+    batch_bytes = 0
+    for item in items:
+        size = size_of(item)
+        if blob_get and 0 < size <= BLOB_GET_LARGEST_BLOB:
+            if batch and (batch_bytes + size > BLOB_GET_BYTES or len(batch) >= most):
+                yield Retrieval(batch, batch_bytes, by_blob_get=True)
+                batch, batch_bytes = [], 0
+            batch.append(item)
+            batch_bytes += size
+            continue
+        if batch:
+            yield Retrieval(batch, batch_bytes, by_blob_get=True)
+            batch, batch_bytes = [], 0
+        yield Retrieval([item], size, by_blob_get=False)
+    if batch:
+        yield Retrieval(batch, batch_bytes, by_blob_get=True)
 
 
 def blob_get_capability(session: JmapSession, account_id: str) -> str | None:

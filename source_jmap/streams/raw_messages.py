@@ -3,15 +3,12 @@ from __future__ import annotations
 import base64
 import functools
 import logging
-import os
-import re
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from airbyte_cdk.models import (
     AirbyteMessage,
@@ -25,6 +22,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.sources.utils import files_directory
 
 from ..jmap import (
+    BLOB_GET_LARGEST_BLOB,
     MAIL,
     RFC822,
     Blobs,
@@ -35,31 +33,15 @@ from ..jmap import (
     blob_get_capability,
     blob_url,
     get_blobs,
+    plan_retrieval,
 )
 from .base import UPDATED_AT, JmapStream, Record
 from .selection import EmailSelection
+from .staging import FILE_SLACK_BYTES, FileRecord, staged_path, write_durably
 
 # Downloads queued or under way at once: per worker, and in message bytes (base64 adds a third).
 WINDOW_PER_WORKER = 16
 WINDOW_BYTES = 64 * 1024 * 1024
-# Where the account offers Blob/get, messages up to this size come in batches of one Blob/get call each,
-# of at most BLOB_GET_BYTES (the sum of their sizes; the answer is a third more in base64); larger ones are
-# downloaded, each on its own. On Cyrus, 3,014 messages came in 2.8 s by Blob/get, 7.7 s by parallel downloads.
-BLOB_GET_LARGEST_MESSAGE = 1_000_000
-BLOB_GET_BYTES = 8_000_000
-# In file mode a message is refused only when the server sends more than twice the size it declared
-# for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
-FILE_SLACK_BYTES = 1 << 20
-_SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.2) are made of these alone
-
-
-class FileRecord(dict[str, Any]):
-    """A record whose message was written to a file in the staging directory, and the reference to it."""
-
-    def __init__(self, data: Record, file_reference: AirbyteRecordMessageFileReference) -> None:
-        super().__init__(data)
-        self.file_reference = file_reference
-
 
 class RawMessageStream(JmapStream):
     """The RFC 5322 source of each email, base64-encoded in its row or, in file mode, as a file.
@@ -145,7 +127,7 @@ class RawMessageStream(JmapStream):
         if capability is not None and account_id not in self._told_blob_get:
             self._told_blob_get.add(account_id)
             self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come by "
-                             "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_MESSAGE)
+                             "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="raw-message") as pool:
             window: deque[tuple[Future[list[Record]], int]] = deque()
             window_bytes = 0
@@ -162,37 +144,19 @@ class RawMessageStream(JmapStream):
     def _tasks(
         self, account_id: str, objects: Iterable[Record], fetched_at: str, capability: str | None
     ) -> Iterator[tuple[Callable[[], list[Record]], int]]:
-        """The work for the emails, in their order, each with the message bytes it holds in memory.
-
-        Where the account offers Blob/get, emails of at most BLOB_GET_LARGEST_MESSAGE bytes go in
-        batches of at most BLOB_GET_BYTES (the sum of their sizes) and maxObjectsInGet ids, one Blob/get
-        each; every other email is a download of its own (streamed to its file in file mode).
-        """
+        """The work for the emails, in their order (jmap.plan_retrieval), each with the message bytes it holds
+        in memory: a Blob/get batch, or one download (streamed to its file in file mode: no memory)."""
         most = self._client.session.limits.max_objects_in_get
-        batch: list[Record] = []
-        batch_bytes = 0
+        for part in plan_retrieval(objects, self._fetch_size, capability is not None, most):
+            if part.by_blob_get:
+                assert capability is not None  # only then are there batches
+                yield functools.partial(self._batch_records, account_id, part.items, fetched_at, capability), part.bytes
+            else:
+                yield (functools.partial(self._records_of_one, account_id, part.items[0], fetched_at),
+                       0 if self._staging is not None else part.bytes)
 
-        def batch_task() -> tuple[Callable[[], list[Record]], int]:
-            assert capability is not None  # only then are there batches
-            return functools.partial(self._batch_records, account_id, batch, fetched_at, capability), batch_bytes
-
-        for obj in objects:
-            size = int(obj["size"]) if self._downloads(obj) else 0
-            if capability is not None and 0 < size <= BLOB_GET_LARGEST_MESSAGE:
-                if batch and (batch_bytes + size > BLOB_GET_BYTES or len(batch) >= most):
-                    yield batch_task()
-                    batch, batch_bytes = [], 0
-                batch.append(obj)
-                batch_bytes += size
-                continue
-            if batch:
-                yield batch_task()
-                batch, batch_bytes = [], 0
-            # A message written to a file takes no memory while it waits.
-            yield functools.partial(self._records_of_one, account_id, obj, fetched_at), (
-                0 if self._staging is not None else size)
-        if batch:
-            yield batch_task()
+    def _fetch_size(self, email: Record) -> int:
+        return int(email["size"]) if self._downloads(email) else 0
 
     def _records_of_one(self, account_id: str, email: Record, fetched_at: str) -> list[Record]:
         record = self._raw_record(account_id, email, fetched_at)
@@ -282,27 +246,19 @@ class RawMessageStream(JmapStream):
         self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
     ) -> FileRecord | None:
         """Stream the message to its file, complete and synced before the record exists; None if it vanished."""
-        relative = "/".join((_path_part(account_id), _received_month(email.get("receivedAt")),
-                             f"{_path_part(email['id'])}.eml"))
-        path = staging / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        path, relative = staged_path(staging, account_id, email)
         url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
+
+        def write(sink: BinaryIO) -> int:
+            if content is not None:
+                return sink.write(content)
+            return self._client.download_to(url, sink, max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
+
         try:
-            with partial.open("w+b") as sink:
-                if content is not None:
-                    size = sink.write(content)
-                else:
-                    size = self._client.download_to(url, sink, max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
-                sink.flush()
-                os.fsync(sink.fileno())
-            os.replace(partial, path)
-            _sync_directory(path.parent)
+            size = write_durably(path, write)
         except JmapBlobNotFoundError:
             self._log_vanished(account_id, email)
             return None
-        finally:
-            partial.unlink(missing_ok=True)
         record |= {"messageId": email.get("messageId"), "mailboxIds": email.get("mailboxIds")}
         return FileRecord(record, AirbyteRecordMessageFileReference(
             staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=size,
@@ -315,27 +271,3 @@ class RawMessageStream(JmapStream):
             email["blobId"],
         )
 
-
-def _path_part(value: str) -> str:
-    """A server's id as one path component: itself when made of Id characters, else percent-encoded (never `..`)."""
-    if _SAFE_PATH_PART.fullmatch(value):
-        return value
-    return "".join(chr(b) if _SAFE_PATH_PART.fullmatch(chr(b)) else f"%{b:02X}" for b in value.encode())
-
-
-def _received_month(received_at: Any) -> str:
-    """`YYYY-MM` of the email's receivedAt: files of one month together, and the path never changes."""
-    match = re.match(r"(\d{4})-(\d{2})", received_at) if isinstance(received_at, str) else None
-    return f"{match[1]}-{match[2]}" if match else "undated"
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make a rename in `directory` durable (where the platform can open a directory)."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

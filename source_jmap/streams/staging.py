@@ -1,0 +1,77 @@
+"""Files in Airbyte's staging directory: a stable path per email, written whole before any record names it.
+
+A file is written under a temporary name, synced, renamed and its directory synced: a record's
+file_reference never points at a file that a crash could leave cut short.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from airbyte_cdk.models import AirbyteRecordMessageFileReference
+
+# In file mode a message is refused only when the server sends more than twice the size it declared
+# for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
+FILE_SLACK_BYTES = 1 << 20
+_SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.2) are made of these alone
+
+
+class FileRecord(dict[str, Any]):
+    """A record whose message was written to a file in the staging directory, and the reference to it."""
+
+    def __init__(self, data: dict[str, Any], file_reference: AirbyteRecordMessageFileReference) -> None:
+        super().__init__(data)
+        self.file_reference = file_reference
+
+
+def staged_path(staging: Path, account_id: str, email: dict[str, Any]) -> tuple[Path, str]:
+    """`<staging>/<account>/<YYYY-MM of receivedAt>/<email id>.eml`, and the part below `staging`."""
+    relative = "/".join((_path_part(account_id), _received_month(email.get("receivedAt")),
+                         f"{_path_part(email['id'])}.eml"))
+    return staging / relative, relative
+
+
+def write_durably(path: Path, write: Callable[[BinaryIO], int]) -> int:
+    """Write a file through `write` (which returns the bytes written), complete and synced when this returns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        with partial.open("w+b") as sink:
+            size = write(sink)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(partial, path)
+        _sync_directory(path.parent)
+    finally:
+        partial.unlink(missing_ok=True)
+    return size
+
+
+def _path_part(value: str) -> str:
+    """A server's id as one path component: itself when made of Id characters, else percent-encoded (never `..`)."""
+    if _SAFE_PATH_PART.fullmatch(value):
+        return value
+    return "".join(chr(b) if _SAFE_PATH_PART.fullmatch(chr(b)) else f"%{b:02X}" for b in value.encode())
+
+
+def _received_month(received_at: Any) -> str:
+    """`YYYY-MM` of the email's receivedAt: files of one month together, and the path never changes."""
+    match = re.match(r"(\d{4})-(\d{2})", received_at) if isinstance(received_at, str) else None
+    return f"{match[1]}-{match[2]}" if match else "undated"
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable (where the platform can open a directory)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
