@@ -66,6 +66,17 @@ class AnswerTooLarge(Exception):
     """The body, decoded, grew past the most the caller accepts."""
 
 
+def _copy(response: requests.Response, target: BinaryIO, max_bytes: int) -> int:
+    """Decode the body into `target` CHUNK_BYTES at a time; its length, or AnswerTooLarge once past `max_bytes`."""
+    written = 0
+    for chunk in response.iter_content(CHUNK_BYTES):
+        written += len(chunk)
+        if written > max_bytes:
+            raise AnswerTooLarge
+        target.write(chunk)
+    return written
+
+
 @dataclass(frozen=True)
 class HttpResponse:
     """An HTTP response with its whole body, read into ONE buffer: `Response.content` joins 10 KB
@@ -91,13 +102,7 @@ class HttpResponse:
         if sink is not None and response.status_code == 200:
             sink.seek(0)
             sink.truncate()
-            written = 0
-            for chunk in response.iter_content(CHUNK_BYTES):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise AnswerTooLarge
-                sink.write(chunk)
-            return cls(response.status_code, response.headers, response.url, b"", written)
+            return cls(response.status_code, response.headers, response.url, b"", _copy(response, sink, max_bytes))
         length = response.headers.get("Content-Length", "")
         if "Content-Encoding" not in response.headers and length.isdigit():
             if int(length) > max_bytes:
@@ -105,10 +110,7 @@ class HttpResponse:
             content = b"".join(response.iter_content(None))
         else:
             body = io.BytesIO()
-            for chunk in response.iter_content(CHUNK_BYTES):
-                if body.tell() + len(chunk) > max_bytes:
-                    raise AnswerTooLarge
-                body.write(chunk)
+            _copy(response, body, max_bytes)
             content = body.getvalue()
         return cls(response.status_code, response.headers, response.url, content)
 

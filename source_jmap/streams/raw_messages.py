@@ -232,10 +232,8 @@ class RawMessageStream(JmapStream):
             )
             return record
         if content is None:
-            url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822,
-                           f"{email['id']}.eml")
             try:
-                content = self._client.download(url)
+                content = self._client.download(self._message_url(account_id, email))
             except JmapBlobNotFoundError:
                 self._log_vanished(account_id, email)
                 return None
@@ -247,12 +245,12 @@ class RawMessageStream(JmapStream):
     ) -> FileRecord | None:
         """Stream the message to its file, complete and synced before the record exists; None if it vanished."""
         path, relative = staged_path(staging, account_id, email)
-        url = blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
 
         def write(sink: BinaryIO) -> int:
             if content is not None:
                 return sink.write(content)
-            return self._client.download_to(url, sink, max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
+            return self._client.download_to(self._message_url(account_id, email), sink,
+                                            max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
 
         try:
             size = write_durably(path, write)
@@ -263,6 +261,10 @@ class RawMessageStream(JmapStream):
         return FileRecord(record, AirbyteRecordMessageFileReference(
             staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=size,
         ))
+
+    def _message_url(self, account_id: str, email: Record) -> str:
+        """The downloadUrl of the email's RFC 5322 source."""
+        return blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
 
     def _log_vanished(self, account_id: str, email: Record) -> None:
         self.logger.info(
