@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -22,6 +21,8 @@ from source_jmap.jmap import BasicCredentials
 from source_jmap.jmap.errors import JmapTransportError
 from source_jmap.jmap.retry import TRANSPORT_FAILURES, Action, RetryPolicy, TransportFailure
 from source_jmap.jmap.transport import HttpResponse, HttpTransport
+
+from .loopback import loopback_server, origin
 
 TRICKLE_SECONDS = 0.2  # between two bytes: far below any read timeout
 BODY = b'{"answer": "' + b"x" * 40 + b'"}'  # 54 bytes: 11 s at the trickle's pace
@@ -69,12 +70,8 @@ class TricklingHeaders(Trickling):
 
 
 def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_server(handler) as httpd:
+        yield origin(httpd)
 
 
 @pytest.fixture

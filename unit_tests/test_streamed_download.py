@@ -7,10 +7,9 @@ The jmap layer takes an opened file; where the file lives is the caller's busine
 from __future__ import annotations
 
 import json
-import threading
 import tracemalloc
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from source_jmap.jmap import BasicCredentials, JmapBlobNotFoundError, JmapClient
 from source_jmap.jmap.retry import RetryPolicy
 
 from .fake_jmap import session_document
+from .loopback import loopback_server, origin
 
 BLOCK = bytes(range(256)) * 4096  # 1 MB
 
@@ -62,12 +62,8 @@ class Blobs(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Blobs)
-    httpd.cuts = set()  # type: ignore[attr-defined]
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_server(Blobs, cuts=set()) as httpd:
+        yield origin(httpd)
 
 
 def client(origin: str) -> JmapClient:

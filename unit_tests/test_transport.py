@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from source_jmap.jmap import BasicCredentials, JmapClient, MethodCall, connection
 
 from .fake_jmap import session_document
+from .loopback import loopback_server, origin
 
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 ANSWER = {"sessionState": "s0", "methodResponses": [["Mailbox/get", {"list": [], "state": "1"}, "m"]]}
@@ -50,13 +50,8 @@ class JmapOnLoopback(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), JmapOnLoopback)
-    httpd.connections = set()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_server(JmapOnLoopback, connections=set()) as httpd:
+        yield httpd
 
 
 @pytest.fixture
@@ -75,7 +70,7 @@ def quickacks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def read_three_times(server: ThreadingHTTPServer) -> JmapClient:
-    client = JmapClient(f"http://127.0.0.1:{server.server_port}/jmap/", BasicCredentials("alice", "pw-123"))
+    client = JmapClient(f"{origin(server)}/jmap/", BasicCredentials("alice", "pw-123"))
     call = MethodCall("Mailbox/get", {"accountId": "acc1", "ids": None}, "m")
     for _ in range(3):
         assert client.call([call], [])["m"]["state"] == "1"
