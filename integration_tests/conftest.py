@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 CYRUS = ROOT / "scripts" / "cyrus.sh"
@@ -53,6 +54,15 @@ class MailAccount:
 
     def imap(self) -> imaplib.IMAP4:
         return seed_mail.open_imap(HOST, IMAP_PORT, self.user, self.password)
+
+    def jmap(self, using: list[str], calls: list[list[Any]]) -> list[list[Any]]:
+        """The method responses to `calls`, asked with plain HTTP, without the connector (Cyrus's apiUrl is
+        its session URL, /jmap/): the independent view tests compare the connector's output with."""
+        body = {"using": ["urn:ietf:params:jmap:core", *using], "methodCalls": calls}
+        response = requests.post(f"{self.origin}/jmap/", json=body, auth=(self.user, self.password), timeout=30)
+        response.raise_for_status()
+        responses: list[list[Any]] = response.json()["methodResponses"]
+        return responses
 
 
 @pytest.fixture(scope="session")

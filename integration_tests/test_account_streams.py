@@ -53,11 +53,8 @@ def raw_dump(account: MailAccount) -> Dump:
     auth = (account.user, account.password)
     calls = [[f"{jmap_type}/get", {"accountId": account.user, "ids": None}, stream]
              for stream, (jmap_type, _) in CYRUS_TYPES.items()]
-    using = ["urn:ietf:params:jmap:core", *{capability for _, capability in CYRUS_TYPES.values()}]
-    response = requests.post(f"{EXT_ORIGIN}/jmap/", json={"using": using, "methodCalls": calls}, auth=auth, timeout=30)
-    response.raise_for_status()
     dump: Dump = {}
-    for name, result, stream in response.json()["methodResponses"]:
+    for name, result, stream in account.jmap(sorted({capability for _, capability in CYRUS_TYPES.values()}), calls):
         assert name != "error", result
         dump[stream] = {obj["id"]: obj for obj in result["list"]}
     for script in dump["sieve_scripts"].values():

@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from source_jmap.jmap import MAIL
+
 from .bearer_proxy import bearer_gateway
-from .conftest import HTTP_PORT, MailAccount, new_account, seed_mail
+from .conftest import HTTP_PORT, IMAP_PORT, MailAccount, new_account, seed_mail
 from .connector import Run, run_connector
+from .test_raw_messages import assert_equal_to_imap_body
 from .test_read import mailbox_paths
 
 ALL_STREAMS = ["mailboxes", "emails", "threads", "identities"]
@@ -214,28 +217,12 @@ def test_attachments_state_is_a_few_part_ids_and_an_email_moved_to_trash_loses_e
 def test_raw_messages_are_byte_identical_to_imap_body(account: MailAccount, tmp_path: Path) -> None:
     run = read(account.config(include_raw_message=True, exclude_mailboxes=[]), tmp_path, ["raw_messages", "emails"])
     raw = {r["id"]: base64.b64decode(r["raw_message"]) for r in run.records("raw_messages")}
-    message_ids = {r["messageId"][0]: r["id"] for r in run.records("emails")}
-    assert len(raw) == len(account.seeded)
-    imap = account.imap()
-    for sample in account.seeded:
-        imap.select(seed_mail.quote_mailbox(sample.mailbox), readonly=True)
-        [uid] = imap.uid("SEARCH", "HEADER", "Message-ID", sample.message_id)[1][0].split()
-        body = imap.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
-        assert raw[message_ids[sample.message_id.strip("<>")]] == body == sample.raw
-    imap.logout()
+    assert_equal_to_imap_body(account, run, raw, IMAP_PORT)
 
 
 def server_mailboxes(account: MailAccount) -> dict[str, dict[str, Any]]:
     """Every mailbox as the server has it now, asked over plain HTTP without the connector."""
-    import requests
-
-    auth = (account.user, account.password)
-    session = requests.get(f"http://127.0.0.1:{HTTP_PORT}/jmap/", auth=auth, timeout=30).json()  # ignore-https-check
-    account_id = session["primaryAccounts"]["urn:ietf:params:jmap:mail"]
-    api = requests.compat.urljoin(f"http://127.0.0.1:{HTTP_PORT}/jmap/", session["apiUrl"])  # ignore-https-check
-    body = {"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
-            "methodCalls": [["Mailbox/get", {"accountId": account_id, "ids": None}, "m"]]}
-    [[_, result, _]] = requests.post(api, json=body, auth=auth, timeout=30).json()["methodResponses"]
+    [[_, result, _]] = account.jmap([MAIL], [["Mailbox/get", {"accountId": account.user, "ids": None}, "m"]])
     return {mailbox["id"]: mailbox for mailbox in result["list"]}
 
 
