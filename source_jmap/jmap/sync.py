@@ -88,11 +88,7 @@ class Sync:
                 else:
                     raise
             state = None
-        yield from self.import_pages(state, resume)
-
-    def import_pages(self, captured: str | None, resume: ResumePoint | None) -> Iterator[Page]:
-        """Pages of a full import, from `resume` on; the state is captured first unless `captured` is given."""
-        return self._import(captured, resume, stateless=False)
+        yield from self._import(state, resume, stateless=False)
 
     def objects(self) -> Iterator[JsonObject]:
         """Every object once, for a read that keeps no state (no state is captured).
@@ -107,6 +103,7 @@ class Sync:
                     yield obj
 
     def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool) -> Iterator[Page]:
+        """Pages of a full import, from `resume` on; the state is captured first unless `captured` is given."""
         spec = self._type.query
         if spec is None:
             yield self._whole()
