@@ -11,7 +11,7 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from source_jmap.jmap import BasicCredentials, JmapClient
-from source_jmap.streams import EmailSelection, raw_messages
+from source_jmap.streams import EmailSelection, downloads, raw_messages
 
 from .fake_jmap import SESSION_URL, FakeJmap, email
 from .helpers import final_state, ids, read_stream, stream_states
@@ -479,7 +479,7 @@ def test_an_account_in_the_saved_state_that_is_not_read_any_more_is_reported_and
 def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
     fake: FakeJmap, monkeypatch: pytest.MonkeyPatch, size: int, window_bytes: int, ahead: int
 ) -> None:
-    monkeypatch.setattr(raw_messages, "WINDOW_BYTES", window_bytes)
+    monkeypatch.setattr(downloads, "WINDOW_BYTES", window_bytes)
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/"), content=b"raw")
     client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
     stream = raw_messages.RawMessageStream(client, lambda: ["acc1"], EmailSelection(client, None, [], []), 10**9)

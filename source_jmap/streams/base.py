@@ -7,20 +7,24 @@ page it emitted. A stream declares what it reads (`data_type`) and how an object
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
-from airbyte_cdk.models import AirbyteMessage, SyncMode
+from airbyte_cdk.models import AirbyteMessage, AirbyteStream, ConfiguredAirbyteStream, SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 from airbyte_cdk.sources.streams.checkpoint import Cursor
 from airbyte_cdk.sources.types import StreamSlice
+from airbyte_cdk.sources.utils import files_directory
 
 from ..failures import config_error, traced
 from ..jmap import DataType, JmapClient, JmapError, Page, Sync
 from .progress import ImportProgress
 from .selection import EmailSelection
+from .staging import FileRecord
 from .state import AccountState, AccountStates, InvalidStreamState
 
 UPDATED_AT = "_ab_cdc_updated_at"
@@ -44,6 +48,9 @@ class JmapStream(Stream, CheckpointMixin):
     # The CDK asks for a checkpoint after every record but emits one only when the
     # state changed, which happens once per page.
     state_checkpoint_interval = 1
+    # Whether the stream is declared file-based (Airbyte file transfer): when the configured stream
+    # has `include_files`, `self._staging` is the staging directory and its records may be FileRecords.
+    file_based: ClassVar[bool] = False
 
     def __init__(
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection | None = None
@@ -55,6 +62,7 @@ class JmapStream(Stream, CheckpointMixin):
         self._selection = selection
         self._states = AccountStates()
         self._estimated_rows = 0
+        self._staging: Path | None = None  # set by `read` when a file-based stream is configured to include files
 
     # --- what a stream declares -----------------------------------------------------------
 
@@ -116,6 +124,24 @@ class JmapStream(Stream, CheckpointMixin):
     def source_defined_cursor(self) -> bool:
         return True
 
+    def as_airbyte_stream(self) -> AirbyteStream:
+        stream = super().as_airbyte_stream()
+        if self.file_based:
+            stream.is_file_based = True
+        return stream
+
+    def read(  # type: ignore[no-untyped-def]  # the CDK leaves state_manager untyped (a circular import)
+        self, configured_stream: ConfiguredAirbyteStream, logger: logging.Logger, slice_logger: Any,
+        stream_state: MutableMapping[str, Any], state_manager, internal_config: Any,
+    ) -> Iterable[Any]:
+        """The CDK hands a classic stream its configured stream here alone: `include_files` is read from it."""
+        include_files = self.file_based and bool(configured_stream.include_files)
+        self._staging = Path(files_directory.get_files_directory()) if include_files else None
+        if self._staging is not None:
+            self.logger.info("%s: file mode: each record's file is written under %s", self.name, self._staging)
+        yield from super().read(configured_stream, logger, slice_logger, stream_state, state_manager,
+                                internal_config)
+
     @property
     def state(self) -> MutableMapping[str, Any]:
         return self._states.get_stream_state()
@@ -154,11 +180,13 @@ class JmapStream(Stream, CheckpointMixin):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Record | AirbyteMessage]:
+        """The account's records; one whose content is in a file goes out as a RECORD message with its reference."""
         account_id = (stream_slice or {})["account_id"]
         saved = self._states.get(account_id) if sync_mode == SyncMode.incremental else None
         try:
             if self.supports_account(account_id):
-                yield from self._read_account(account_id, saved)
+                for record in self._read_account(account_id, saved):
+                    yield record.message(self.name) if isinstance(record, FileRecord) else record
         except JmapError as error:
             raise traced(error) from None
 

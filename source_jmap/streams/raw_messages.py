@@ -2,24 +2,11 @@ from __future__ import annotations
 
 import base64
 import functools
-import logging
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from airbyte_cdk.models import (
-    AirbyteMessage,
-    AirbyteRecordMessage,
-    AirbyteRecordMessageFileReference,
-    AirbyteStream,
-    ConfiguredAirbyteStream,
-    SyncMode,
-    Type,
-)
-from airbyte_cdk.sources.utils import files_directory
+from airbyte_cdk.models import AirbyteRecordMessageFileReference
 
 from ..jmap import (
     BLOB_GET_LARGEST_BLOB,
@@ -36,12 +23,10 @@ from ..jmap import (
     plan_retrieval,
 )
 from .base import UPDATED_AT, JmapStream, Record
+from .downloads import in_order
 from .selection import EmailSelection
 from .staging import FILE_SLACK_BYTES, FileRecord, staged_path, write_durably
 
-# Downloads queued or under way at once: per worker, and in message bytes (base64 adds a third).
-WINDOW_PER_WORKER = 16
-WINDOW_BYTES = 64 * 1024 * 1024
 
 class RawMessageStream(JmapStream):
     """The RFC 5322 source of each email, base64-encoded in its row or, in file mode, as a file.
@@ -64,6 +49,7 @@ class RawMessageStream(JmapStream):
     """
 
     name = "raw_messages"
+    file_based = True
 
     def __init__(
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
@@ -72,54 +58,18 @@ class RawMessageStream(JmapStream):
         super().__init__(client, accounts, selection)
         self._selection: EmailSelection = selection
         self._max_bytes = max_raw_message_bytes
-        self._staging: Path | None = None  # set by `read` when the configured stream includes files
         self._told_blob_get: set[str] = set()  # the accounts whose use of Blob/get was logged
 
     def data_type(self, account_id: str) -> DataType:
         return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
                         query=self._selection.query(account_id))
 
-    def as_airbyte_stream(self) -> AirbyteStream:
-        stream = super().as_airbyte_stream()
-        stream.is_file_based = True
-        return stream
-
-    def read(  # type: ignore[no-untyped-def]  # the CDK leaves state_manager untyped (a circular import)
-        self, configured_stream: ConfiguredAirbyteStream, logger: logging.Logger, slice_logger: Any,
-        stream_state: MutableMapping[str, Any], state_manager, internal_config: Any,
-    ) -> Iterable[Any]:
-        """The CDK hands a classic stream its configured stream here alone: `include_files` is read from it."""
-        self._staging = Path(files_directory.get_files_directory()) if configured_stream.include_files else None
-        if self._staging is not None:
-            self.logger.info("raw_messages: file mode: each message is written to a file under %s", self._staging)
-        yield from super().read(configured_stream, logger, slice_logger, stream_state, state_manager,
-                                internal_config)
-
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: list[str] | None = None,
-        stream_slice: Mapping[str, Any] | None = None,
-        stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Record | AirbyteMessage]:
-        """The records; one whose message is in a file goes out as a RECORD message with its file reference."""
-        for record in super().read_records(sync_mode, cursor_field, stream_slice, stream_state):
-            if isinstance(record, FileRecord):
-                yield AirbyteMessage(type=Type.RECORD, record=AirbyteRecordMessage(
-                    stream=self.name, data=dict(record), emitted_at=time.time_ns() // 1_000_000,
-                    file_reference=record.file_reference,
-                ))
-            else:
-                yield record
-
     def selects(self, account_id: str, obj: Record) -> bool:
         return self._selection.matches(account_id, obj)
 
     def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        """Downloads in a sliding window, records in query order.
+        """Downloads in a sliding window (`downloads.in_order`), records in query order.
 
-        The window is deep (a batch, or a short window, leaves workers idle behind one slow message)
-        but bounded by the messages' sizes, so memory holds the window, never the page.
         An email whose blob vanished before its download has no record (`_raw_record`).
         """
         workers = self._client.session.limits.max_concurrent_requests
@@ -128,18 +78,7 @@ class RawMessageStream(JmapStream):
             self._told_blob_get.add(account_id)
             self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come by "
                              "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="raw-message") as pool:
-            window: deque[tuple[Future[list[Record]], int]] = deque()
-            window_bytes = 0
-            for task, size in self._tasks(account_id, objects, fetched_at, capability):
-                window.append((pool.submit(task), size))
-                window_bytes += size
-                while len(window) >= WINDOW_PER_WORKER * workers or window_bytes > WINDOW_BYTES:
-                    future, size = window.popleft()
-                    window_bytes -= size
-                    yield from future.result()
-            while window:
-                yield from window.popleft()[0].result()
+        yield from in_order(self._tasks(account_id, objects, fetched_at, capability), workers, "raw-message")
 
     def _tasks(
         self, account_id: str, objects: Iterable[Record], fetched_at: str, capability: str | None

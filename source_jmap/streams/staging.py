@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from airbyte_cdk.models import AirbyteRecordMessageFileReference
+from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, AirbyteRecordMessageFileReference, Type
 
 # In file mode a message is refused only when the server sends more than twice the size it declared
 # for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
@@ -22,11 +23,17 @@ _SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.
 
 
 class FileRecord(dict[str, Any]):
-    """A record whose message was written to a file in the staging directory, and the reference to it."""
+    """A record whose content was written to a file in the staging directory, and the reference to it."""
 
     def __init__(self, data: dict[str, Any], file_reference: AirbyteRecordMessageFileReference) -> None:
         super().__init__(data)
         self.file_reference = file_reference
+
+    def message(self, stream: str) -> AirbyteMessage:
+        """The RECORD message: the CDK makes one of a plain record itself, but without a file reference."""
+        return AirbyteMessage(type=Type.RECORD, record=AirbyteRecordMessage(
+            stream=stream, data=dict(self), emitted_at=time.time_ns() // 1_000_000, file_reference=self.file_reference,
+        ))
 
 
 def staged_path(staging: Path, account_id: str, email: dict[str, Any]) -> tuple[Path, str]:
