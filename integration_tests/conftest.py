@@ -71,11 +71,13 @@ def cyrus() -> None:
     subprocess.run([str(CYRUS), "start"], check=True)
 
 
-def new_account(seed: bool = True) -> MailAccount:
+def new_account(seed: bool = True, large: bool = False) -> MailAccount:
+    """A fresh account on the plain instance, with the sample mail unless `seed` is false, and the 17 MB
+    message (seed_mail.large_message) too when `large`."""
     user = f"it-{uuid.uuid4().hex[:12]}@example.com"
     password = f"Pw-{uuid.uuid4().hex}"
     subprocess.run([str(CYRUS), "adduser", user, password], check=True, capture_output=True)
-    seeded = seed_mail.seed(HOST, IMAP_PORT, user, password) if seed else []
+    seeded = seed_mail.seed(HOST, IMAP_PORT, user, password, large=large) if seed else []
     return MailAccount(user, password, seeded)
 
 

@@ -8,7 +8,6 @@ import logging
 import os
 import subprocess
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +37,17 @@ SERVER_IDS = ["downloads (plain Cyrus)", "Blob/get (Cyrus with its extensions)"]
 SERVERS = pytest.mark.parametrize("server", SERVER_NAMES, ids=SERVER_IDS)
 
 
-def seeded_account(request: pytest.FixtureRequest, server: str) -> tuple[MailAccount, int]:
-    """A fresh account with the sample mail on the plain or the ext Cyrus, and its IMAP port."""
+def seeded_account(request: pytest.FixtureRequest, server: str, large: bool = False) -> tuple[MailAccount, int]:
+    """A fresh account with the sample mail (and the 17 MB message when `large`) on the plain or the ext Cyrus,
+    and its IMAP port."""
     if server == "plain":
         request.getfixturevalue("cyrus")
-        return new_account(), IMAP_PORT
+        return new_account(large=large), IMAP_PORT
     request.getfixturevalue("ext_cyrus")
     user, password = f"it-{uuid.uuid4().hex[:12]}@example.com", f"Pw-{uuid.uuid4().hex}"
     subprocess.run([str(CYRUS), "adduser", user, password], check=True, capture_output=True, env=EXT_ENV)
-    return MailAccount(user, password, seed_mail.seed(HOST, EXT_IMAP_PORT, user, password), EXT_ORIGIN), EXT_IMAP_PORT
+    seeded = seed_mail.seed(HOST, EXT_IMAP_PORT, user, password, large=large)
+    return MailAccount(user, password, seeded, EXT_ORIGIN), EXT_IMAP_PORT
 
 
 @SERVERS
@@ -121,25 +122,10 @@ def assert_equal_to_imap_body(account: MailAccount, run: Run, delivered: dict[st
     imap.logout()
 
 
-def large_message() -> seed_mail.SampleMessage:
-    """A message of 17 MB: above the 16 MB a destination row can hold, and above every Blob/get batch."""
-    line = base64.b64encode(bytes(range(256)) * 3)[:76] + b"\r\n"
-    raw = (b"From: Scanner <scanner@example.com>\r\nTo: archive@example.com\r\nSubject: Scanned contract\r\n"
-           b"Message-ID: <large-17mb@example.com>\r\nDate: Tue, 02 Jan 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-           b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           + line * (17_000_000 // len(line)))
-    return seed_mail.SampleMessage("INBOX", (), datetime(2024, 1, 2, 10, tzinfo=UTC), raw,
-                                   "<large-17mb@example.com>", "Scanned contract", False)
-
-
 @pytest.fixture(params=SERVER_NAMES, ids=SERVER_IDS)
 def raw_account(request: pytest.FixtureRequest) -> tuple[MailAccount, int]:
-    """A fresh account with the sample mail and one 17 MB message, on either Cyrus; and its IMAP port."""
-    account, port = seeded_account(request, request.param)
-    large = large_message()
-    seed_mail.append_pipelined(HOST, port, account.user, account.password, [large])
-    account.seeded.append(large)
-    return account, port
+    """A fresh account with the sample mail and the seed's 17 MB message, on either Cyrus; and its IMAP port."""
+    return seeded_account(request, request.param, large=True)
 
 
 @pytest.mark.parametrize("include_files", [True, False], ids=["file mode", "row mode"])
@@ -147,6 +133,7 @@ def test_raw_messages_equal_imap_body_for_every_message_on_both_servers_in_file_
     raw_account: tuple[MailAccount, int], tmp_path: Path, include_files: bool
 ) -> None:
     account, imap_port = raw_account
+    assert max(len(sample.raw) for sample in account.seeded) > 16 << 20  # the seed's large message is among them
     run = read_raw(account, tmp_path, include_files)
     assert_equal_to_imap_body(account, run, raw_bytes(run, include_files, tmp_path / "staging"), imap_port)
     assert ("offers Blob/get" in run.log_text) == (account.origin == EXT_ORIGIN)

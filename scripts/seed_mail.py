@@ -9,9 +9,12 @@ Seeding an account twice is refused: when the mailbox "Archive" already exists t
 status 3 and a message, or silently with status 0 when --if-empty is given. `seed()` raises
 AlreadySeededError in that case.
 
+Opt-in extras: `bulk` generated messages, and the large message (`large`, 17 MB: above the 16 MB a
+destination row can hold) that raw message tests and the demo's file mode need.
+
 Importable API: open_imap, encode_mailbox_name, quote_mailbox, SAMPLE_MAILBOXES, SampleMessage,
-sample_messages, bulk_messages, seed, AlreadySeededError (and the steps of seed: mailbox_exists,
-create_mailboxes, append_pipelined).
+sample_messages, bulk_messages, large_message, seed, AlreadySeededError (and the steps of seed:
+mailbox_exists, create_mailboxes, append_pipelined).
 """
 
 import argparse
@@ -495,14 +498,45 @@ def bulk_messages(count: int) -> list[SampleMessage]:
     return [_bulk_one(index, filler) for index in range(count)]
 
 
+# ----------------------------------------------------------------------------- the large message
+
+LARGE_MESSAGE_BYTES = 17_000_000
+LARGE_MESSAGE_ID = f"<large-17mb@{DOMAIN}>"
+
+
+def large_message() -> SampleMessage:
+    """A scanned contract of about 17 MB in INBOX (received 2024-01-02): above the 16 MB a destination row
+    can hold, above every Blob/get batch, and so downloaded whole, to a file in file mode.
+
+    One base64 body part of a fixed 76-character line repeated: the same bytes on every run, so the
+    same JMAP id, and built in milliseconds.
+    """
+    line = base64.b64encode(bytes(range(256)) * 3)[:76] + b"\r\n"
+    headers = (
+        "From: Scanner <scanner@example.com>",
+        "To: Alice Example <alice@example.com>",
+        "Subject: Scanned contract",
+        f"Message-ID: {LARGE_MESSAGE_ID}",
+        "Date: Tue, 02 Jan 2024 10:00:00 +0000",
+        "MIME-Version: 1.0",
+        "Content-Type: application/pdf",
+        'Content-Disposition: attachment; filename="contract.pdf"',
+        "Content-Transfer-Encoding: base64",
+    )
+    raw = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n" + line * (LARGE_MESSAGE_BYTES // len(line))
+    return SampleMessage("INBOX", SEEN, datetime(2024, 1, 2, 10, 0, tzinfo=UTC), raw, LARGE_MESSAGE_ID,
+                         "Scanned contract", True)
+
+
 # ----------------------------------------------------------------------------- seeding
 
 
-def seed(host: str, port: int, user: str, password: str, bulk: int = 0) -> list[SampleMessage]:
-    """Create SAMPLE_MAILBOXES and append the samples plus `bulk` generated messages.
+def seed(host: str, port: int, user: str, password: str, bulk: int = 0, large: bool = False) -> list[SampleMessage]:
+    """Create SAMPLE_MAILBOXES and append the samples, `bulk` generated messages, and the large message
+    (`large_message()`) when `large`.
 
-    Returns every appended message (samples first, then the bulk ones). Raises AlreadySeededError
-    when the account already has the "Archive" mailbox.
+    Returns every appended message (samples first, then the bulk ones, then the large one). Raises
+    AlreadySeededError when the account already has the "Archive" mailbox.
     """
     imap = open_imap(host, port, user, password)
     try:
@@ -511,7 +545,7 @@ def seed(host: str, port: int, user: str, password: str, bulk: int = 0) -> list[
         create_mailboxes(imap)
     finally:
         imap.logout()
-    messages = sample_messages() + bulk_messages(bulk)
+    messages = sample_messages() + bulk_messages(bulk) + ([large_message()] if large else [])
     append_pipelined(host, port, user, password, messages)
     return messages
 
@@ -529,6 +563,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--user", required=True, help="e.g. alice@example.com")
     parser.add_argument("--password", required=True)
     parser.add_argument("--bulk", type=int, default=0, metavar="N", help="also append N generated messages")
+    parser.add_argument("--large", action="store_true",
+                        help=f"also append a message of {LARGE_MESSAGE_BYTES // 1_000_000} MB to INBOX")
     parser.add_argument("--if-empty", action="store_true", help="skip silently (exit 0) when already seeded")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     return parser.parse_args(argv)
@@ -538,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     started = time.monotonic()
     try:
-        messages = seed(args.host, args.imap_port, args.user, args.password, bulk=args.bulk)
+        messages = seed(args.host, args.imap_port, args.user, args.password, bulk=args.bulk, large=args.large)
     except AlreadySeededError as error:
         if args.if_empty:
             return 0
