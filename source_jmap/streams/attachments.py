@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
+from airbyte_cdk.models import AirbyteRecordMessageFileReference
+
 from ..failures import config_error
-from ..jmap import MAIL, DataType, JmapClient
+from ..jmap import MAIL, DataType, JmapBlobNotFoundError, JmapClient, blob_url
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
+from .downloads import in_order
 from .selection import EmailSelection
+from .staging import FILE_SLACK_BYTES, FileRecord, attachment_path, file_name, write_durably
 
 ATTACHMENT_FIELDS = ("partId", "blobId", "name", "type", "size", "disposition", "cid")
 # The part ids kept in the state: at most this many, and at most this many bytes of JSON, so that the
@@ -21,7 +27,15 @@ class AttachmentStream(JmapStream):
     """One record per attachment body part of every email, from the Email's `attachments` property.
 
     It reads the selected emails as the emails stream does (same query, same resume points) but asks
-    only for the properties it needs, and downloads nothing.
+    only for the properties it needs, and downloads nothing unless in file mode.
+
+    File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
+    has `include_files`, each part's decoded content (its blobId through the session's downloadUrl) is
+    streamed to `<staging>/<accountId>/<YYYY-MM received>/<emailId>/<partId>-<name>` (`staging.attachment_path`),
+    in parallel up to maxConcurrentRequests, records in order (`downloads.in_order`). Its record is the same
+    row with the file reference; the file is complete on disk before the record is produced, and the state
+    moves only after a page's records. A part whose blob is gone (HTTP 404: the email was destroyed after
+    Email/get) has no record and a log line; its deletion comes with the email's. Deletions carry no file.
 
     Deletions. A destroyed email cannot be fetched, so its part ids are unknown when `/changes` reports
     it. The state does not keep them per email (that map grew by ~40 bytes an email and was re-emitted
@@ -41,15 +55,16 @@ class AttachmentStream(JmapStream):
     deletions of exactly its own parts. One still selected is emitted again when the selection filters
     mailboxes: without a per-email map the stream cannot tell an email that stayed in the selection from
     one that just came into it (moved out of Junk), and attachments never change in JMAP, so the rows are
-    the same and nothing is downloaded. Without a mailbox filter the selection depends only on
-    `receivedAt`, which is immutable: an update can neither bring an email in nor take it out, so it
-    emits nothing.
+    the same and nothing is downloaded (in file mode the files are, to the same paths). Without a mailbox
+    filter the selection depends only on `receivedAt`, which is immutable: an update can neither bring an
+    email in nor take it out, so it emits nothing.
 
     States of earlier versions ("memo": {"parts": {emailId: [partId, ...]}}) are read: the set is taken
     from the map's part ids, and the next checkpoint writes the set instead.
     """
 
     name = "attachments"
+    file_based = True
     primary_key: ClassVar[list[str]] = ["accountId", "emailId", "partId"]
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
@@ -74,6 +89,17 @@ class AttachmentStream(JmapStream):
             for part in parts
         ]
 
+    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+        if self._staging is None:
+            return super().new_records(account_id, objects, fetched_at)
+        return self._with_files(account_id, objects, fetched_at, self.records_of, self._staging)
+
+    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+        """In file mode a row emitted again gets its file again: the same path, the same content, rewritten."""
+        if self._staging is None:
+            return super().updated_records(account_id, objects, fetched_at)
+        return self._with_files(account_id, objects, fetched_at, self.updated_records_of, self._staging)
+
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         """Attachments never change: an update matters only when the email may enter or leave the selection."""
         if not self._selection.filters_mailboxes:
@@ -86,6 +112,47 @@ class AttachmentStream(JmapStream):
         """A deletion for every part id the account's attachments use (see the class docstring)."""
         counts = self._part_ids.get(account_id, Counter())
         return _deletions(account_id, object_id, _ranked(counts), fetched_at)
+
+    def _with_files(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str,
+        records_of: Callable[[str, Record, str], list[Record]], staging: Path,
+    ) -> Iterator[Record]:
+        """The records of `records_of`, each part's written to its file first, the downloads in parallel.
+
+        The rows are made here, in the reading thread, as the window takes them (`records_of` counts the
+        part ids); a task holds no content in memory, it streams to its file.
+        """
+        tasks = (
+            (functools.partial(self._file_records, account_id, obj, record, staging), 0)
+            for obj in objects for record in records_of(account_id, obj, fetched_at)
+        )
+        return in_order(tasks, self._client.session.limits.max_concurrent_requests, "attachment")
+
+    def _file_records(self, account_id: str, email: Record, record: Record, staging: Path) -> list[Record]:
+        """The part's record with its file, written and synced first; none if its blob is gone.
+
+        A deletion has no file. Neither has a part without a blob (RFC 8621 gives a blobId to every part
+        but a multipart one, which is never an attachment): its row goes out as in row mode.
+        """
+        if DELETED_AT in record or record["blobId"] is None:
+            return [record]
+        path, relative = attachment_path(staging, account_id, email, record)
+        size = record["size"]
+        url = blob_url(self._client.session.download_url, account_id, record["blobId"],
+                       record["type"] or "application/octet-stream", file_name(record["name"], record["type"]))
+        try:
+            written = write_durably(path, lambda sink: self._client.download_to(
+                url, sink, max_bytes=None if size is None else 2 * int(size) + FILE_SLACK_BYTES))
+        except JmapBlobNotFoundError:
+            self.logger.info(
+                "%s: account %s: part %s of email %s was destroyed before its download (the server has no blob "
+                "%s); no record for it, its deletion comes with the email's", self.name, account_id,
+                record["partId"], email["id"], record["blobId"],
+            )
+            return []
+        return [FileRecord(record, AirbyteRecordMessageFileReference(
+            staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=written,
+        ))]
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
         return {"partIds": self._bounded(account_id)}

@@ -1,4 +1,5 @@
-"""Files in Airbyte's staging directory: a stable path per email, written whole before any record names it.
+"""Files in Airbyte's staging directory: a stable path per email or attachment, written whole before any
+record names it.
 
 A file is written under a temporary name, synced, renamed and its directory synced: a record's
 file_reference never points at a file that a crash could leave cut short.
@@ -6,9 +7,12 @@ file_reference never points at a file that a crash could leave cut short.
 
 from __future__ import annotations
 
+import functools
+import mimetypes
 import os
 import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +24,11 @@ from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, AirbyteReco
 # for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
 FILE_SLACK_BYTES = 1 << 20
 _SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.2) are made of these alone
+# An attachment's name in its file name: at most this many bytes of UTF-8, well under the 255 of a file name.
+MAX_NAME_BYTES = 120
+# Characters no file name gets: path separators, and control, format (bidi overrides), surrogate and separator
+# characters of Unicode, which a file system refuses or a listing shows misleadingly.
+_UNSAFE_NAME_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
 class FileRecord(dict[str, Any]):
@@ -41,6 +50,43 @@ def staged_path(staging: Path, account_id: str, email: dict[str, Any]) -> tuple[
     relative = "/".join((_path_part(account_id), _received_month(email.get("receivedAt")),
                          f"{_path_part(email['id'])}.eml"))
     return staging / relative, relative
+
+
+def attachment_path(staging: Path, account_id: str, email: dict[str, Any], part: dict[str, Any]) -> tuple[Path, str]:
+    """`<staging>/<account>/<YYYY-MM of receivedAt>/<email id>/<part id>-<name>`, and the part below `staging`.
+
+    The part id makes the path unique within the email (two parts may have the same name); the name,
+    made safe (`file_name`), keeps the file recognisable.
+    """
+    relative = "/".join((_path_part(account_id), _received_month(email.get("receivedAt")), _path_part(email["id"]),
+                         f"{_path_part(str(part['partId']))}-{file_name(part.get('name'), part.get('type'))}"))
+    return staging / relative, relative
+
+
+def file_name(name: Any, media_type: Any) -> str:
+    """A sender's attachment name as one safe path component: no separator or control character, at most
+    MAX_NAME_BYTES bytes, its extension kept when cut; `attachment.<extension of its type>` when it has none."""
+    text = "".join("_" if char in "/\\" or unicodedata.category(char) in _UNSAFE_NAME_CATEGORIES else char
+                   for char in name).strip() if isinstance(name, str) else ""
+    if not text.strip("._"):  # nothing left but dots and underscores: no name worth keeping
+        return f"attachment{_extension(media_type) if isinstance(media_type, str) else ''}"
+    if len(text.encode()) <= MAX_NAME_BYTES:
+        return text
+    stem, dot, extension = text.rpartition(".")
+    suffix = f"{dot}{extension}" if dot and stem and len(extension.encode()) <= 16 else ""
+    return _cut(text[:len(text) - len(suffix)], MAX_NAME_BYTES - len(suffix.encode())) + suffix
+
+
+@functools.cache
+def _extension(media_type: str) -> str:
+    """`.pdf` for application/pdf, from Python's own table, not the system's mime.types: a path must not
+    change from one machine to another."""
+    return mimetypes.MimeTypes().guess_extension(media_type.lower()) or ""
+
+
+def _cut(text: str, most: int) -> str:
+    """The longest start of `text` of at most `most` bytes of UTF-8 (never half a character)."""
+    return text.encode()[:most].decode(errors="ignore")
 
 
 def write_durably(path: Path, write: Callable[[BinaryIO], int]) -> int:

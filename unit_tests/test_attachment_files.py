@@ -1,0 +1,246 @@
+"""attachments in file mode (Airbyte file transfer): each attachment part a file of its decoded content."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from airbyte_cdk.models import AirbyteRecordMessage, ConfiguredAirbyteCatalog, SyncMode
+from airbyte_cdk.sources.utils import files_directory
+from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
+from airbyte_cdk.test.state_builder import StateBuilder
+
+from source_jmap import SourceJmap
+from source_jmap.streams.staging import FILE_SLACK_BYTES, MAX_NAME_BYTES, file_name
+
+from .fake_jmap import FakeJmap, email
+from .helpers import final_state
+
+DOWNLOADS = re.compile(r"https://jmap\.test/jmap/download/acc1/")
+
+
+@pytest.fixture
+def staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(files_directory, "AIRBYTE_STAGING_DIRECTORY", str(tmp_path))
+    return tmp_path
+
+
+def read_attachments(config: dict[str, Any], include_files: bool, state: dict[str, Any] | None = None,
+                     failing: bool = False) -> EntrypointOutput:
+    configured = ConfiguredAirbyteStreamBuilder().with_name("attachments").with_sync_mode(SyncMode.incremental)
+    catalog = CatalogBuilder().with_stream(configured.with_primary_key([["accountId"], ["emailId"], ["partId"]]))
+    catalog_with_files = ConfiguredAirbyteCatalog(streams=[
+        stream.__class__(**{**stream.__dict__, "include_files": include_files}) for stream in catalog.build().streams
+    ])
+    state_messages = StateBuilder().with_stream_state("attachments", state).build() if state else None
+    return read(SourceJmap(), config, catalog_with_files, state_messages, expecting_exception=failing)
+
+
+def part(part_id: str, blob_id: str, name: str | None, media_type: str = "application/pdf",
+         size: int = 10) -> dict[str, Any]:
+    return {"partId": part_id, "blobId": blob_id, "name": name, "type": media_type, "size": size,
+            "disposition": "attachment", "cid": None}
+
+
+def content(blob_id: str) -> bytes:
+    """The decoded content the fake server sends for a blob: its id, repeated to 10 bytes."""
+    return (blob_id.encode() * 10)[:10]
+
+
+def blob_of(url: str) -> str:
+    """The blobId of a download URL (/jmap/download/{accountId}/{blobId}/...): requests-mock's path is lower-cased."""
+    return unquote(urlsplit(url).path.split("/")[4])
+
+
+def serve(fake: FakeJmap, gone: frozenset[str] = frozenset()) -> list[str]:
+    """Answer downloads with `content(blobId)` (404 for the blob ids in `gone`); the blob ids asked for, in order."""
+    asked: list[str] = []
+
+    def answer(request: Any, context: Any) -> bytes:
+        blob_id = blob_of(request.url)
+        asked.append(blob_id)
+        if blob_id in gone:
+            context.status_code = 404
+            return b""
+        return content(blob_id)
+
+    fake.mocker.get(DOWNLOADS, content=answer)
+    return asked
+
+
+def seed(fake: FakeJmap) -> None:
+    """Two emails of different months: one with two parts of the same name, one with a part without a name."""
+    fake.create("Email", {**email(1), "attachments": [part("2", "B1-2", "report.pdf"),
+                                                      part("3", "B1-3", "report.pdf")]})
+    fake.create("Email", {**email(2, "2024-02-03T10:00:00Z"),
+                          "attachments": [part("1.2", "B2-1.2", None, "image/png")]})
+
+
+def files(staging: Path) -> list[str]:
+    return sorted(str(path.relative_to(staging)) for path in staging.rglob("*") if path.is_file())
+
+
+def records(output: EntrypointOutput) -> list[AirbyteRecordMessage]:
+    return [message.record for message in output.records]
+
+
+def without_cursor(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key != "_ab_cdc_updated_at"}
+
+
+def test_discover_declares_attachments_file_based(fake: FakeJmap, config: dict[str, Any]) -> None:
+    streams = {stream.name: stream for stream in discover(SourceJmap(), config).catalog.catalog.streams}
+    assert streams["attachments"].is_file_based is True
+    assert not streams["emails"].is_file_based
+
+
+def test_with_include_files_each_part_is_a_file_of_its_decoded_content_at_a_stable_path_named_in_its_record(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    seed(fake)
+    serve(fake)
+    rows = records(read_attachments(config, include_files=False))
+    output = read_attachments(config, include_files=True)
+    assert output.errors == []
+    with_files = records(output)
+    assert [without_cursor(record.data) for record in with_files] == [without_cursor(row.data) for row in rows]
+    relatives = ["acc1/2024-01/M0001/2-report.pdf", "acc1/2024-01/M0001/3-report.pdf",
+                 "acc1/2024-02/M0002/1%2E2-attachment.png"]
+    for record, relative in zip(with_files, relatives, strict=True):
+        assert record.file_reference is not None
+        assert record.file_reference.source_file_relative_path == relative
+        assert record.file_reference.staging_file_url == str(staging / relative)
+        assert record.file_reference.file_size_bytes == 10
+        assert (staging / relative).read_bytes() == content(record.data["blobId"])
+    assert files(staging) == sorted(relatives)
+
+    again = read_attachments(config, include_files=True)  # an import from scratch: the same paths, rewritten
+    assert [record.file_reference.source_file_relative_path for record in records(again)] == relatives
+    assert files(staging) == sorted(relatives)
+
+
+def test_without_include_files_attachments_are_rows_and_nothing_is_downloaded(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    seed(fake)
+    asked = serve(fake)
+    output = read_attachments(config, include_files=False)
+    assert [(record.data["partId"], record.file_reference) for record in records(output)] == [
+        ("2", None), ("3", None), ("1.2", None)
+    ]
+    assert asked == []
+    assert files(staging) == []
+
+
+def test_downloads_run_on_up_to_max_concurrent_requests_threads_and_records_keep_their_order(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    fake.create("Email", {**email(1), "attachments": [part(str(n), f"B{n:02d}", f"f{n}.txt") for n in range(12)]})
+    threads: set[str] = set()
+
+    def answer(request: Any, context: Any) -> bytes:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.02)  # requests-mock answers one request at a time: the others wait, and take other threads
+        return content(blob_of(request.url))
+
+    fake.mocker.get(DOWNLOADS, content=answer)
+    output = read_attachments(config, include_files=True)
+    assert [record.data["partId"] for record in records(output)] == [str(n) for n in range(12)]
+    assert 1 < len(threads) <= 4  # the fake session's maxConcurrentRequests
+    assert all(name.startswith("attachment") for name in threads)
+
+
+def test_a_part_whose_blob_vanished_is_skipped_with_a_log_line_and_the_sync_succeeds(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    seed(fake)
+    serve(fake, gone=frozenset({"B1-2"}))
+    output = read_attachments(config, include_files=True)
+    assert output.errors == []
+    assert [record.data["partId"] for record in records(output)] == ["3", "1.2"]
+    assert files(staging) == ["acc1/2024-01/M0001/3-report.pdf", "acc1/2024-02/M0002/1%2E2-attachment.png"]
+    assert any("part 2 of email M0001 was destroyed before its download" in log.log.message for log in output.logs)
+
+
+def test_hostile_part_names_give_files_inside_the_email_directory_of_the_staging_directory(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    names = ["../../etc/passwd", "a/b", "..", "con\x00trol\r\n\x1b[31m\u202egpj.exe", "n" * 1000 + ".pdf", "\\..\\x"]
+    fake.create("Email", {**email(1), "attachments": [part(str(n), f"B{n}", name) for n, name in enumerate(names)]})
+    serve(fake)
+    output = read_attachments(config, include_files=True)
+    assert output.errors == []
+    directory = (staging / "acc1/2024-01/M0001").resolve()
+    written = [Path(record.file_reference.staging_file_url) for record in records(output) if record.file_reference]
+    assert len(written) == len(names)
+    for path in written:
+        assert path.resolve().parent == directory
+        assert len(path.name.encode()) <= 255
+        assert path.read_bytes() == content(f"B{path.name.split('-')[0]}")
+    assert files(staging) == sorted(str(path.relative_to(staging)) for path in written)
+
+
+@pytest.mark.parametrize(("name", "media_type", "expected"), [
+    ("Übersicht 2023.pdf", "application/pdf", "Übersicht 2023.pdf"),
+    ("../../etc/passwd", None, ".._.._etc_passwd"),
+    ("a/b\\c", None, "a_b_c"),
+    ("tab\there\x00\x7f\u202e.txt", None, "tab_here___.txt"),
+    ("..", "text/plain", "attachment.txt"),
+    (None, "application/pdf", "attachment.pdf"),
+    ("", "application/x-unknown", "attachment"),
+    (None, None, "attachment"),
+], ids=["a name as it is", "no way up", "no separator", "no control or format character", "dots alone are no name",
+        "no name: from its type", "an unknown type: no extension", "neither"])
+def test_an_attachment_name_becomes_one_safe_file_name(name: str | None, media_type: str | None, expected: str) -> None:
+    assert file_name(name, media_type) == expected
+
+
+def test_a_long_attachment_name_is_cut_to_its_bound_keeping_its_extension_and_whole_characters() -> None:
+    cut = file_name("Ü" * 1000 + ".pdf", "application/pdf")
+    assert cut.endswith("Ü.pdf") and len(cut.encode()) <= MAX_NAME_BYTES
+    assert len(cut.encode()) > MAX_NAME_BYTES - 2  # as long as whole two-byte characters allow
+
+
+def test_a_part_larger_than_twice_its_declared_size_is_refused_and_leaves_no_file(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    fake.create("Email", {**email(1), "attachments": [part("2", "B1-2", "report.pdf", size=10)]})
+    fake.mocker.get(DOWNLOADS, content=b"x" * (2 * 10 + FILE_SLACK_BYTES + 1))
+    output = read_attachments(config, include_files=True, failing=True)
+    assert "sent more than" in str(output.errors[-1].trace.error.message)
+    assert records(output) == []
+    assert files(staging) == []
+
+
+def test_in_file_mode_a_row_emitted_again_after_an_update_carries_its_file_and_deletions_carry_none(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    for mailbox_id, name, role in [("mb-inbox", "Inbox", "inbox"), ("mb-trash", "Trash", "trash")]:
+        fake.create("Mailbox", {"id": mailbox_id, "name": name, "role": role, "parentId": None})
+    seed(fake)
+    asked = serve(fake)
+    config["exclude_mailboxes"] = ["trash"]
+    first = read_attachments(config, include_files=True)
+    (staging / "acc1/2024-01/M0001/2-report.pdf").unlink()
+
+    fake.update("Email", "M0001", keywords={"$seen": True})  # stays in the selection: emitted again
+    fake.update("Email", "M0002", mailboxIds={"mb-trash": True})  # leaves it: its part is deleted
+    asked.clear()
+    second = read_attachments(config, include_files=True, state=final_state(first))
+    assert sorted((r.data["emailId"], r.data["partId"], r.data.get("_ab_cdc_deleted_at") is not None,
+                   r.file_reference is not None) for r in records(second)) == [
+        ("M0001", "2", False, True), ("M0001", "3", False, True), ("M0002", "1.2", True, False)
+    ]
+    assert sorted(asked) == ["B1-2", "B1-3"]
+    assert (staging / "acc1/2024-01/M0001/2-report.pdf").read_bytes() == content("B1-2")
+
+    fake.destroy("Email", "M0001")
+    third = read_attachments(config, include_files=True, state=final_state(second))
+    assert {(r.data["emailId"], r.data.get("_ab_cdc_deleted_at") is not None, r.file_reference)
+            for r in records(third)} == {("M0001", True, None)}
