@@ -1,4 +1,5 @@
-"""raw_messages by Blob/get (RFC 9404, or Cyrus's own capability): batches by bytes, downloads for the rest."""
+"""raw_messages by Blob/get (RFC 9404, or Cyrus's own capability): chained to each page's Email/get in the
+same request, each blob cut at BLOB_GET_LARGEST_BLOB octets; downloads for the rest."""
 
 from __future__ import annotations
 
@@ -11,35 +12,38 @@ from typing import Any
 import pytest
 from airbyte_cdk.sources.utils import files_directory
 
-from source_jmap.jmap import blobs
-from source_jmap.jmap.blobs import BLOB, CYRUS_BLOB
+from source_jmap.jmap import blobs, paging
+from source_jmap.jmap.blobs import BLOB, BLOB_GET_LARGEST_ANSWER, CYRUS_BLOB
 
 from .fake_jmap import FakeJmap, email
-from .helpers import read_stream
+from .helpers import final_state, read_stream
 from .test_raw_message_files import read_raw
 
 DOWNLOADS = re.compile(r"https://jmap\.test/jmap/download/acc1/")
+Answer = Callable[[str, bytes, int], dict[str, Any] | None]
 
 
 def content_of(number: int, size: int) -> bytes:
     return (f"message {number} ".encode() * size)[:size]
 
 
-def serve(fake: FakeJmap, sizes: list[int], capability: str = BLOB,
-          answer: Callable[[str, bytes], dict[str, Any] | None] | None = None) -> dict[str, bytes]:
+def cut_to_length(blob_id: str, content: bytes, length: int) -> dict[str, Any] | None:
+    """As RFC 9404 and Cyrus answer: `length` octets at most; isTruncated when the range ran past the end."""
+    return {"id": blob_id, "data:asBase64": base64.b64encode(content[:length]).decode(), "size": len(content),
+            **({"isTruncated": True} if length >= len(content) else {})}
+
+
+def serve(fake: FakeJmap, sizes: list[int], capability: str = BLOB, answer: Answer = cut_to_length) -> dict[str, bytes]:
     """Emails of these sizes; Blob/get under `capability`, each blob answered by `answer` (None: not found)."""
     contents = {f"G{number}": content_of(number, size) for number, size in enumerate(sizes)}
     for number, size in enumerate(sizes):
         fake.create("Email", {**email(number), "blobId": f"G{number}", "size": size})
     fake.account_capabilities[capability] = {}
 
-    def whole(blob_id: str, content: bytes) -> dict[str, Any] | None:
-        return {"id": blob_id, "data:asBase64": base64.b64encode(content).decode(), "size": len(content)}
-
     def blob_get(name: str, arguments: dict[str, Any]) -> list[Any] | None:
         if name != "Blob/get":
             return None
-        answered = {blob_id: (answer or whole)(blob_id, contents[blob_id]) for blob_id in arguments["ids"]}
+        answered = {blob_id: answer(blob_id, contents[blob_id], arguments["length"]) for blob_id in arguments["ids"]}
         return ["Blob/get", {"accountId": arguments["accountId"], "list": [a for a in answered.values() if a],
                              "notFound": [blob_id for blob_id, a in answered.items() if a is None]}]
 
@@ -47,12 +51,6 @@ def serve(fake: FakeJmap, sizes: list[int], capability: str = BLOB,
     fake.mocker.get(DOWNLOADS, content=lambda request, context: contents[
         re.search(r"/(G\d+)/", request.url, re.IGNORECASE)[1].upper()])  # type: ignore[index]
     return contents
-
-
-@pytest.fixture
-def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(blobs, "BLOB_GET_BYTES", 250)
-    monkeypatch.setattr(blobs, "BLOB_GET_LARGEST_BLOB", 150)
 
 
 def rows(config: dict[str, Any]) -> dict[str, bytes]:
@@ -68,30 +66,40 @@ def downloads(fake: FakeJmap) -> list[str]:
 
 
 @pytest.mark.parametrize("capability", [BLOB, CYRUS_BLOB], ids=["RFC 9404", "Cyrus before the RFC"])
-def test_messages_come_by_blob_get_in_batches_of_the_byte_budget_and_large_ones_by_download(
-    fake: FakeJmap, config: dict[str, Any], small_budget: None, capability: str
+def test_each_page_brings_its_messages_by_a_blob_get_chained_to_its_email_get_and_large_ones_are_downloaded(
+    fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capability: str
 ) -> None:
-    contents = serve(fake, [100, 100, 100, 200, 100], capability)
+    monkeypatch.setattr(blobs, "BLOB_GET_LARGEST_BLOB", 150)
+    contents = serve(fake, [100, 100, 100, 200, 100], capability)  # pages of 3 (maxObjectsInGet)
     assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(5)}
-    assert [call["ids"] for call in fake.sent_calls("Blob/get")] == [["G0", "G1"], ["G2"], ["G4"]]
-    assert all(capability in body["using"] for body in fake.requests if body["methodCalls"][0][0] == "Blob/get")
-    assert downloads(fake) == ["G3"]
+    pages = [body for body in fake.requests if any(name == "Email/query" for name, _, _ in body["methodCalls"])]
+    assert len(fake.requests) == len(pages) == 2  # the page requests, and nothing else
+    for body in pages:
+        get_id = next(call_id for name, arguments, call_id in body["methodCalls"]
+                      if name == "Email/get" and "#ids" in arguments)  # not the state's `ids: []`
+        [blob_get] = [arguments for name, arguments, _ in body["methodCalls"] if name == "Blob/get"]
+        assert blob_get["#ids"] == {"resultOf": get_id, "name": "Email/get", "path": "/list/*/blobId"}
+        assert blob_get["length"] == 150 and capability in body["using"]
+    assert downloads(fake) == ["G3"]  # cut at 150 octets: the Blob/get did not send it whole
 
 
-def test_a_batch_holds_at_most_max_objects_in_get_blobs(fake: FakeJmap, config: dict[str, Any]) -> None:
-    fake.max_objects_in_get = 2
-    serve(fake, [10] * 5)
-    rows(config)
-    assert [call["ids"] for call in fake.sent_calls("Blob/get")] == [["G0", "G1"], ["G2", "G3"], ["G4"]]
-
-
-def test_blobs_that_blob_get_cuts_short_or_marks_are_downloaded_and_those_it_does_not_know_have_no_record(
+def test_is_truncated_on_a_blob_shorter_than_the_length_asked_is_not_taken_for_a_cut(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
-    def answer(blob_id: str, content: bytes) -> dict[str, Any] | None:
-        data = base64.b64encode(content[:5] if blob_id == "G1" else content).decode()  # Cyrus cuts silently
-        return None if blob_id == "G3" else {"id": blob_id, "data:asBase64": data, "size": len(content),
-                                             **({"isEncodingProblem": True} if blob_id == "G2" else {})}
+    contents = serve(fake, [50, 60])  # cut_to_length flags both: the range ran past their end, as Cyrus says
+    assert rows(config) == {"M0000": contents["G0"], "M0001": contents["G1"]}
+    assert downloads(fake) == []
+
+
+def test_blobs_that_blob_get_cuts_short_or_garbles_are_downloaded_and_those_it_does_not_know_have_no_record(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    def answer(blob_id: str, content: bytes, length: int) -> dict[str, Any] | None:
+        if blob_id == "G3":
+            return None
+        data = {"G1": base64.b64encode(content[:5]).decode(), "G2": "not base64!"}.get(
+            blob_id, base64.b64encode(content).decode())
+        return {"id": blob_id, "data:asBase64": data, "size": len(content)}
 
     contents = serve(fake, [50] * 4, answer=answer)
     assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(3)}
@@ -110,6 +118,33 @@ def test_without_the_capability_every_message_is_downloaded(fake: FakeJmap, conf
     fake.account_capabilities.clear()
     assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(3)}
     assert fake.sent_calls("Blob/get") == []
+
+
+def test_the_first_page_is_sized_as_if_every_blob_were_of_the_largest_size_and_later_pages_by_what_came(
+    fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paging, "PAGE_BYTES_BUDGET", 10 * BLOB_GET_LARGEST_ANSWER)
+    fake.max_objects_in_get = 100
+    serve(fake, [50] * 150)
+    assert len(rows(config)) == 150
+    assert fake.sent("Email/query", "limit") == [10, 100, 100]
+
+
+def test_messages_created_since_the_last_sync_come_by_the_blob_get_of_their_changes_page(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    contents = serve(fake, [50] * 2)
+    state = final_state(read_stream(config | {"include_raw_message": True}, "raw_messages"))
+    fake.create("Email", {**email(2), "blobId": "G2", "size": 50})
+    contents["G2"] = content_of(2, 50)
+    fake.requests.clear()
+    output = read_stream(config | {"include_raw_message": True}, "raw_messages", state=state)
+    assert [(m.record.data["id"], base64.b64decode(m.record.data["raw_message"])) for m in output.records] == [
+        ("M0002", contents["G2"])]
+    [changes_page] = fake.requests
+    assert [name for name, _, _ in changes_page["methodCalls"]] == [
+        "Email/changes", "Email/get", "Email/get", "Blob/get"]  # no Blob/get of updated ones: nothing filtered
+    assert downloads(fake) == []
 
 
 def test_in_file_mode_blob_get_bytes_are_written_to_the_files(

@@ -6,7 +6,7 @@ config -> session (discovery, session) -> client (wire, transport, retry, respon
 
 from .accounts import select_mail_accounts
 from .auth import BasicCredentials, BearerCredentials, Credentials
-from .blobs import BLOB_GET_LARGEST_BLOB, RFC822, Blobs, blob_get_capability, blob_url, get_blobs, plan_retrieval
+from .blobs import BLOB_GET_LARGEST_BLOB, RFC822, Blobs, blob_get, blob_get_capability, blob_url
 from .client import JmapClient
 from .datatype import DataType, Query
 from .discovery import validate_session_url
@@ -50,10 +50,9 @@ __all__ = [
     "Query",
     "ResultReference",
     "Sync",
+    "blob_get",
     "blob_get_capability",
     "blob_url",
-    "get_blobs",
-    "plan_retrieval",
     "read_all",
     "select_mail_accounts",
     "validate_session_url",

@@ -1,18 +1,18 @@
 """Blobs: downloads through the session's downloadUrl template (RFC 8620 section 6.2), and Blob/get
-(RFC 9404), which brings many blobs' bytes in one method call."""
+(RFC 9404), which brings many blobs' bytes in one method call, chained to the `/get` that names them."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any
 from urllib.parse import quote
 
-from .client import JmapClient
+from .responses import ObjectList
 from .session import JmapSession
-from .wire import MethodCall
+from .wire import MethodCall, ResultReference
 
 RFC822 = "message/rfc822"
 
@@ -35,46 +35,13 @@ CYRUS_BLOB = "https://cyrusimap.org/ns/jmap/blob"
 BLOB_GET_CAPABILITIES = (BLOB, CYRUS_BLOB)
 
 
-# Where the account offers Blob/get, blobs up to this size come in batches of one Blob/get call each, of
-# at most BLOB_GET_BYTES (the sum of their sizes; the answer is a third more in base64); larger ones are
-# downloaded, each on its own. On Cyrus, 3,014 messages came in 2.8 s by Blob/get, 7.7 s by parallel downloads.
+# Blob/get asks for at most this many octets of each blob (`length`): a blob up to this size comes with its
+# page; a larger one is cut to it, and downloaded on its own instead. A page's sizes are not known before
+# its answer, so a large blob's first megabyte is sent in vain: the price of one request per page. On
+# Cyrus, 3,014 messages came in 2.8 s by Blob/get, 7.7 s by parallel downloads.
 BLOB_GET_LARGEST_BLOB = 1_000_000
-BLOB_GET_BYTES = 8_000_000
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Retrieval(Generic[T]):
-    """Blobs fetched together: by one Blob/get call, or one blob downloaded alone."""
-
-    items: list[T]
-    bytes: int
-    by_blob_get: bool
-
-
-def plan_retrieval(
-    items: Iterable[T], size_of: Callable[[T], int], blob_get: bool, most: int
-) -> Iterator[Retrieval[T]]:
-    """The items in their order, grouped for fetching: where `blob_get`, those of at most BLOB_GET_LARGEST_BLOB
-    bytes in batches of at most BLOB_GET_BYTES and `most` ids; every other item alone (size 0: nothing to fetch)."""
-    batch: list[T] = []
-    batch_bytes = 0
-    for item in items:
-        size = size_of(item)
-        if blob_get and 0 < size <= BLOB_GET_LARGEST_BLOB:
-            if batch and (batch_bytes + size > BLOB_GET_BYTES or len(batch) >= most):
-                yield Retrieval(batch, batch_bytes, by_blob_get=True)
-                batch, batch_bytes = [], 0
-            batch.append(item)
-            batch_bytes += size
-            continue
-        if batch:
-            yield Retrieval(batch, batch_bytes, by_blob_get=True)
-            batch, batch_bytes = [], 0
-        yield Retrieval([item], size, by_blob_get=False)
-    if batch:
-        yield Retrieval(batch, batch_bytes, by_blob_get=True)
+# What one blob adds to an answer at most: its data in base64, with room for its id and size.
+BLOB_GET_LARGEST_ANSWER = BLOB_GET_LARGEST_BLOB * 4 // 3 + 1000
 
 
 def blob_get_capability(session: JmapSession, account_id: str) -> str | None:
@@ -83,39 +50,41 @@ def blob_get_capability(session: JmapSession, account_id: str) -> str | None:
     return next((name for name in BLOB_GET_CAPABILITIES if account is not None and account.has(name)), None)
 
 
+def blob_get(account_id: str, ids: Sequence[str] | ResultReference, call_id: str) -> MethodCall:
+    """Blob/get of the blobs a back-reference names (`get.ref("/list/*/blobId")`), each cut at
+    BLOB_GET_LARGEST_BLOB octets."""
+    return MethodCall("Blob/get", {"accountId": account_id, "ids": ids, "properties": ["data:asBase64", "size"],
+                                   "length": BLOB_GET_LARGEST_BLOB}, call_id)
+
+
 @dataclass
 class Blobs:
-    """What one Blob/get brought: the bytes of each blob it sent whole, the ids it does not know (gone),
-    and the ids it answered unusably (cut short, an encoding problem, no data): those are for a download."""
+    """What the Blob/get calls of a page brought: their lists, decoded one blob at a time as it is asked
+    for, and the ids the server does not know (the blob is gone: its object was destroyed meanwhile)."""
 
-    found: dict[str, bytes] = field(default_factory=dict)
+    lists: list[ObjectList] = field(default_factory=list)
     not_found: set[str] = field(default_factory=set)
-    unusable: set[str] = field(default_factory=set)
 
+    def add(self, result: Mapping[str, Any]) -> None:
+        """Take in one Blob/get result."""
+        if isinstance(result.get("list"), ObjectList):
+            self.lists.append(result["list"])
+        self.not_found |= {blob_id for blob_id in result.get("notFound") or () if isinstance(blob_id, str)}
 
-def get_blobs(client: JmapClient, capability: str, account_id: str, sizes: Mapping[str, int]) -> Blobs:
-    """The bytes of the blobs `sizes` names (blob id -> its size in octets) in one Blob/get call.
+    def content(self, blob_id: str, size: int) -> bytes | None:
+        """The blob's bytes if they came whole, that is `size` octets (the size its object declares); else None.
 
-    A blob counts as whole only when its decoded bytes are as long as the size the caller knows: Cyrus
-    cuts a blob short to `length` without saying so (no `isTruncated`). JmapMethodError for the call.
-    """
-    call = MethodCall("Blob/get", {"accountId": account_id, "ids": list(sizes),
-                                   "properties": ["data:asBase64", "size"]}, "blobs")
-    result = client.call([call], [capability])[call]
-    blobs = Blobs(not_found={blob_id for blob_id in result.get("notFound") or () if blob_id in sizes})
-    for item in result.get("list") or ():
-        blob_id = item.get("id")
-        if blob_id not in sizes:
-            continue
-        data = item.get("data:asBase64")
-        content = _base64(data) if isinstance(data, str) else None
-        if content is None or len(content) != sizes[blob_id] or item.get("isTruncated") or item.get(
-                "isEncodingProblem"):
-            blobs.unusable.add(blob_id)
-        else:
-            blobs.found[blob_id] = content
-    blobs.unusable |= set(sizes) - blobs.found.keys() - blobs.not_found
-    return blobs
+        Whole is judged by length alone. RFC 9404's `isTruncated` says that the asked range ran past the END
+        of the blob (Cyrus sets it on every blob shorter than `length`), while a blob longer than `length`
+        comes cut to it without a flag.
+        """
+        for blobs in self.lists:
+            item = blobs.get(blob_id)
+            if item is not None:
+                data = item.get("data:asBase64")
+                content = _base64(data) if isinstance(data, str) else None
+                return content if content is not None and len(content) == size else None
+        return None
 
 
 def _base64(text: str) -> bytes | None:

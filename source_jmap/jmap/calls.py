@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .blobs import blob_get
 from .datatype import DataType, Query, ResumePoint
 from .responses import JsonObject
 from .wire import MethodCall
@@ -22,10 +23,11 @@ class ImportRequest:
     query: MethodCall
     via: MethodCall | None
     get: MethodCall
+    blobs: MethodCall | None
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [call for call in (self.state, self.query, self.via, self.get) if call is not None]
+        return [call for call in (self.state, self.query, self.via, self.get, self.blobs) if call is not None]
 
 
 @dataclass(frozen=True)
@@ -33,17 +35,21 @@ class ChangesRequest:
     changes: MethodCall
     created: MethodCall
     updated: MethodCall
+    created_blobs: MethodCall | None
+    updated_blobs: MethodCall | None
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [self.changes, self.created, self.updated]
+        return [call for call in (self.changes, self.created, self.updated, self.created_blobs, self.updated_blobs)
+                if call is not None]
 
 
 def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
     size: int,
 ) -> ImportRequest:
-    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, and the `Foo/get` of its ids."""
+    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, and
+    the Blob/get of their blobs when the type asks for them."""
     spec = data_type.query or Query()
     arguments: dict[str, Any] = {"accountId": account_id, "limit": size}
     if (query_filter := spec.filter(progress.get("after"))) is not None:
@@ -65,15 +71,23 @@ def import_request(
         via = MethodCall(f"{spec.type}/get", {"accountId": account_id, "ids": ids, "properties": [spec.via]}, "via")
         ids = via.ref(f"/list/*/{spec.via}")
     state = data_type.get(account_id, [], "state") if capture_state else None
-    return ImportRequest(state, query, via, data_type.get(account_id, ids, "get"))
+    get = data_type.get(account_id, ids, "get")
+    blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
+    return ImportRequest(state, query, via, get, blobs)
 
 
 def changes_request(data_type: DataType, account_id: str, since: str, size: int) -> ChangesRequest:
-    """`Foo/changes` and the `Foo/get` of what it created and updated, in one request."""
+    """`Foo/changes`, the `Foo/get` of what it created and updated, and the Blob/get of their blobs when the
+    type asks for them, in one request."""
     changes = MethodCall(f"{data_type.name}/changes",
                          {"accountId": account_id, "sinceState": since, "maxChanges": size}, "changes")
-    return ChangesRequest(changes, data_type.get(account_id, changes.ref("/created"), "created"),
-                          data_type.get(account_id, changes.ref("/updated"), "updated"))
+    created = data_type.get(account_id, changes.ref("/created"), "created")
+    updated = data_type.get(account_id, changes.ref("/updated"), "updated")
+    return ChangesRequest(
+        changes, created, updated,
+        blob_get(account_id, created.ref("/list/*/blobId"), "createdBlobs") if data_type.blobs else None,
+        blob_get(account_id, updated.ref("/list/*/blobId"), "updatedBlobs") if data_type.blobs_of_updated else None,
+    )
 
 
 def via_ids(spec: Query, query_ids: list[str], via_objects: Sequence[JsonObject]) -> list[str]:

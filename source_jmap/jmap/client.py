@@ -81,13 +81,16 @@ class JmapClient:
     def bytes_received(self) -> int:
         return self._transport.bytes_received
 
-    def call(self, calls: Sequence[MethodCall], using: Sequence[str]) -> MethodResponses:
-        """Send method calls in one HTTP request; calls may refer to earlier ones' results."""
+    def call(self, calls: Sequence[MethodCall], using: Sequence[str], max_bytes: int | None = None) -> MethodResponses:
+        """Send method calls in one HTTP request; calls may refer to earlier ones' results.
+
+        An answer larger than `max_bytes` (by default the client's answer cap) raises JmapAnswerTooLargeError.
+        """
         session = self.session
         body = encode_request(calls, using, session.limits)
         responses = self._transport.exchange(
             "POST", session.api_url, lambda response: self._read_api_response(response, calls),
-            data=body, headers={"Content-Type": "application/json"},
+            data=body, headers={"Content-Type": "application/json"}, max_bytes=max_bytes,
         )
         if responses.session_state not in (None, session.state):
             logger.info("The JMAP session changed on the server; fetching it again before the next request")

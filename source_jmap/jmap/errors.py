@@ -44,6 +44,10 @@ class JmapServerError(JmapError):
     """The server answered with something a JMAP server must not send (5xx, broken JSON)."""
 
 
+class JmapAnswerTooLargeError(JmapServerError):
+    """The answer, decoded, grew past the most the caller accepts; a page may be asked for again, smaller."""
+
+
 class JmapBlobNotFoundError(JmapServerError):
     """The blob is gone (HTTP 404, or `notFound` from Blob/get): its object was most likely destroyed
     after it was read. A caller that can leave it to the object's deletion catches this one."""

@@ -5,6 +5,11 @@ SHRINK: `requestTooLarge`, or Cyrus's `limit` problem on maxObjectsInGet) is ask
 many, and never for more again in this read. A page is held as the JSON the server sent, so its
 bytes, not its object count, bound the memory of a read: long bodies or many headers get smaller
 pages, and pages grow back, never beyond what the server allows, when the objects get smaller.
+
+A page is sized by the one before it, so a page of objects much larger than those before (a run of
+large messages, each with its blob) can overshoot the budget: past ANSWER_CAP_IN_BUDGETS budgets its answer is not
+held but asked for again in halves. Where one object may bring much (a blob with it), the first page is
+sized as if each did, and later ones by what came.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from .client import JmapClient
-from .errors import JmapError, JmapMethodError, JmapRequestError
+from .errors import JmapAnswerTooLargeError, JmapError, JmapMethodError, JmapRequestError
 from .responses import MethodResponses
 from .retry import Action, method_error_action, request_problem_action
 from .wire import MethodCall
@@ -24,6 +29,9 @@ logger = logging.getLogger("source_jmap.jmap")
 # How much JSON one page may bring: what a read holds in memory at once. A page of 4096 emails
 # with text bodies is about 24 MB (bench/README.md), well within it.
 PAGE_BYTES_BUDGET = 64_000_000
+# The most a page's answer may bring before it is asked for again in halves, in budgets: the page was sized
+# to one budget, and the average size of thousands of objects rarely swings fourfold from one page to the next.
+ANSWER_CAP_IN_BUDGETS = 4
 
 
 class Request(Protocol):
@@ -46,14 +54,22 @@ def refused_for_size(error: JmapError) -> bool:
 class PageSize:
     """The size of the pages of one read, between 1 and the server's limit."""
 
-    def __init__(self, ceiling: int, label: str, log: logging.Logger, budget: int | None = None) -> None:
-        self.ceiling = self.current = ceiling
+    def __init__(
+        self, ceiling: int, label: str, log: logging.Logger, budget: int | None = None,
+        largest_object: int | None = None,
+    ) -> None:
+        """`largest_object`: the most answer one object may bring; the first page holds as many as fit the
+        budget at that size (none fewer than 1)."""
         self._label = label
         self._log = log
         self._budget = PAGE_BYTES_BUDGET if budget is None else budget
+        self.ceiling = ceiling
+        self.current = ceiling if largest_object is None else max(1, min(ceiling, self._budget // largest_object))
+        self._answer_cap = self._budget * ANSWER_CAP_IN_BUDGETS
 
     def send(self, client: JmapClient, build: Callable[[int], R], using: Sequence[str]) -> tuple[R, MethodResponses]:
-        """Send `build(size)`, halving the size while the server refuses the request for its size.
+        """Send `build(size)`, halving the size while the server refuses the request for its size, or its
+        answer comes to more than ANSWER_CAP_IN_BUDGETS budgets.
 
         `build` makes the calls for a page of `size` objects (a query `limit`, a `maxChanges`).
         Any other error, or a refusal at size 1, is raised.
@@ -61,11 +77,18 @@ class PageSize:
         while True:
             request = build(self.current)
             try:
-                responses = client.call(request.calls, using)
+                # One object alone is held whatever its size, within the client's own cap.
+                responses = client.call(request.calls, using, max_bytes=self._answer_cap if self.current > 1 else None)
                 refusal = next((error for error in responses.method_errors() if refused_for_size(error)), None)
                 if refusal is not None:
                     raise refusal
                 return request, responses
+            except JmapAnswerTooLargeError:
+                if self.current == 1:
+                    raise
+                self._log.warning("%s: a page of %d objects came to more than %d MB; asking for %d at a time",
+                                  self._label, self.current, self._answer_cap // 1_000_000, self.current // 2)
+                self.current //= 2
             except (JmapRequestError, JmapMethodError) as error:
                 if not refused_for_size(error) or self.current == 1:
                     raise

@@ -141,6 +141,11 @@ class ObjectList(Sequence[JsonObject]):
         by_id = self._index()
         return (_decode(by_id[object_id]) for object_id in ids if object_id in by_id)
 
+    def get(self, object_id: str) -> JsonObject | None:
+        """The object of `object_id`, if the list holds it."""
+        raw = self._index().get(object_id)
+        return None if raw is None else _decode(raw)
+
     def last_of(self, ids: Sequence[str]) -> JsonObject | None:
         """The object of the last id in `ids` that the list holds."""
         by_id = self._index()

@@ -7,6 +7,8 @@ Import:       `Foo/get ids: []` captures the state first, then pages of `Foo/que
 Changes:      `Foo/changes` with `Foo/get` of created and updated ids in the same request, until
               `hasMoreChanges` is false.
 Whole read:   `Foo/get ids: null`, for types without `/query`.
+Blobs:        for a type that asks (DataType.blobs), a Blob/get of the page's `blobId`s rides in the same
+              request, chained to its `/get`; a page holds what came (Page.blobs), its caller downloads the rest.
 
 Pages hold the server's JSON and decode each object when it is iterated. The engine knows nothing
 of what becomes of the objects; what it does about each method error is retry.py's table. A server
@@ -21,14 +23,16 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .blobs import BLOB_GET_LARGEST_ANSWER, Blobs
 from .calls import changes_request, import_request, restart_point, resume_point, via_ids, window_point
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
 from .paging import PageSize
-from .responses import JsonObject
+from .responses import JsonObject, MethodResponses
 from .results import ChangesResult, GetResult, QueryResult
 from .retry import Action, method_error_action
+from .wire import MethodCall
 
 # `/changes` pages with nothing in them but hasMoreChanges and a new state: a few are possible (states
 # of other types share one counter on Cyrus), an endless run is a server going round.
@@ -42,6 +46,7 @@ class Page:
     `state` may be saved once the page's records are out; `resume` is where an unfinished import
     goes on (None once it is done, and for changes). `total` is the server's count of what an import
     reads (on its first page); `count` how many objects an import page brought (None for other pages).
+    `blobs`: what the page's Blob/get calls brought, for a type that asks for blobs.
     """
 
     created: Iterator[JsonObject]
@@ -52,6 +57,7 @@ class Page:
     resume: ResumePoint | None = None
     total: int | None = None
     count: int | None = None
+    blobs: Blobs = field(default_factory=Blobs)
 
 
 class Sync:
@@ -111,7 +117,7 @@ class Sync:
         progress: ResumePoint = resume or {}
         if resume:
             self._logger.info("%s: resuming the import of account %s at %s", self._label, self._account_id, progress)
-        size = PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger)
+        size = self._page_size()
         total: int | None = None
         anchors: set[str] = set()  # the last id of every page: a page that ends at one again made no progress
         windowed = "position" in progress  # the server refuses `anchor`: pages go by sort value and position
@@ -165,7 +171,8 @@ class Sync:
             assert captured is not None  # taken from the saved state or from this request
             yield Page(itertools.chain(got.objects.in_order(ids), refetched), captured, imported=True,
                        resume=None if done else progress, total=page_total,
-                       count=len(ids) - len(got.not_found) + len(refetched))
+                       count=len(ids) - len(got.not_found) + len(refetched),
+                       blobs=self._blobs(responses, request.blobs))
             if done:
                 return
             size.fit(len(query.ids), responses.size)
@@ -184,7 +191,7 @@ class Sync:
         return total is not None and query.position is not None and query.position + len(query.ids) >= total
 
     def changes(self, since: str) -> Iterator[Page]:
-        size = PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger)
+        size = self._page_size()
         state = since
         states = {since}
         empty_pages = 0
@@ -211,6 +218,7 @@ class Sync:
                 itertools.chain(iter(created.objects), self._refetch(created.not_found, request.created.name)),
                 changes.new_state, imported=False, destroyed=changes.destroyed,
                 updated=itertools.chain(iter(updated.objects), self._refetch(updated.not_found, request.updated.name)),
+                blobs=self._blobs(responses, request.created_blobs, request.updated_blobs),
             )
             if not changes.has_more_changes:
                 break
@@ -219,6 +227,25 @@ class Sync:
             del responses, changes, created, updated
         if self._type.reread_after_changes:
             yield Page(self.objects(), changes.new_state, imported=False)
+
+    def _page_size(self) -> PageSize:
+        """Pages up to maxObjectsInGet; where each object may bring its blob, the first one sized for the worst."""
+        return PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger,
+                        largest_object=BLOB_GET_LARGEST_ANSWER if self._type.blobs else None)
+
+    def _blobs(self, responses: MethodResponses, *calls: MethodCall | None) -> Blobs:
+        """What the page's Blob/get calls brought. One the server failed is logged: its blobs are left to
+        the caller's downloads, as are those it did not send whole."""
+        blobs = Blobs()
+        for call in calls:
+            if call is None:
+                continue
+            try:
+                blobs.add(responses[call])
+            except JmapMethodError as error:
+                self._logger.warning("%s: account %s: %s failed (%s); the page's blobs are downloaded instead",
+                                     self._label, self._account_id, call.name, error)
+        return blobs
 
     def _refetch(self, not_found: list[str], method: str) -> list[JsonObject]:
         """Ids the server listed but could not get: asked for once more, and those still missing reported."""

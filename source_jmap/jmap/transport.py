@@ -22,6 +22,7 @@ import requests
 from .auth import Credentials
 from .connection import ATTEMPT, Deadline, new_http_session
 from .errors import (
+    JmapAnswerTooLargeError,
     JmapConfigError,
     JmapServerError,
     JmapTransportError,
@@ -179,7 +180,7 @@ class HttpTransport:
             ) as streamed:
                 response = HttpResponse.read(streamed, max_bytes, sink)
         except AnswerTooLarge:
-            raise JmapServerError(
+            raise JmapAnswerTooLargeError(
                 f"The JMAP server at {host} sent more than {_amount(max_bytes)} (decoded) in answer to "
                 f"{method} {parts.path}; refused, since no answer this connector asks for is that large"
             ) from None

@@ -16,14 +16,11 @@ from ..jmap import (
     DataType,
     JmapBlobNotFoundError,
     JmapClient,
-    JmapMethodError,
     blob_get_capability,
     blob_url,
-    get_blobs,
-    plan_retrieval,
 )
 from .base import UPDATED_AT, JmapStream, Record
-from .downloads import in_order
+from .downloads import Task, in_order
 from .selection import EmailSelection
 from .staging import FILE_SLACK_BYTES, FileRecord, staged_path, write_durably
 
@@ -35,11 +32,11 @@ class RawMessageStream(JmapStream):
     the latest row whole, so a column would have to be downloaded again on every flag change to
     keep the row complete. Message content never changes in JMAP, so these rows are written once
     and removed only when the email is destroyed; keyword or mailbox changes cost nothing here.
-    Where the account offers Blob/get (RFC 9404, or Cyrus's extension), messages up to
-    BLOB_GET_LARGEST_MESSAGE bytes come many at a time by Blob/get, batched by BLOB_GET_BYTES and
-    maxObjectsInGet; larger ones, and any a Blob/get did not send whole, are downloaded through the
-    session's downloadUrl. Requests run in parallel up to the server's maxConcurrentRequests; records
-    keep query order. An email whose blob is gone by then (HTTP 404, Blob/get `notFound`) has no record.
+    Where the account offers Blob/get (RFC 9404, or Cyrus's extension), each page's messages come in the
+    same request as its Email/get, by a Blob/get chained to it (jmap.DataType.blobs), each up to
+    BLOB_GET_LARGEST_BLOB bytes; larger ones, and any the Blob/get did not send whole, are downloaded
+    through the session's downloadUrl, in parallel up to the server's maxConcurrentRequests. Records keep
+    query order. An email whose blob is gone by then (HTTP 404, Blob/get `notFound`) has no record.
 
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
     has `include_files`, each message is streamed to `<staging>/<accountId>/<YYYY-MM received>/<id>.eml`
@@ -61,66 +58,56 @@ class RawMessageStream(JmapStream):
         self._told_blob_get: set[str] = set()  # the accounts whose use of Blob/get was logged
 
     def data_type(self, account_id: str) -> DataType:
-        return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
-                        query=self._selection.query(account_id))
+        """The emails' metadata; where the account offers Blob/get, each page's messages come with it."""
+        capability = blob_get_capability(self._client.session, account_id)
+        if capability is not None and account_id not in self._told_blob_get:
+            self._told_blob_get.add(account_id)
+            self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come with "
+                             "their page, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
+        return DataType("Email", (MAIL,) if capability is None else (MAIL, capability),
+                        ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
+                        query=self._selection.query(account_id), blobs=capability is not None,
+                        blobs_of_updated=capability is not None and self._selection.filters_mailboxes)
 
     def selects(self, account_id: str, obj: Record) -> bool:
         return self._selection.matches(account_id, obj)
 
-    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        """Downloads in a sliding window (`downloads.in_order`), records in query order.
+    def new_records(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
+    ) -> Iterator[Record]:
+        """The messages Blob/get brought with the page, the others downloaded in a sliding window
+        (`downloads.in_order`); records in query order.
 
         An email whose blob vanished before its download has no record (`_raw_record`).
         """
         workers = self._client.session.limits.max_concurrent_requests
-        capability = blob_get_capability(self._client.session, account_id)
-        if capability is not None and account_id not in self._told_blob_get:
-            self._told_blob_get.add(account_id)
-            self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come by "
-                             "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
-        yield from in_order(self._tasks(account_id, objects, fetched_at, capability), workers, "raw-message")
+        yield from in_order(self._tasks(account_id, objects, fetched_at, blobs), workers, "raw-message")
 
     def _tasks(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, capability: str | None
-    ) -> Iterator[tuple[Callable[[], list[Record]], int]]:
-        """The work for the emails, in their order (jmap.plan_retrieval), each with the message bytes it holds
-        in memory: a Blob/get batch, or one download (streamed to its file in file mode: no memory)."""
-        most = self._client.session.limits.max_objects_in_get
-        for part in plan_retrieval(objects, self._fetch_size, capability is not None, most):
-            if part.by_blob_get:
-                assert capability is not None  # only then are there batches
-                yield functools.partial(self._batch_records, account_id, part.items, fetched_at, capability), part.bytes
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
+    ) -> Iterator[Task[Record]]:
+        """The work for each email, in order, with the message bytes it holds in memory: what Blob/get brought,
+        or a download (streamed to its file in file mode: nothing held)."""
+        for email in objects:
+            content = blobs.content(email["blobId"], int(email["size"])) if self._downloads(email) else None
+            if content is None and email["blobId"] in blobs.not_found:
+                self._log_vanished(account_id, email)
+                continue
+            if content is not None:
+                held = len(content)
+            elif self._staging is not None or not self._downloads(email):
+                held = 0  # streamed to its file, or not downloaded at all
             else:
-                yield (functools.partial(self._records_of_one, account_id, part.items[0], fetched_at),
-                       0 if self._staging is not None else part.bytes)
+                held = int(email["size"])
+            yield functools.partial(self._records_of_one, account_id, email, fetched_at, content), held
 
-    def _fetch_size(self, email: Record) -> int:
-        return int(email["size"]) if self._downloads(email) else 0
-
-    def _records_of_one(self, account_id: str, email: Record, fetched_at: str) -> list[Record]:
-        record = self._raw_record(account_id, email, fetched_at)
+    def _records_of_one(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> list[Record]:
+        record = self._raw_record(account_id, email, fetched_at, content)
         return [] if record is None else [record]
 
-    def _batch_records(self, account_id: str, emails: list[Record], fetched_at: str, capability: str) -> list[Record]:
-        """The records of a batch from one Blob/get; an email it did not send whole is downloaded instead."""
-        try:
-            blobs = get_blobs(self._client, capability, account_id, {e["blobId"]: int(e["size"]) for e in emails})
-        except JmapMethodError as error:
-            self.logger.warning("raw_messages: account %s: Blob/get failed (%s); downloading its %d messages one "
-                                "by one", account_id, error, len(emails))
-            blobs = Blobs(unusable={email["blobId"] for email in emails})
-        if blobs.unusable:
-            self.logger.info("raw_messages: account %s: Blob/get did not send %d of %d messages whole; downloading "
-                             "those", account_id, len(blobs.unusable), len(emails))
-        records: list[Record] = []
-        for email in emails:
-            if email["blobId"] in blobs.not_found:
-                self._log_vanished(account_id, email)
-            elif (record := self._raw_record(account_id, email, fetched_at, blobs.found.get(email["blobId"]))):
-                records.append(record)
-        return records
-
-    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+    def updated_records(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
+    ) -> Iterator[Record]:
         """An updated email that left the selection is deleted; one that is in it may have just entered it.
 
         Content is immutable, so a keyword change alone changes nothing here; but an email moved out
@@ -138,7 +125,7 @@ class RawMessageStream(JmapStream):
                 elif self._selection.filters_mailboxes:
                     yield obj
 
-        yield from self.new_records(account_id, selected(), fetched_at)
+        yield from self.new_records(account_id, selected(), fetched_at, blobs)
         for object_id in left:
             yield from self.deleted_records_of(account_id, object_id, fetched_at)
 
