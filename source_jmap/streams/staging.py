@@ -77,11 +77,16 @@ def file_name(name: Any, media_type: Any) -> str:
     return _cut(text[:len(text) - len(suffix)], MAX_NAME_BYTES - len(suffix.encode())) + suffix
 
 
-@functools.cache
 def _extension(media_type: str) -> str:
-    """`.pdf` for application/pdf, from Python's own table, not the system's mime.types: a path must not
-    change from one machine to another."""
-    return mimetypes.MimeTypes().guess_extension(media_type.lower()) or ""
+    """`.pdf` for application/pdf; nothing for a type Python does not know."""
+    return _media_types().guess_extension(media_type.lower()) or ""
+
+
+@functools.cache
+def _media_types() -> mimetypes.MimeTypes:
+    """Python's own table of media types, not the system's mime.types: a path must not change from one
+    machine to another."""
+    return mimetypes.MimeTypes()
 
 
 def _cut(text: str, most: int) -> str:
