@@ -8,6 +8,10 @@ delivered must equal a run that was never killed.
 
 The connector runs behind the fault proxy with maxObjectsInGet rewritten to 7 (a legitimate server
 limit) so that a mailbox of ~100 messages takes many pages, and so many checkpoints.
+
+raw_messages in file mode (Airbyte file transfer) is killed the same way: each run stages its files in a
+directory of its own, as each Airbyte attempt does, so what a killed run's kept records reference is
+checked as the kill left it.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .conftest import HOST, HTTP_PORT, IMAP_PORT, ROOT, MailAccount, new_account, seed_mail
-from .connector import Run, connector_arguments, run_connector
+from .connector import Run, connector_arguments, run_connector, staging_environment
 from .fault_proxy import FaultProxy, announcing_max_objects_in_get, running
+from .test_raw_messages import assert_equal_to_imap_body, raw_bytes
 
 # Streams with little output first: a kill must land where much output is still to come.
 STREAMS = ["threads", "attachments", "mailboxes", "emails"]
@@ -39,10 +45,27 @@ INCREMENTAL_KILLS = 5
 # buffer (8 KiB). Kill points are only drawn where more output than twice that is still to come,
 # so the connector cannot have finished by the time it is killed.
 OUTPUT_STILL_TO_COME = 2 * (64 + 8) * 1024
+# raw_messages records in file mode are small (~600 bytes): emails comes after them, and its bodies are
+# the output still to come at every raw_messages record.
+FILE_MODE_STREAMS = ("raw_messages", "emails")
+STAGING = "staging"
 
 Key = tuple[str, ...]
 Snapshot = dict[Key, str]
 State = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Sync:
+    """What every run of a sync reads: the config, the streams in catalog order, and the streams whose files
+    are transferred (Airbyte file transfer), which each run writes to STAGING in its own work directory."""
+
+    config: dict[str, Any]
+    streams: tuple[str, ...] = tuple(STREAMS)
+    files: tuple[str, ...] = ()
+
+    def environment(self, workdir: Path) -> dict[str, str] | None:
+        return staging_environment(workdir / STAGING) if self.files else None
 
 
 @pytest.fixture
@@ -58,17 +81,20 @@ def small_page_origin() -> Iterator[str]:
         yield origin
 
 
-def read(config: dict[str, Any], tmp_path: Path, state: State | None = None) -> Run:
-    run = run_connector("read", tmp_path, config, STREAMS, state)
+def read(sync: Sync, workdir: Path, state: State | None = None) -> Run:
+    workdir.mkdir(exist_ok=True)
+    run = run_connector("read", workdir, sync.config, list(sync.streams), state, files=sync.files,
+                        env=sync.environment(workdir))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return run
 
 
-def read_until_killed(config: dict[str, Any], workdir: Path, state: State | None, records: int) -> Run:
+def read_until_killed(sync: Sync, workdir: Path, state: State | None, records: int) -> Run:
     """Run `read` and kill -9 it right after its `records`-th RECORD line; what it printed until then."""
     workdir.mkdir()
-    arguments = connector_arguments("read", workdir, config, STREAMS, state)
-    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    arguments = connector_arguments("read", workdir, sync.config, list(sync.streams), state, files=sync.files)
+    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                               env=sync.environment(workdir))
     assert process.stdout is not None
     lines, seen = [], 0
     for line in process.stdout:
@@ -95,8 +121,8 @@ def resumed_state(previous: State | None, killed: Run) -> State:
     return list(by_stream.values())
 
 
-def kill_points(run: Run, count: int, rng: random.Random) -> list[int]:
-    """`count` distinct record numbers (1-based) of a clean `run` after which plenty of output is still to come."""
+def killable_records(run: Run) -> list[int]:
+    """The record numbers (1-based) of a clean `run` after which plenty of output is still to come."""
     lines = run.stdout.splitlines(keepends=True)
     total = sum(len(line) for line in lines)
     candidates, printed, records = [], 0, 0
@@ -106,11 +132,22 @@ def kill_points(run: Run, count: int, rng: random.Random) -> list[int]:
             records += 1
             if total - printed > OUTPUT_STILL_TO_COME:
                 candidates.append(records)
+    return candidates
+
+
+def kill_points(run: Run, count: int, rng: random.Random) -> list[int]:
+    """`count` distinct record numbers (1-based) of a clean `run` after which plenty of output is still to come."""
+    candidates = killable_records(run)
     assert len(candidates) >= count, "seed more mail: too few records to kill the connector among"
     return sorted(rng.sample(candidates, count))
 
 
-def kill_repeatedly(config: dict[str, Any], tmp_path: Path, state: State | None, points: list[int]) -> list[Run]:
+def run_directories(tmp_path: Path, points: list[int]) -> list[Path]:
+    """The work directory of each run of `kill_repeatedly`: one per kill point, then the run that finishes."""
+    return [*(tmp_path / f"killed-at-{point}" for point in points), tmp_path / "finished"]
+
+
+def kill_repeatedly(sync: Sync, tmp_path: Path, state: State | None, points: list[int]) -> list[Run]:
     """Kill the sync when it reaches each point (a record number of the clean run), resume, and finish.
 
     A run resumed after N delivered records prints the clean run's records from N + 1 on, so the
@@ -118,13 +155,14 @@ def kill_repeatedly(config: dict[str, Any], tmp_path: Path, state: State | None,
     """
     kept: list[Run] = []
     delivered = 0
-    for point in points:
-        killed = read_until_killed(config, tmp_path / f"killed-at-{point}", state, point - delivered)
+    *killed_in, finished_in = run_directories(tmp_path, points)
+    for point, workdir in zip(points, killed_in, strict=True):
+        killed = read_until_killed(sync, workdir, state, point - delivered)
         assert killed.returncode == -signal.SIGKILL, f"the connector finished before record {point}"
         kept.append(committed(killed))
         delivered += len(kept[-1].of_type("RECORD"))
         state = resumed_state(state, killed)
-    return [*kept, read(config, tmp_path, state)]
+    return [*kept, read(sync, finished_in, state)]
 
 
 def apply(snapshot: Snapshot, *runs: Run) -> Snapshot:
@@ -165,10 +203,10 @@ def test_full_import_killed_again_and_again_and_resumed_delivers_every_record(
     bulk_account: MailAccount, tmp_path: Path
 ) -> None:
     with small_page_origin() as origin:
-        config = bulk_account.config(session_url=f"{origin}/jmap/")
-        clean = read(config, tmp_path)
+        sync = Sync(bulk_account.config(session_url=f"{origin}/jmap/"))
+        clean = read(sync, tmp_path)
         points = kill_points(clean, FULL_READ_KILLS, random.Random(SEED))
-        kept = kill_repeatedly(config, tmp_path, None, points)
+        kept = kill_repeatedly(sync, tmp_path, None, points)
     assert len([key for key in apply({}, clean) if key[0] == "emails"]) > 80
     assert apply({}, *kept) == apply({}, clean), f"killed at records {points}"
     assert stream_states(kept[-1]) == stream_states(clean)
@@ -178,13 +216,60 @@ def test_incremental_sync_killed_again_and_again_and_resumed_ends_in_the_same_ma
     bulk_account: MailAccount, tmp_path: Path
 ) -> None:
     with small_page_origin() as origin:
-        config = bulk_account.config(session_url=f"{origin}/jmap/")
-        first = read(config, tmp_path)
+        sync = Sync(bulk_account.config(session_url=f"{origin}/jmap/"))
+        first = read(sync, tmp_path)
         change_many_emails(bulk_account)
-        clean = read(config, tmp_path, first.final_state())
+        clean = read(sync, tmp_path, first.final_state())
         points = kill_points(clean, INCREMENTAL_KILLS, random.Random(SEED + 1))
-        kept = kill_repeatedly(config, tmp_path, first.final_state(), points)
+        kept = kill_repeatedly(sync, tmp_path, first.final_state(), points)
     before = apply({}, first)
     assert len(clean.records("emails")) > 60 and apply(before, clean) != before
     assert apply(before, *kept) == apply(before, clean), f"killed at records {points}"
+    assert stream_states(kept[-1]) == stream_states(clean)
+
+
+def file_mode_kill_points(clean: Run, large_message_id: str) -> list[int]:
+    """Two record numbers of the clean run to kill a file-mode import at: three records into the second page
+    of raw_messages (the first one checkpointed), and the record before the 17 MB message, whose page the
+    second killed run leaves uncommitted, so that the resumed run writes that file again. Each killed run
+    checkpoints a page before its kill, and the emails are still to come: the runs are killed, never finished."""
+    checkpoints, records, large = [], 0, 0
+    for message in clean.messages:
+        if message["type"] == "RECORD" and message["record"]["stream"] == "raw_messages":
+            records += 1
+            if message["record"]["data"]["messageId"] == [large_message_id.strip("<>")]:
+                large = records
+        elif message["type"] == "STATE" and message["state"]["stream"]["stream_descriptor"]["name"] == "raw_messages":
+            checkpoints.append(records)
+    first_page, second_page = [records for records in checkpoints if records > 0][:2]
+    points = [first_page + 3, large - 1]
+    # The second killed run resumes after first_page and checkpoints second_page before its kill.
+    assert second_page < points[1], "the 17 MB message must come at least two pages into the import"
+    assert set(points) <= set(killable_records(clean))
+    return points
+
+
+def test_raw_messages_in_file_mode_killed_mid_import_and_resumed_keep_only_complete_files_equal_to_imap_body(
+    cyrus: None, tmp_path: Path
+) -> None:
+    account = new_account(seed=False)
+    account.seeded.extend(seed_mail.seed(HOST, IMAP_PORT, account.user, account.password, bulk=BULK_MESSAGES,
+                                         large=True))
+    with small_page_origin() as origin:
+        sync = Sync(account.config(session_url=f"{origin}/jmap/", include_raw_message=True, exclude_mailboxes=[]),
+                    streams=FILE_MODE_STREAMS, files=("raw_messages",))
+        clean = read(sync, tmp_path / "clean")
+        points = file_mode_kill_points(clean, seed_mail.LARGE_MESSAGE_ID)
+        kept = kill_repeatedly(sync, tmp_path, None, points)
+
+    # Each killed run checkpointed raw_messages records before its kill.
+    assert all(run.records("raw_messages") and run.final_state() for run in kept[:-1])
+    # Every kept record names its message's own file, complete (its size is file_size_bytes), in the staging
+    # directory of the run that wrote it; never a temporary file that a kill can leave behind.
+    delivered: dict[str, bytes] = {}
+    for run, workdir in zip(kept, run_directories(tmp_path, points), strict=True):
+        for email_id, content in raw_bytes(run, True, workdir / STAGING).items():
+            assert delivered.setdefault(email_id, content) == content, f"{email_id} delivered twice, differently"
+    assert_equal_to_imap_body(account, clean, delivered, IMAP_PORT)
+    # The import finished as an unkilled one does: the state captured before it, no resume point left.
     assert stream_states(kept[-1]) == stream_states(clean)
