@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from airbyte_cdk.models import AirbyteRecordMessageFileReference
 
 from ..failures import config_error
-from ..jmap import MAIL, DataType, JmapBlobNotFoundError, JmapClient, blob_url
+from ..jmap import MAIL, Blobs, DataType, JmapBlobNotFoundError, JmapClient, blob_url
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .downloads import in_order
 from .selection import EmailSelection
@@ -89,15 +89,19 @@ class AttachmentStream(JmapStream):
             for part in parts
         ]
 
-    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+    def new_records(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
+    ) -> Iterator[Record]:
         if self._staging is None:
-            return super().new_records(account_id, objects, fetched_at)
+            return super().new_records(account_id, objects, fetched_at, blobs)
         return self._with_files(account_id, objects, fetched_at, self.records_of, self._staging)
 
-    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+    def updated_records(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
+    ) -> Iterator[Record]:
         """In file mode a row emitted again gets its file again: the same path, the same content, rewritten."""
         if self._staging is None:
-            return super().updated_records(account_id, objects, fetched_at)
+            return super().updated_records(account_id, objects, fetched_at, blobs)
         return self._with_files(account_id, objects, fetched_at, self.updated_records_of, self._staging)
 
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
