@@ -17,7 +17,14 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_jmap import SourceJmap
-from source_jmap.streams.staging import FILE_SLACK_BYTES, MAX_NAME_BYTES, file_name
+from source_jmap.streams.staging import (
+    FILE_SLACK_BYTES,
+    MAX_NAME_BYTES,
+    attachment_path,
+    file_name,
+    staged_path,
+    write_durably,
+)
 
 from .fake_jmap import FakeJmap, email
 from .helpers import final_state
@@ -244,3 +251,18 @@ def test_in_file_mode_a_row_emitted_again_after_an_update_carries_its_file_and_d
     third = read_attachments(config, include_files=True, state=final_state(second))
     assert {(r.data["emailId"], r.data.get("_ab_cdc_deleted_at") is not None, r.file_reference)
             for r in records(third)} == {("M0001", True, None)}
+
+
+@pytest.mark.parametrize("long_id", ["M" * 255, "é" * 127], ids=["255 Id characters", "percent-encoded to 762"])
+def test_ids_of_any_length_make_files_within_the_255_bytes_of_a_file_name_and_stay_distinct(
+    tmp_path: Path, long_id: str
+) -> None:
+    email_of = {"id": long_id, "receivedAt": "2024-01-02T10:00:00Z"}
+    other = {**email_of, "id": long_id[:-1] + "N"}  # the same long prefix
+    part = {"partId": long_id, "name": "n" * 400 + ".pdf", "type": "application/pdf"}
+    paths = [staged_path(tmp_path, long_id, email_of)[0], staged_path(tmp_path, long_id, other)[0],
+             attachment_path(tmp_path, long_id, email_of, part)[0]]
+    assert len(set(paths)) == 3
+    for path in paths:
+        assert write_durably(path, lambda sink: sink.write(b"x")) == 1  # the OS takes the name, and its temp name
+        assert path.read_bytes() == b"x" and path.is_relative_to(tmp_path)

@@ -8,6 +8,7 @@ file_reference never points at a file that a crash could leave cut short.
 from __future__ import annotations
 
 import functools
+import hashlib
 import mimetypes
 import os
 import re
@@ -24,6 +25,11 @@ from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, AirbyteReco
 # for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
 FILE_SLACK_BYTES = 1 << 20
 _SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.2) are made of these alone
+# An id in a path: at most this many bytes, so that `<part id>-<name>.<uuid>.part`, the longest name this
+# module writes (64 + 1 + 120 + 39), stays within the 255 bytes a file name may have. The servers we know
+# use ids of 1 to 30 characters; a longer one (RFC 8620 allows 255) is cut and ends in a hash of it whole,
+# which keeps it unique and the same on every run.
+MAX_ID_BYTES = 64
 # An attachment's name in its file name: at most this many bytes of UTF-8, well under the 255 of a file name.
 MAX_NAME_BYTES = 120
 # Characters no file name gets: path separators, and control, format (bidi overrides), surrogate and separator
@@ -111,10 +117,14 @@ def write_durably(path: Path, write: Callable[[BinaryIO], int]) -> int:
 
 
 def _path_part(value: str) -> str:
-    """A server's id as one path component: itself when made of Id characters, else percent-encoded (never `..`)."""
-    if _SAFE_PATH_PART.fullmatch(value):
-        return value
-    return "".join(chr(b) if _SAFE_PATH_PART.fullmatch(chr(b)) else f"%{b:02X}" for b in value.encode())
+    """A server's id as one path component: itself when made of Id characters, else percent-encoded (never `..`);
+    past MAX_ID_BYTES, cut and completed by a hash."""
+    part = value if _SAFE_PATH_PART.fullmatch(value) else "".join(
+        chr(b) if _SAFE_PATH_PART.fullmatch(chr(b)) else f"%{b:02X}" for b in value.encode())
+    if len(part) <= MAX_ID_BYTES:
+        return part
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{part[:MAX_ID_BYTES - len(digest) - 1]}~{digest}"
 
 
 def _received_month(received_at: Any) -> str:
