@@ -1,6 +1,8 @@
 """The main job, end to end against the local Cyrus: check, discover, a full read, changes, an incremental read.
 
-Runs the connector as Airbyte would (`python main.py ...`) and prints what each step brought.
+Runs the connector as Airbyte would (`python main.py ...`) and prints what each step brought. raw_messages
+runs in file mode, as with Airbyte's file transfer: each message lands as a file in STAGING (the seed
+includes a 17 MB message), and the summary lists a few of them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import email.utils
 import imaplib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,8 +23,10 @@ import seed_mail
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".local" / "demo"
+STAGING = WORK / "staging"  # AIRBYTE_STAGING_DIRECTORY: where Airbyte's file transfer has a source put its files
 HOST = "127.0.0.1"
-STREAMS = ("mailboxes", "emails", "threads", "identities", "attachments")
+STREAMS = ("mailboxes", "emails", "threads", "identities", "attachments", "raw_messages")
+FILE_STREAMS = ("raw_messages",)  # configured with include_files: a file per message instead of base64 in a row
 
 
 def main() -> None:
@@ -33,11 +38,17 @@ def main() -> None:
     args = parser.parse_args()
 
     WORK.mkdir(parents=True, exist_ok=True)
-    imap = sample_account(args.user, args.password, args.imap_port)
+    # The files of an earlier demo would be counted with this one's. The CDK writes to /tmp/airbyte-file-transfer
+    # when the staging directory does not exist, so it is made before the connector runs.
+    shutil.rmtree(STAGING, ignore_errors=True)
+    STAGING.mkdir()
+    os.environ["AIRBYTE_STAGING_DIRECTORY"] = str(STAGING)
+    imap = sample_account(args.user, args.password, args.imap_port, large=True)
 
     config = {
         "session_url": f"http://{HOST}:{args.http_port}",  # ignore-https-check: the local Cyrus, on loopback
         "credentials": {"auth_type": "basic", "username": args.user, "password": args.password},
+        "include_raw_message": True,  # offers raw_messages
     }
     config_path = write_json("config.json", config)
     catalog_path = write_json("catalog.json", catalog())
@@ -48,8 +59,9 @@ def main() -> None:
 
     heading("discover")
     for stream in only(connector("discover", "--config", config_path), "CATALOG")[0]["catalog"]["streams"]:
-        print(f"{stream['name']:<10} sync modes {', '.join(stream['supported_sync_modes']):<25} "
-              f"primary key {stream['source_defined_primary_key']}  cursor {stream['default_cursor_field']}")
+        print(f"{stream['name']:<15} sync modes {', '.join(stream['supported_sync_modes']):<25} "
+              f"primary key {stream['source_defined_primary_key']}  cursor {stream['default_cursor_field']}"
+              + ("  file-based" if stream.get("is_file_based") else ""))
 
     heading("read: first sync (full import)")
     first = connector("read", "--config", config_path, "--catalog", catalog_path)
@@ -66,9 +78,11 @@ def main() -> None:
     summarize_changes(second, mailbox_names(first))
     write_json("state.json", final_states(second))
     heading("files")
-    print(f"config, catalog and state are in {WORK.relative_to(ROOT)}/; run a step by hand with e.g.\n"
-          f"  .venv/bin/python main.py read --config {WORK.relative_to(ROOT)}/config.json "
-          f"--catalog {WORK.relative_to(ROOT)}/catalog.json --state {WORK.relative_to(ROOT)}/state.json")
+    print(f"config, catalog and state are in {WORK.relative_to(ROOT)}/, the raw messages' files in "
+          f"{STAGING.relative_to(ROOT)}/; run a step by hand with e.g.\n"
+          f"  AIRBYTE_STAGING_DIRECTORY={STAGING.relative_to(ROOT)} .venv/bin/python main.py read "
+          f"--config {WORK.relative_to(ROOT)}/config.json --catalog {WORK.relative_to(ROOT)}/catalog.json "
+          f"--state {WORK.relative_to(ROOT)}/state.json")
 
 
 def connector(*arguments: str) -> list[dict[str, Any]]:
@@ -101,10 +115,27 @@ def summarize_full(messages: list[dict[str, Any]]) -> None:
         print(f"{message['receivedAt']:<21} {(sender.get('name') or sender.get('email') or '')[:26]:<26} "
               f"{(message.get('subject') or '')[:48]}")
     print(f"(the last 8 of {len(emails)}, in receivedAt order)")
+    summarize_files(messages)
     print_states(messages)
 
 
+def summarize_files(messages: list[dict[str, Any]]) -> None:
+    """What file mode left in the staging directory, and that each record's file is there, whole."""
+    references = [m["record"]["file_reference"] for m in only(messages, "RECORD") if m["record"].get("file_reference")]
+    on_disk = [path for path in STAGING.rglob("*") if path.is_file()]
+    for reference in references:
+        if Path(reference["staging_file_url"]).stat().st_size != reference["file_size_bytes"]:
+            sys.exit(f"{reference['staging_file_url']} is not the size its record says")
+    print(f"\nraw_messages in file mode: {len(references)} records with a file reference; {len(on_disk)} files, "
+          f"{sum(path.stat().st_size for path in on_disk):,} bytes in {STAGING.relative_to(ROOT)}/")
+    print("      bytes  file (the 5 largest, relative to the staging directory)")
+    for reference in sorted(references, key=lambda r: r["file_size_bytes"], reverse=True)[:5]:
+        print(f"{reference['file_size_bytes']:>11,}  {reference['source_file_relative_path']}")
+
+
 def summarize_changes(messages: list[dict[str, Any]], mailbox_path: dict[str, str]) -> None:
+    files = {m["record"]["data"]["id"]: m["record"]["file_reference"] for m in only(messages, "RECORD")
+             if m["record"].get("file_reference")}
     for stream in STREAMS:
         rows = records(messages, stream)
         deleted = [r for r in rows if r.get("_ab_cdc_deleted_at")]
@@ -112,6 +143,9 @@ def summarize_changes(messages: list[dict[str, Any]], mailbox_path: dict[str, st
         for row in rows:
             if row.get("_ab_cdc_deleted_at"):
                 print(f"  deleted   {row.get('id') or row['emailId'] + ' part ' + row['partId']}")
+            elif stream in FILE_STREAMS:
+                print(f"  upserted  {row['id']}  file {files[row['id']]['source_file_relative_path']} "
+                      f"({files[row['id']]['file_size_bytes']:,} bytes)")
             elif stream == "emails":
                 where = ", ".join(mailbox_path.get(mailbox_id, mailbox_id) for mailbox_id in row["mailboxIds"])
                 print(f"  upserted  {row['id']}  {(row.get('subject') or '')[:30]:<30} in {where:<8} "
@@ -151,14 +185,17 @@ def make_changes(imap: Any) -> list[str]:
     return done
 
 
-def sample_account(user: str, password: str, imap_port: int) -> imaplib.IMAP4:
-    """The user, with the same freshly seeded sample mail on every run; an IMAP connection to it."""
+def sample_account(user: str, password: str, imap_port: int, large: bool = False) -> imaplib.IMAP4:
+    """The user, with the same freshly seeded sample mail on every run (and the 17 MB message when `large`);
+    an IMAP connection to it."""
     heading(f"Sample mailbox {user} on the local Cyrus")
     subprocess.run([str(ROOT / "scripts" / "cyrus.sh"), "adduser", user, password], check=True)
     imap = seed_mail.open_imap(HOST, imap_port, user, password)
     empty_account(imap)
-    seeded = seed_mail.seed(HOST, imap_port, user, password)
-    print(f"seeded {len(seeded)} messages into {len(seed_mail.SAMPLE_MAILBOXES)} mailboxes over IMAP")
+    seeded = seed_mail.seed(HOST, imap_port, user, password, large=large)
+    largest = max(len(message.raw) for message in seeded)
+    print(f"seeded {len(seeded)} messages into {len(seed_mail.SAMPLE_MAILBOXES)} mailboxes over IMAP"
+          + (f", the largest {largest:,} bytes" if large else ""))
     return imap
 
 
@@ -201,7 +238,8 @@ def catalog() -> dict[str, Any]:
         {"stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
          "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
          "cursor_field": ["_ab_cdc_updated_at"],
-         "primary_key": [["accountId"], ["emailId"], ["partId"]] if name == "attachments" else [["accountId"], ["id"]]}
+         "primary_key": [["accountId"], ["emailId"], ["partId"]] if name == "attachments" else [["accountId"], ["id"]],
+         **({"include_files": True} if name in FILE_STREAMS else {})}
         for name in STREAMS
     ]}
 
