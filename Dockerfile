@@ -44,4 +44,4 @@ ENV AIRBYTE_ENTRYPOINT="/usr/local/bin/source-jmap"
 ENTRYPOINT ["/usr/local/bin/source-jmap"]
 
 LABEL io.airbyte.name=airbyte/source-jmap
-LABEL io.airbyte.version=0.1.1
+LABEL io.airbyte.version=0.2.0

@@ -4,7 +4,8 @@
 
 Runs against the project's two Cyrus test instances (scripts/cyrus.sh: the plain one, which offers no
 Blob/get, and CYRUS_PROFILE=ext, which offers Cyrus's Blob/get); it never starts, stops or resets them. It
-adds a fresh account with the same N seeded emails to each, then runs every scenario once through a
+adds a fresh account with the same N seeded emails to each (one of them a scanned contract of `--large-mb`,
+50 MB by default), then runs every scenario once through a
 counting loopback proxy, and again through the same proxy holding each request `--delay-ms` before
 forwarding it (a remote server). Columns: wall seconds, HTTP requests, peak RSS (GNU time).
 """
@@ -66,12 +67,14 @@ class DelayingProxy(proxy.CountingProxy):
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
 
-def new_account(server: str, messages: int) -> tuple[str, str]:
+def new_account(server: str, messages: int, large_bytes: int) -> tuple[str, str]:
     _, imap_port, env = SERVERS[server]
     user, password = f"bench-raw-{uuid.uuid4().hex[:10]}@example.com", f"Pw-{uuid.uuid4().hex}"
     subprocess.run([str(ROOT / "scripts" / "cyrus.sh"), "adduser", user, password], check=True,
                    capture_output=True, env={**os.environ, **env})
-    seed_mail.seed("127.0.0.1", imap_port, user, password, bulk=max(0, messages - len(seed_mail.sample_messages())))
+    seed_mail.seed("127.0.0.1", imap_port, user, password,
+                   bulk=max(0, messages - 1 - len(seed_mail.sample_messages())))
+    seed_mail.append_pipelined("127.0.0.1", imap_port, user, password, [seed_mail.large_message(large_bytes)])
     return user, password
 
 
@@ -94,18 +97,22 @@ def scenario(work: Path, name: str, server: str, account: tuple[str, str], strea
         measured = run_measured(argv, ROOT, {**os.environ, "AIRBYTE_STAGING_DIRECTORY": str(directory / "staging")},
                                 stdout=directory / "stdout")
         counts = relay.counts() - before
-    records = sum(1 for line in (directory / "stdout").open() if line.startswith('{"type":"RECORD"'))
+    lines = [line for line in (directory / "stdout").open() if line.startswith('{"type":"RECORD"')]
+    records, skipped = len(lines), sum('"raw_message_skipped"' in line for line in lines)
     return {"scenario": name, "delay_ms": round(delay * 1000), "wall_s": round(measured.wall, 2),
-            "requests": counts.requests, "peak_rss_mb": round(measured.max_rss_mb), "records": records}
+            "requests": counts.requests, "peak_rss_mb": round(measured.max_rss_mb), "records": records,
+            "skipped": skipped}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--large-mb", type=float, default=50.0)
     args = parser.parse_args()
-    accounts = {server: new_account(server, args.messages) for server in SERVERS}
+    accounts = {server: new_account(server, args.messages, int(args.large_mb * 1e6)) for server in SERVERS}
     rows = []
+    print("| scenario | added delay | wall | HTTP requests | peak RSS | records | skipped |\n" + "|---" * 7 + "|")
     with tempfile.TemporaryDirectory(prefix="bench-raw-") as work:
         for delay in (0.0, args.delay_ms / 1000):
             for name, server, stream, files in [
@@ -118,7 +125,7 @@ def main() -> int:
                 rows.append(scenario(Path(work), name, server, accounts[server], stream, files, delay))
                 row = rows[-1]
                 print(f"| {row['scenario']} | {row['delay_ms']} ms | {row['wall_s']} s | {row['requests']} | "
-                      f"{row['peak_rss_mb']} MB | {row['records']} |", flush=True)
+                      f"{row['peak_rss_mb']} MB | {row['records']} | {row['skipped']} |", flush=True)
     return 0
 
 

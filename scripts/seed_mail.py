@@ -504,9 +504,10 @@ LARGE_MESSAGE_BYTES = 17_000_000
 LARGE_MESSAGE_ID = f"<large-17mb@{DOMAIN}>"
 
 
-def large_message() -> SampleMessage:
-    """A scanned contract of about 17 MB in INBOX (received 2024-01-02): above the 16 MB a destination row
-    can hold, above every Blob/get batch, and so downloaded whole, to a file in file mode.
+def large_message(size: int = LARGE_MESSAGE_BYTES) -> SampleMessage:
+    """A scanned contract of about `size` bytes (17 MB by default) in INBOX (received 2024-01-02): above the
+    16 MB a destination row can hold, above the 1 MB a Blob/get asks of a blob, and so downloaded whole, to
+    a file in file mode.
 
     One base64 body part of a fixed 76-character line repeated: the same bytes on every run, so the
     same JMAP id, and built in milliseconds.
@@ -523,7 +524,7 @@ def large_message() -> SampleMessage:
         'Content-Disposition: attachment; filename="contract.pdf"',
         "Content-Transfer-Encoding: base64",
     )
-    raw = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n" + line * (LARGE_MESSAGE_BYTES // len(line))
+    raw = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n" + line * (size // len(line))
     return SampleMessage("INBOX", SEEN, datetime(2024, 1, 2, 10, 0, tzinfo=UTC), raw, LARGE_MESSAGE_ID,
                          "Scanned contract", True)
 
