@@ -23,7 +23,7 @@ from source_jmap.streams.staging import (
     attachment_path,
     file_name,
     staged_path,
-    write_durably,
+    write_whole,
 )
 
 from .fake_jmap import FakeJmap, email
@@ -264,5 +264,5 @@ def test_ids_of_any_length_make_files_within_the_255_bytes_of_a_file_name_and_st
              attachment_path(tmp_path, long_id, email_of, part)[0]]
     assert len(set(paths)) == 3
     for path in paths:
-        assert write_durably(path, lambda sink: sink.write(b"x")) == 1  # the OS takes the name, and its temp name
+        assert write_whole(path, lambda sink: sink.write(b"x")) == 1  # the OS takes the name, and its temp name
         assert path.read_bytes() == b"x" and path.is_relative_to(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,25 @@ def test_file_paths_are_made_of_the_account_the_received_month_and_the_email_id(
 ) -> None:
     assert "/".join((_path_part(account_id), _received_month("2024-01-02T10:00:00Z"),
                      f"{_path_part(email_id)}.eml")) == relative
+
+
+def test_a_pages_files_are_flushed_to_disk_once_all_are_written_and_before_its_state_is_saved(
+    fake: FakeJmap, config: dict[str, Any], staging: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes: list[list[str]] = []  # the files on disk at each flush
+    monkeypatch.setattr(os, "sync", lambda: flushes.append(sorted(p.name for p in staging.rglob("*.eml"))))
+    seed(fake, [10] * 5)  # maxObjectsInGet 3: pages of 3 and 2
+    output = read_raw(config, include_files=True)
+    assert output.errors == []
+    assert flushes == [["M0000.eml", "M0001.eml", "M0002.eml"], [f"M000{n}.eml" for n in range(5)]]
+    assert len(output.state_messages) >= 2  # each page checkpointed (base._emit flushes, then moves the state)
+
+
+def test_without_include_files_nothing_is_flushed_to_disk(
+    fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes: list[None] = []
+    monkeypatch.setattr(os, "sync", lambda: flushes.append(None))
+    seed(fake, [10] * 5)
+    assert read_raw(config, include_files=False).errors == []
+    assert flushes == []

@@ -14,7 +14,7 @@ from ..jmap import MAIL, Blobs, DataType, JmapBlobNotFoundError, JmapClient, blo
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .downloads import in_order
 from .selection import EmailSelection
-from .staging import FILE_SLACK_BYTES, FileRecord, attachment_path, file_name, write_durably
+from .staging import FILE_SLACK_BYTES, FileRecord, attachment_path, file_name, write_whole
 
 ATTACHMENT_FIELDS = ("partId", "blobId", "name", "type", "size", "disposition", "cid")
 # The part ids kept in the state: at most this many, and at most this many bytes of JSON, so that the
@@ -133,7 +133,7 @@ class AttachmentStream(JmapStream):
         return in_order(tasks, self._client.session.limits.max_concurrent_requests, "attachment")
 
     def _file_records(self, account_id: str, email: Record, record: Record, staging: Path) -> list[Record]:
-        """The part's record with its file, written and synced first; none if its blob is gone.
+        """The part's record with its file, written whole first; none if its blob is gone.
 
         A deletion has no file. Neither has a part without a blob (RFC 8621 gives a blobId to every part
         but a multipart one, which is never an attachment): its row goes out as in row mode.
@@ -145,7 +145,7 @@ class AttachmentStream(JmapStream):
         url = blob_url(self._client.session.download_url, account_id, record["blobId"],
                        record["type"] or "application/octet-stream", file_name(record["name"], record["type"]))
         try:
-            written = write_durably(path, lambda sink: self._client.download_to(
+            written = write_whole(path, lambda sink: self._client.download_to(
                 url, sink, max_bytes=None if size is None else 2 * int(size) + FILE_SLACK_BYTES))
         except JmapBlobNotFoundError:
             self.logger.info(

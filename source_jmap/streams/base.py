@@ -24,7 +24,7 @@ from ..failures import config_error, traced
 from ..jmap import Blobs, DataType, JmapClient, JmapError, Page, Sync
 from .progress import ImportProgress
 from .selection import EmailSelection
-from .staging import FileRecord
+from .staging import FileRecord, flush_to_disk
 from .state import AccountState, AccountStates, InvalidStreamState
 
 UPDATED_AT = "_ab_cdc_updated_at"
@@ -241,13 +241,16 @@ class JmapStream(Stream, CheckpointMixin):
         writes that record first and only then looks at the state, so the STATE
         message always follows every record it covers. Records may be produced
         lazily (raw messages), so the last one is found by holding one back, and
-        the extra state is taken only once every record was produced.
+        the extra state is taken only once every record was produced. In file mode every file
+        of the page is written by then, and is flushed to disk before the state covers it.
         """
         last: Record | None = None
         for record in records:
             if last is not None:
                 yield last
             last = record
+        if self._staging is not None:
+            flush_to_disk()
         self._states.put(account_id, state.model_copy(update={"extra_state": self.extra_state(account_id)}))
         if last is not None:
             yield last

@@ -22,7 +22,7 @@ from ..jmap import (
 from .base import UPDATED_AT, JmapStream, Record
 from .downloads import Task, in_order
 from .selection import EmailSelection
-from .staging import FILE_SLACK_BYTES, FileRecord, staged_path, write_durably
+from .staging import FILE_SLACK_BYTES, FileRecord, staged_path, write_whole
 
 
 class RawMessageStream(JmapStream):
@@ -41,8 +41,9 @@ class RawMessageStream(JmapStream):
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
     has `include_files`, each message is streamed to `<staging>/<accountId>/<YYYY-MM received>/<id>.eml`
     whatever its size, and its record carries the file reference and the email's metadata instead of
-    the bytes. The file is complete on disk (written under a temporary name, synced, renamed) before
-    its record is produced, and the state moves only after a page's records: never past a missing file.
+    the bytes. The file is whole under its name (written under a temporary name, then renamed) before
+    its record is produced, and the state moves only after a page's records and files, flushed to disk:
+    never past a missing file.
     """
 
     name = "raw_messages"
@@ -169,7 +170,7 @@ class RawMessageStream(JmapStream):
     def _file_record(
         self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
     ) -> FileRecord | None:
-        """Stream the message to its file, complete and synced before the record exists; None if it vanished."""
+        """Stream the message to its file, whole before the record exists; None if it vanished."""
         path, relative = staged_path(staging, account_id, email)
 
         def write(sink: BinaryIO) -> int:
@@ -179,7 +180,7 @@ class RawMessageStream(JmapStream):
                                             max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
 
         try:
-            size = write_durably(path, write)
+            size = write_whole(path, write)
         except JmapBlobNotFoundError:
             self._log_vanished(account_id, email)
             return None
