@@ -40,8 +40,8 @@ def test_in_file_mode_each_attachment_file_holds_the_decoded_content_of_the_atta
             reference, data = record["file_reference"], record["data"]
             path = Path(reference["staging_file_url"])
             assert path == staging / reference["source_file_relative_path"]
-            _, month, email_id, name = reference["source_file_relative_path"].split("/")
-            assert re.fullmatch(r"\d{4}-\d{2}", month) and email_id == data["emailId"] and "-" in name
+            _, month, email_id, part_id, _ = reference["source_file_relative_path"].split("/")
+            assert re.fullmatch(r"\d{4}-\d{2}", month) and (email_id, part_id) == (data["emailId"], data["partId"])
             assert path.stat().st_size == reference["file_size_bytes"] == data["size"]
             delivered[message_ids[data["emailId"]], data["name"]] = path.read_bytes()
     expected = seeded_attachments(account)

@@ -117,8 +117,8 @@ def test_with_include_files_each_part_is_a_file_of_its_decoded_content_at_a_stab
     assert output.errors == []
     with_files = records(output)
     assert [without_cursor(record.data) for record in with_files] == [without_cursor(row.data) for row in rows]
-    relatives = ["acc1/2024-01/M0001/2-report.pdf", "acc1/2024-01/M0001/3-report.pdf",
-                 "acc1/2024-02/M0002/1%2E2-attachment.png"]
+    relatives = ["acc1/2024-01/M0001/2/report.pdf", "acc1/2024-01/M0001/3/report.pdf",
+                 "acc1/2024-02/M0002/1%2E2/attachment.png"]
     for record, relative in zip(with_files, relatives, strict=True):
         assert record.file_reference is not None
         assert record.file_reference.source_file_relative_path == relative
@@ -171,11 +171,11 @@ def test_a_part_whose_blob_vanished_is_skipped_with_a_log_line_and_the_sync_succ
     output = read_attachments(config, include_files=True)
     assert output.errors == []
     assert [record.data["partId"] for record in records(output)] == ["3", "1.2"]
-    assert files(staging) == ["acc1/2024-01/M0001/3-report.pdf", "acc1/2024-02/M0002/1%2E2-attachment.png"]
+    assert files(staging) == ["acc1/2024-01/M0001/3/report.pdf", "acc1/2024-02/M0002/1%2E2/attachment.png"]
     assert any("part 2 of email M0001 was destroyed before its download" in log.log.message for log in output.logs)
 
 
-def test_hostile_part_names_give_files_inside_the_email_directory_of_the_staging_directory(
+def test_hostile_part_names_give_files_inside_their_part_directory_of_the_staging_directory(
     fake: FakeJmap, config: dict[str, Any], staging: Path
 ) -> None:
     names = ["../../etc/passwd", "a/b", "..", "con\x00trol\r\n\x1b[31m\u202egpj.exe", "n" * 1000 + ".pdf", "\\..\\x"]
@@ -187,9 +187,9 @@ def test_hostile_part_names_give_files_inside_the_email_directory_of_the_staging
     written = [Path(record.file_reference.staging_file_url) for record in records(output) if record.file_reference]
     assert len(written) == len(names)
     for path in written:
-        assert path.resolve().parent == directory
+        assert path.resolve().parent.parent == directory  # <email>/<part id>/<name>, nowhere else
         assert len(path.name.encode()) <= 255
-        assert path.read_bytes() == content(f"B{path.name.split('-')[0]}")
+        assert path.read_bytes() == content(f"B{path.parent.name}")
     assert files(staging) == sorted(str(path.relative_to(staging)) for path in written)
 
 
@@ -234,7 +234,7 @@ def test_in_file_mode_a_row_emitted_again_after_an_update_carries_its_file_and_d
     asked = serve(fake)
     config["exclude_mailboxes"] = ["trash"]
     first = read_attachments(config, include_files=True)
-    (staging / "acc1/2024-01/M0001/2-report.pdf").unlink()
+    (staging / "acc1/2024-01/M0001/2/report.pdf").unlink()
 
     fake.update("Email", "M0001", keywords={"$seen": True})  # stays in the selection: emitted again
     fake.update("Email", "M0002", mailboxIds={"mb-trash": True})  # leaves it: its part is deleted
@@ -245,7 +245,7 @@ def test_in_file_mode_a_row_emitted_again_after_an_update_carries_its_file_and_d
         ("M0001", "2", False, True), ("M0001", "3", False, True), ("M0002", "1.2", True, False)
     ]
     assert sorted(asked) == ["B1-2", "B1-3"]
-    assert (staging / "acc1/2024-01/M0001/2-report.pdf").read_bytes() == content("B1-2")
+    assert (staging / "acc1/2024-01/M0001/2/report.pdf").read_bytes() == content("B1-2")
 
     fake.destroy("Email", "M0001")
     third = read_attachments(config, include_files=True, state=final_state(second))
@@ -266,3 +266,35 @@ def test_ids_of_any_length_make_files_within_the_255_bytes_of_a_file_name_and_st
     for path in paths:
         assert write_whole(path, lambda sink: sink.write(b"x")) == 1  # the OS takes the name, and its temp name
         assert path.read_bytes() == b"x" and path.is_relative_to(tmp_path)
+
+
+def test_part_ids_and_names_that_would_join_alike_give_two_files(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    fake.create("Email", {**email(1), "attachments": [part("1", "B1", "2-x.pdf"), part("1-2", "B2", "x.pdf")]})
+    serve(fake)
+    output = read_attachments(config, include_files=True)
+    assert output.errors == []
+    assert files(staging) == ["acc1/2024-01/M0001/1-2/x.pdf", "acc1/2024-01/M0001/1/2-x.pdf"]
+    assert (staging / "acc1/2024-01/M0001/1/2-x.pdf").read_bytes() == content("B1")
+    assert (staging / "acc1/2024-01/M0001/1-2/x.pdf").read_bytes() == content("B2")
+
+
+def test_a_part_whose_type_and_size_are_not_what_rfc_8621_says_is_still_written_whole(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    fake.create("Email", {**email(1), "attachments": [{**part("2", "B2", "scan.pdf"), "type": 7, "size": "ten"}]})
+    serve(fake)
+    output = read_attachments(config, include_files=True)
+    assert output.errors == []
+    assert (staging / "acc1/2024-01/M0001/2/scan.pdf").read_bytes() == content("B2")
+
+
+def test_a_part_whose_blob_id_is_not_an_id_ends_the_sync_with_one_line_naming_it(
+    fake: FakeJmap, config: dict[str, Any], staging: Path
+) -> None:
+    fake.create("Email", {**email(1), "attachments": [{**part("2", "B2", "scan.pdf"), "blobId": ["B2"]}]})
+    serve(fake)
+    output = read_attachments(config, include_files=True, failing=True)
+    assert output.errors[0].trace.error.message == (
+        "The JMAP server sent part '2' of email 'M0001' with blobId ['B2']; RFC 8621 requires an Id")

@@ -104,6 +104,10 @@ class SizeLimitedServer:
 class Page:
     calls: list[MethodCall]
 
+    @property
+    def page_calls(self) -> list[MethodCall]:
+        return self.calls
+
 
 def page(size: int) -> Page:
     return Page([MethodCall("Email/query", {"accountId": "acc1", "limit": size}, "q")])

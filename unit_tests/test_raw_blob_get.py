@@ -13,7 +13,7 @@ import pytest
 from airbyte_cdk.sources.utils import files_directory
 
 from source_jmap.jmap import blobs, paging
-from source_jmap.jmap.blobs import BLOB, BLOB_GET_LARGEST_ANSWER, CYRUS_BLOB
+from source_jmap.jmap.blobs import BLOB, CYRUS_BLOB, blob_get_largest_answer
 
 from .fake_jmap import FakeJmap, email
 from .helpers import final_state, read_stream
@@ -91,19 +91,55 @@ def test_is_truncated_on_a_blob_shorter_than_the_length_asked_is_not_taken_for_a
     assert downloads(fake) == []
 
 
-def test_blobs_that_blob_get_cuts_short_or_garbles_are_downloaded_and_those_it_does_not_know_have_no_record(
+def test_blobs_that_blob_get_cuts_short_garbles_or_does_not_know_are_downloaded(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
     def answer(blob_id: str, content: bytes, length: int) -> dict[str, Any] | None:
         if blob_id == "G3":
-            return None
+            return None  # `notFound` beside the Email/get that just listed it: Blob/get will not serve it
         data = {"G1": base64.b64encode(content[:5]).decode(), "G2": "not base64!"}.get(
             blob_id, base64.b64encode(content).decode())
         return {"id": blob_id, "data:asBase64": data, "size": len(content)}
 
     contents = serve(fake, [50] * 4, answer=answer)
-    assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(3)}
-    assert sorted(downloads(fake)) == ["G1", "G2"]
+    assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(4)}
+    assert sorted(downloads(fake)) == ["G1", "G2", "G3"]
+
+
+def test_bytes_as_long_as_the_email_says_but_shorter_than_the_blob_says_are_downloaded_instead(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    def answer(blob_id: str, content: bytes, length: int) -> dict[str, Any] | None:
+        return {"id": blob_id, "data:asBase64": base64.b64encode(content).decode(), "size": len(content) + 1}
+
+    contents = serve(fake, [50], answer=answer)
+    assert rows(config) == {"M0000": contents["G0"]}
+    assert downloads(fake) == ["G0"]
+
+
+def test_a_blob_get_refused_for_its_size_leaves_the_pages_as_they_are_and_its_blobs_to_downloads(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    contents = serve(fake, [50] * 5)
+    fake.override = lambda name, arguments: ["error", {"type": "requestTooLarge"}] if name == "Blob/get" else None
+    assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(5)}
+    assert fake.sent("Email/query", "limit") == [3, 3]  # maxObjectsInGet: not halved for the Blob/get's refusal
+    assert sorted(downloads(fake)) == [f"G{n}" for n in range(5)]
+
+
+@pytest.mark.parametrize("result", [{"notFound": 5}, {"list": [{"id": 7, "data:asBase64": ""}]}, {"list": "x"}],
+                         ids=["notFound not a list", "an item without a string id", "list not a list"])
+def test_a_blob_get_answered_unusably_leaves_its_blobs_to_downloads_with_one_log_line(
+    fake: FakeJmap, config: dict[str, Any], result: dict[str, Any]
+) -> None:
+    contents = serve(fake, [50] * 5)
+    fake.override = lambda name, arguments: ["Blob/get", {"accountId": "acc1", **result}] if (
+        name == "Blob/get") else None
+    output = read_stream(config | {"include_raw_message": True}, "raw_messages")
+    assert output.errors == []
+    assert {m.record.data["id"]: base64.b64decode(m.record.data["raw_message"]) for m in output.records} == {
+        f"M000{n}": contents[f"G{n}"] for n in range(5)}
+    assert sum("Blob/get failed" in log.log.message for log in output.logs) == 1  # two pages, said once
 
 
 def test_a_blob_get_that_fails_falls_back_to_downloads(fake: FakeJmap, config: dict[str, Any]) -> None:
@@ -123,7 +159,7 @@ def test_without_the_capability_every_message_is_downloaded(fake: FakeJmap, conf
 def test_the_first_page_is_sized_as_if_every_blob_were_of_the_largest_size_and_later_pages_by_what_came(
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(paging, "PAGE_BYTES_BUDGET", 10 * BLOB_GET_LARGEST_ANSWER)
+    monkeypatch.setattr(paging, "PAGE_BYTES_BUDGET", 10 * blob_get_largest_answer())
     fake.max_objects_in_get = 100
     serve(fake, [50] * 150)
     assert len(rows(config)) == 150

@@ -153,3 +153,15 @@ def test_without_include_files_nothing_is_flushed_to_disk(
     seed(fake, [10] * 5)
     assert read_raw(config, include_files=False).errors == []
     assert flushes == []
+
+
+@pytest.mark.parametrize(("blob_id", "size"), [("G0", None), ("G0", "abc"), ("G0", -1), (None, 10), (5, 10)])
+@pytest.mark.parametrize("include_files", [True, False], ids=["file mode", "row mode"])
+def test_an_email_without_a_usable_blob_id_or_size_ends_the_sync_with_one_line_naming_it(
+    fake: FakeJmap, config: dict[str, Any], staging: Path, blob_id: Any, size: Any, include_files: bool
+) -> None:
+    fake.create("Email", {**email(0), "blobId": blob_id, "size": size})
+    output = read_raw(config, include_files=include_files, failing=True)
+    error = output.errors[0].trace.error  # the stream's; the CDK then sums up the streams that failed
+    assert error.message.startswith("The JMAP server sent email 'M0000' with blobId")
+    assert "\n" not in error.message

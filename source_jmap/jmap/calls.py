@@ -27,7 +27,11 @@ class ImportRequest:
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [call for call in (self.state, self.query, self.via, self.get, self.blobs) if call is not None]
+        return [*self.page_calls, *([self.blobs] if self.blobs else [])]
+
+    @property
+    def page_calls(self) -> list[MethodCall]:
+        return [call for call in (self.state, self.query, self.via, self.get) if call is not None]
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,11 @@ class ChangesRequest:
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [call for call in (self.changes, self.created, self.updated, self.created_blobs, self.updated_blobs)
-                if call is not None]
+        return [*self.page_calls, *(call for call in (self.created_blobs, self.updated_blobs) if call is not None)]
+
+    @property
+    def page_calls(self) -> list[MethodCall]:
+        return [self.changes, self.created, self.updated]
 
 
 def import_request(

@@ -35,10 +35,17 @@ ANSWER_CAP_IN_BUDGETS = 4
 
 
 class Request(Protocol):
-    """The method calls of one HTTP request, kept by name so that their responses can be looked up."""
+    """The method calls of one HTTP request, kept by name so that their responses can be looked up.
+
+    `page_calls` are those that list and get the page's objects: their refusal for size is the page's. The
+    others (a Blob/get chained to the page) have their failures handled by whoever reads their answers.
+    """
 
     @property
     def calls(self) -> Sequence[MethodCall]: ...
+
+    @property
+    def page_calls(self) -> Sequence[MethodCall]: ...
 
 
 R = TypeVar("R", bound=Request)
@@ -79,7 +86,9 @@ class PageSize:
             try:
                 # One object alone is held whatever its size, within the client's own cap.
                 responses = client.call(request.calls, using, max_bytes=self._answer_cap if self.current > 1 else None)
-                refusal = next((error for error in responses.method_errors() if refused_for_size(error)), None)
+                sized = {call.name for call in request.page_calls}
+                refusal = next((error for error in responses.method_errors()
+                                if error.method in sized and refused_for_size(error)), None)
                 if refusal is not None:
                     raise refusal
                 return request, responses

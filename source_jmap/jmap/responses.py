@@ -138,20 +138,21 @@ class ObjectList(Sequence[JsonObject]):
 
     def in_order(self, ids: Iterable[str]) -> Iterator[JsonObject]:
         """The objects of `ids` that the list holds, in the order of `ids` (a server may answer in any order)."""
-        by_id = self._index()
+        by_id = self.by_id()
         return (_decode(by_id[object_id]) for object_id in ids if object_id in by_id)
 
     def get(self, object_id: str) -> JsonObject | None:
         """The object of `object_id`, if the list holds it."""
-        raw = self._index().get(object_id)
+        raw = self.by_id().get(object_id)
         return None if raw is None else _decode(raw)
 
     def last_of(self, ids: Sequence[str]) -> JsonObject | None:
         """The object of the last id in `ids` that the list holds."""
-        by_id = self._index()
+        by_id = self.by_id()
         return next((_decode(by_id[object_id]) for object_id in reversed(ids) if object_id in by_id), None)
 
-    def _index(self) -> dict[str, msgspec.Raw]:
+    def by_id(self) -> dict[str, msgspec.Raw]:
+        """Each object's raw JSON by its id, built once; an object without a string id is refused here."""
         if self._by_id is None:
             try:
                 self._by_id = {_IDENTIFIED.decode(item).id: item for item in self._items}

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .blobs import BLOB_GET_LARGEST_ANSWER, Blobs
+from .blobs import Blobs, blob_get_largest_answer
 from .calls import changes_request, import_request, restart_point, resume_point, via_ids, window_point
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
@@ -71,6 +71,7 @@ class Sync:
         self._account_id = account_id
         self._label = label
         self._logger = logger
+        self._told_blob_get_failed = False  # a Blob/get that fails on one page likely fails on all: said once
 
     def pages(self, state: str | None, resume: ResumePoint | None) -> Iterator[Page]:
         """From a saved state: the changes since it, or an import when the table says the state is of no use.
@@ -231,20 +232,22 @@ class Sync:
     def _page_size(self) -> PageSize:
         """Pages up to maxObjectsInGet; where each object may bring its blob, the first one sized for the worst."""
         return PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger,
-                        largest_object=BLOB_GET_LARGEST_ANSWER if self._type.blobs else None)
+                        largest_object=blob_get_largest_answer() if self._type.blobs else None)
 
     def _blobs(self, responses: MethodResponses, *calls: MethodCall | None) -> Blobs:
-        """What the page's Blob/get calls brought. One the server failed is logged: its blobs are left to
-        the caller's downloads, as are those it did not send whole."""
+        """What the page's Blob/get calls brought. One the server failed or answered unusably is logged (once
+        a read): its blobs are left to the caller's downloads, as are those it did not send whole."""
         blobs = Blobs()
         for call in calls:
             if call is None:
                 continue
             try:
                 blobs.add(responses[call])
-            except JmapMethodError as error:
-                self._logger.warning("%s: account %s: %s failed (%s); the page's blobs are downloaded instead",
-                                     self._label, self._account_id, call.name, error)
+            except (JmapMethodError, JmapServerError) as error:
+                if not self._told_blob_get_failed:
+                    self._told_blob_get_failed = True
+                    self._logger.warning("%s: account %s: %s failed (%s); its blobs are downloaded instead",
+                                         self._label, self._account_id, call.name, error)
         return blobs
 
     def _refetch(self, not_found: list[str], method: str) -> list[JsonObject]:

@@ -10,11 +10,11 @@ from typing import Any, ClassVar
 from airbyte_cdk.models import AirbyteRecordMessageFileReference
 
 from ..failures import config_error
-from ..jmap import MAIL, Blobs, DataType, JmapBlobNotFoundError, JmapClient, blob_url
+from ..jmap import MAIL, Blobs, DataType, JmapBlobNotFoundError, JmapClient, JmapServerError, blob_url
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .downloads import in_order
 from .selection import EmailSelection
-from .staging import FILE_SLACK_BYTES, FileRecord, attachment_path, file_name, write_whole
+from .staging import FileRecord, attachment_path, file_name, most_file_bytes, write_whole
 
 ATTACHMENT_FIELDS = ("partId", "blobId", "name", "type", "size", "disposition", "cid")
 # The part ids kept in the state: at most this many, and at most this many bytes of JSON, so that the
@@ -31,7 +31,7 @@ class AttachmentStream(JmapStream):
 
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
     has `include_files`, each part's decoded content (its blobId through the session's downloadUrl) is
-    streamed to `<staging>/<accountId>/<YYYY-MM received>/<emailId>/<partId>-<name>` (`staging.attachment_path`),
+    streamed to `<staging>/<accountId>/<YYYY-MM received>/<emailId>/<partId>/<name>` (`staging.attachment_path`),
     in parallel up to maxConcurrentRequests, records in order (`downloads.in_order`). Its record is the same
     row with the file reference; the file is complete on disk before the record is produced, and the state
     moves only after a page's records. A part whose blob is gone (HTTP 404: the email was destroyed after
@@ -140,13 +140,16 @@ class AttachmentStream(JmapStream):
         """
         if DELETED_AT in record or record["blobId"] is None:
             return [record]
+        if not isinstance(record["blobId"], str):
+            raise JmapServerError(f"The JMAP server sent part {record['partId']!r} of email {email['id']!r} with "
+                                  f"blobId {record['blobId']!r}; RFC 8621 requires an Id")
         path, relative = attachment_path(staging, account_id, email, record)
-        size = record["size"]
-        url = blob_url(self._client.session.download_url, account_id, record["blobId"],
-                       record["type"] or "application/octet-stream", file_name(record["name"], record["type"]))
+        media_type = record["type"] if isinstance(record["type"], str) else "application/octet-stream"
+        url = blob_url(self._client.session.download_url, account_id, record["blobId"], media_type,
+                       file_name(record["name"], record["type"]))
         try:
             written = write_whole(path, lambda sink: self._client.download_to(
-                url, sink, max_bytes=None if size is None else 2 * int(size) + FILE_SLACK_BYTES))
+                url, sink, max_bytes=most_file_bytes(record["size"])))
         except JmapBlobNotFoundError:
             self.logger.info(
                 "%s: account %s: part %s of email %s was destroyed before its download (the server has no blob "

@@ -245,11 +245,13 @@ class JmapStream(Stream, CheckpointMixin):
         of the page is written by then, and is flushed to disk before the state covers it.
         """
         last: Record | None = None
+        files = False
         for record in records:
             if last is not None:
                 yield last
             last = record
-        if self._staging is not None:
+            files = files or isinstance(record, FileRecord)
+        if files:
             flush_to_disk()
         self._states.put(account_id, state.model_copy(update={"extra_state": self.extra_state(account_id)}))
         if last is not None:

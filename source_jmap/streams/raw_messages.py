@@ -16,13 +16,14 @@ from ..jmap import (
     DataType,
     JmapBlobNotFoundError,
     JmapClient,
+    JmapServerError,
     blob_get_capability,
     blob_url,
 )
 from .base import UPDATED_AT, JmapStream, Record
 from .downloads import Task, in_order
 from .selection import EmailSelection
-from .staging import FILE_SLACK_BYTES, FileRecord, staged_path, write_whole
+from .staging import FileRecord, most_file_bytes, staged_path, write_whole
 
 
 class RawMessageStream(JmapStream):
@@ -90,16 +91,14 @@ class RawMessageStream(JmapStream):
         """The work for each email, in order, with the message bytes it holds in memory: what Blob/get brought,
         or a download (streamed to its file in file mode: nothing held)."""
         for email in objects:
-            content = blobs.content(email["blobId"], int(email["size"])) if self._downloads(email) else None
-            if content is None and email["blobId"] in blobs.not_found:
-                self._log_vanished(account_id, email)
-                continue
+            _check(email)
+            content = blobs.content(email["blobId"], email["size"]) if self._downloads(email) else None
             if content is not None:
                 held = len(content)
             elif self._staging is not None or not self._downloads(email):
                 held = 0  # streamed to its file, or not downloaded at all
             else:
-                held = int(email["size"])
+                held = email["size"]
             yield functools.partial(self._records_of_one, account_id, email, fetched_at, content), held
 
     def _records_of_one(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> list[Record]:
@@ -134,9 +133,7 @@ class RawMessageStream(JmapStream):
         """Whether the message is downloaded: always to a file, into a row when within max_raw_message_bytes."""
         return self._staging is not None or bool(email["size"] <= self._max_bytes)
 
-    def _raw_record(
-        self, account_id: str, email: Record, fetched_at: str, content: bytes | None = None
-    ) -> Record | None:
+    def _raw_record(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> Record | None:
         """The email's record, with `content` when Blob/get brought it, else downloaded; None when its blob
         is gone (the email was destroyed after Email/get).
 
@@ -177,7 +174,7 @@ class RawMessageStream(JmapStream):
             if content is not None:
                 return sink.write(content)
             return self._client.download_to(self._message_url(account_id, email), sink,
-                                            max_bytes=2 * int(email["size"]) + FILE_SLACK_BYTES)
+                                            max_bytes=most_file_bytes(email["size"]))
 
         try:
             size = write_whole(path, write)
@@ -200,3 +197,11 @@ class RawMessageStream(JmapStream):
             email["blobId"],
         )
 
+
+
+def _check(email: Record) -> None:
+    """An email as raw_messages needs it: a blobId (an Id) and a size (an UnsignedInt), RFC 8621 section 4.1.1."""
+    blob_id, size = email.get("blobId"), email.get("size")
+    if not isinstance(blob_id, str) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise JmapServerError(f"The JMAP server sent email {email.get('id')!r} with blobId {blob_id!r} and size "
+                              f"{size!r}; RFC 8621 requires an Id and an unsigned integer")

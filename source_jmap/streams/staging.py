@@ -26,10 +26,10 @@ from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, AirbyteReco
 # for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
 FILE_SLACK_BYTES = 1 << 20
 _SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.2) are made of these alone
-# An id in a path: at most this many bytes, so that `<part id>-<name>.<uuid>.part`, the longest name this
-# module writes (64 + 1 + 120 + 39), stays within the 255 bytes a file name may have. The servers we know
-# use ids of 1 to 30 characters; a longer one (RFC 8620 allows 255) is cut and ends in a hash of it whole,
-# which keeps it unique and the same on every run.
+# An id in a path: at most this many bytes. The servers we know use ids of 1 to 30 characters; RFC 8620
+# allows 255, and percent-encoding triples what is not an Id character, which the file system refuses past
+# 255 bytes a name (with `.eml` and the temporary `.<uuid>.part`). A longer one is cut and ends in a hash
+# of it whole, which keeps it unique and the same on every run.
 MAX_ID_BYTES = 64
 # An attachment's name in its file name: at most this many bytes of UTF-8, well under the 255 of a file name.
 MAX_NAME_BYTES = 120
@@ -60,14 +60,23 @@ def staged_path(staging: Path, account_id: str, email: dict[str, Any]) -> tuple[
 
 
 def attachment_path(staging: Path, account_id: str, email: dict[str, Any], part: dict[str, Any]) -> tuple[Path, str]:
-    """`<staging>/<account>/<YYYY-MM of receivedAt>/<email id>/<part id>-<name>`, and the part below `staging`.
+    """`<staging>/<account>/<YYYY-MM of receivedAt>/<email id>/<part id>/<name>`, and the part below `staging`.
 
-    The part id makes the path unique within the email (two parts may have the same name); the name,
-    made safe (`file_name`), keeps the file recognisable.
+    The part id, a folder of its own, makes the path unique within the email (two parts may have the same
+    name; joined to the name by a character ids may hold, `1` + `2-x.pdf` and `1-2` + `x.pdf` would meet);
+    the name, made safe (`file_name`), is the sender's, as e-discovery wants it.
     """
     relative = "/".join((_path_part(account_id), _received_month(email.get("receivedAt")), _path_part(email["id"]),
-                         f"{_path_part(str(part['partId']))}-{file_name(part.get('name'), part.get('type'))}"))
+                         _path_part(str(part["partId"])), file_name(part.get("name"), part.get("type"))))
     return staging / relative, relative
+
+
+def most_file_bytes(size: Any) -> int | None:
+    """The most a file may bring: twice the size its object declares, plus FILE_SLACK_BYTES; None (the client's
+    own answer cap) where the server declared no size that is an unsigned integer."""
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        return 2 * size + FILE_SLACK_BYTES
+    return None
 
 
 def file_name(name: Any, media_type: Any) -> str:
