@@ -1,8 +1,8 @@
 """The main job, end to end against the local Cyrus: check, discover, a full read, changes, an incremental read.
 
 Runs the connector as Airbyte would (`python main.py ...`) and prints what each step brought. raw_messages
-runs in file mode, as with Airbyte's file transfer: each message lands as a file in STAGING (the seed
-includes a 17 MB message), and the summary lists a few of them.
+and attachments run in file mode, as with Airbyte's file transfer: each message (the seed includes a 17 MB
+one) and each attachment lands as a file in STAGING, and the summary lists a few of them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ WORK = ROOT / ".local" / "demo"
 STAGING = WORK / "staging"  # AIRBYTE_STAGING_DIRECTORY: where Airbyte's file transfer has a source put its files
 HOST = "127.0.0.1"
 STREAMS = ("mailboxes", "emails", "threads", "identities", "attachments", "raw_messages")
-FILE_STREAMS = ("raw_messages",)  # configured with include_files: a file per message instead of base64 in a row
+# Configured with include_files: a file per message instead of base64 in a row, a file per attachment.
+FILE_STREAMS = ("raw_messages", "attachments")
 
 
 def main() -> None:
@@ -78,7 +79,7 @@ def main() -> None:
     summarize_changes(second, mailbox_names(first))
     write_json("state.json", final_states(second))
     heading("files")
-    print(f"config, catalog and state are in {WORK.relative_to(ROOT)}/, the raw messages' files in "
+    print(f"config, catalog and state are in {WORK.relative_to(ROOT)}/, the files in "
           f"{STAGING.relative_to(ROOT)}/; run a step by hand with e.g.\n"
           f"  AIRBYTE_STAGING_DIRECTORY={STAGING.relative_to(ROOT)} .venv/bin/python main.py read "
           f"--config {WORK.relative_to(ROOT)}/config.json --catalog {WORK.relative_to(ROOT)}/catalog.json "
@@ -121,12 +122,15 @@ def summarize_full(messages: list[dict[str, Any]]) -> None:
 
 def summarize_files(messages: list[dict[str, Any]]) -> None:
     """What file mode left in the staging directory, and that each record's file is there, whole."""
-    references = [m["record"]["file_reference"] for m in only(messages, "RECORD") if m["record"].get("file_reference")]
+    with_files = [m for m in only(messages, "RECORD") if m["record"].get("file_reference")]
+    references = [m["record"]["file_reference"] for m in with_files]
     on_disk = [path for path in STAGING.rglob("*") if path.is_file()]
     for reference in references:
         if Path(reference["staging_file_url"]).stat().st_size != reference["file_size_bytes"]:
             sys.exit(f"{reference['staging_file_url']} is not the size its record says")
-    print(f"\nraw_messages in file mode: {len(references)} records with a file reference; {len(on_disk)} files, "
+    by_stream = ", ".join(f"{stream} {sum(m['record']['stream'] == stream for m in with_files)}"
+                          for stream in FILE_STREAMS)
+    print(f"\nfile mode: records with a file reference: {by_stream}; {len(on_disk)} files, "
           f"{sum(path.stat().st_size for path in on_disk):,} bytes in {STAGING.relative_to(ROOT)}/")
     print("      bytes  file (the 5 largest, relative to the staging directory)")
     for reference in sorted(references, key=lambda r: r["file_size_bytes"], reverse=True)[:5]:
@@ -134,18 +138,19 @@ def summarize_files(messages: list[dict[str, Any]]) -> None:
 
 
 def summarize_changes(messages: list[dict[str, Any]], mailbox_path: dict[str, str]) -> None:
-    files = {m["record"]["data"]["id"]: m["record"]["file_reference"] for m in only(messages, "RECORD")
-             if m["record"].get("file_reference")}
+    files = {(m["record"]["stream"], key(m["record"]["data"])): m["record"]["file_reference"]
+             for m in only(messages, "RECORD") if m["record"].get("file_reference")}
     for stream in STREAMS:
         rows = records(messages, stream)
         deleted = [r for r in rows if r.get("_ab_cdc_deleted_at")]
         print(f"{stream}: {len(rows)} records ({len(rows) - len(deleted)} new or updated, {len(deleted)} deleted)")
         for row in rows:
             if row.get("_ab_cdc_deleted_at"):
-                print(f"  deleted   {row.get('id') or row['emailId'] + ' part ' + row['partId']}")
-            elif stream in FILE_STREAMS:
-                print(f"  upserted  {row['id']}  file {files[row['id']]['source_file_relative_path']} "
-                      f"({files[row['id']]['file_size_bytes']:,} bytes)")
+                print(f"  deleted   {key(row)}")
+            elif (stream, key(row)) in files:
+                reference = files[stream, key(row)]
+                print(f"  upserted  {key(row)}  file {reference['source_file_relative_path']} "
+                      f"({reference['file_size_bytes']:,} bytes)")
             elif stream == "emails":
                 where = ", ".join(mailbox_path.get(mailbox_id, mailbox_id) for mailbox_id in row["mailboxIds"])
                 print(f"  upserted  {row['id']}  {(row.get('subject') or '')[:30]:<30} in {where:<8} "
@@ -222,6 +227,11 @@ def path_of(mailbox: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> str:
 
 def records(messages: list[dict[str, Any]], stream: str) -> list[dict[str, Any]]:
     return [m["record"]["data"] for m in only(messages, "RECORD") if m["record"]["stream"] == stream]
+
+
+def key(row: dict[str, Any]) -> str:
+    """A record's key as the summaries show it: an email's id, or an attachment's email and part."""
+    return row.get("id") or f"{row['emailId']} part {row['partId']}"
 
 
 def final_states(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

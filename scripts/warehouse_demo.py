@@ -161,7 +161,7 @@ def main() -> None:
           f"db.sql('{QUERY_HINT}').show()\"")
     print(f"  duckdb -readonly {shown(DATABASE)} \"{QUERY_HINT}\"   # with the DuckDB CLI")
     print(f"  tables: {', '.join(source.get_available_streams())} (and PyAirbyte's _airbyte_state, ...)")
-    print(f"\n(whole demo: {time.monotonic() - started:.1f} s)")
+    print(f"\n(PyAirbyte part: {time.monotonic() - started:.1f} s)")
 
 
 def import_pyairbyte() -> ModuleType:
