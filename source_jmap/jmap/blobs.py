@@ -39,8 +39,8 @@ BLOB_GET_CAPABILITIES = (BLOB, CYRUS_BLOB)
 # Blob/get asks for at most this many octets of each blob (`length`): a blob up to this size comes with its
 # page; a larger one is cut to it, and downloaded on its own instead. A page's sizes are not known before
 # its answer, so a large blob's first megabyte is sent in vain: the price of one request per page. On
-# Cyrus, 10,000 messages (55 MB) came in 6 requests and 8.6 s this way, against 10,004 requests and 72 s by
-# parallel downloads (bench/raw_paths.py).
+# Cyrus, 10,000 messages (55 MB) came in 6 requests and 11.2 s this way, against 10,004 requests and 76 s
+# by parallel downloads (bench/raw_paths.py).
 BLOB_GET_LARGEST_BLOB = 1_000_000
 
 

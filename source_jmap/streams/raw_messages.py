@@ -37,7 +37,7 @@ class RawMessageStream(JmapStream):
     same request as its Email/get, by a Blob/get chained to it (jmap.DataType.blobs), each up to
     BLOB_GET_LARGEST_BLOB bytes; larger ones, and any the Blob/get did not send whole, are downloaded
     through the session's downloadUrl, in parallel up to the server's maxConcurrentRequests. Records keep
-    query order. An email whose blob is gone by then (HTTP 404, Blob/get `notFound`) has no record.
+    query order. An email whose blob is gone by its download (HTTP 404) has no record.
 
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
     has `include_files`, each message is streamed to `<staging>/<accountId>/<YYYY-MM received>/<id>.eml`
