@@ -9,6 +9,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """A handler for `loopback_server`: keep-alive (HTTP/1.1), quiet, and one way to start an answer."""
+
+    protocol_version = "HTTP/1.1"
+
+    def send_head(self, status: int, length: int, media_type: str | None = None) -> None:
+        """The status line and headers of an answer of `length` bytes, flushed (the body may trickle after)."""
+        self.send_response(status)
+        if media_type is not None:
+            self.send_header("Content-Type", media_type)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.flush()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def loopback_server(handler: type[BaseHTTPRequestHandler], **attributes: Any) -> Iterator[ThreadingHTTPServer]:
     """`handler` served on 127.0.0.1 (a free port) in threads, with `attributes` set on the server for it."""

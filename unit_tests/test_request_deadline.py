@@ -12,7 +12,6 @@ import socket
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import pytest
 
@@ -22,19 +21,18 @@ from source_jmap.jmap.errors import JmapTransportError
 from source_jmap.jmap.retry import TRANSPORT_FAILURES, Action, RetryPolicy, TransportFailure
 from source_jmap.jmap.transport import HttpResponse, HttpTransport
 
-from .loopback import loopback_server, origin
+from .loopback import LoopbackHandler, loopback_server, origin
 
 TRICKLE_SECONDS = 0.2  # between two bytes: far below any read timeout
 BODY = b'{"answer": "' + b"x" * 40 + b'"}'  # 54 bytes: 11 s at the trickle's pace
 
 
-class Trickling(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Trickling(LoopbackHandler):
     trickle_headers = False
 
     def do_GET(self) -> None:
         if self.path == "/fast":
-            self._send_head()
+            self.send_head(200, len(BODY), "application/json")
             self.wfile.write(BODY)
             return
         try:
@@ -43,26 +41,16 @@ class Trickling(BaseHTTPRequestHandler):
                 self._trickle(head.encode() + b"X-Padding: " + b"p" * 40 + b"\r\n\r\n")
                 self.wfile.write(BODY)
             else:
-                self._send_head()
+                self.send_head(200, len(BODY), "application/json")
                 self._trickle(BODY)
         except OSError:  # the client gave up and closed the connection
             self.close_connection = True
-
-    def _send_head(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.flush()
 
     def _trickle(self, data: bytes) -> None:
         for byte in data:
             self.wfile.write(bytes([byte]))
             self.wfile.flush()
             time.sleep(TRICKLE_SECONDS)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 class TricklingHeaders(Trickling):

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import tracemalloc
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,15 +17,14 @@ from source_jmap.jmap import BasicCredentials, JmapBlobNotFoundError, JmapClient
 from source_jmap.jmap.retry import RetryPolicy
 
 from .fake_jmap import session_document
-from .loopback import loopback_server, origin
+from .loopback import LoopbackHandler, loopback_server, origin
 
 BLOCK = bytes(range(256)) * 4096  # 1 MB
 
 
-class Blobs(BaseHTTPRequestHandler):
+class Blobs(LoopbackHandler):
     """/blob/<MB>: that many megabytes; /cut/<MB>: the first answer breaks off halfway; /gone: 404."""
 
-    protocol_version = "HTTP/1.1"
     cuts: set[str]
 
     def do_GET(self) -> None:
@@ -36,11 +33,7 @@ class Blobs(BaseHTTPRequestHandler):
         kind, _, megabytes = self.path.strip("/").partition("/")
         if kind == "gone":
             return self._answer(404, b"Not Found")
-        size = int(megabytes) * len(BLOCK)
-        self.send_response(200)
-        self.send_header("Content-Type", "message/rfc822")
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
+        self.send_head(200, int(megabytes) * len(BLOCK), "message/rfc822")
         cut = kind == "cut" and self.path not in self.server.cuts  # type: ignore[attr-defined]
         for number in range(int(megabytes)):
             if cut and number == int(megabytes) // 2:
@@ -51,13 +44,8 @@ class Blobs(BaseHTTPRequestHandler):
         return None
 
     def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        self.send_head(status, len(body))
         self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture

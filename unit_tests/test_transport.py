@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,14 +18,13 @@ import pytest
 from source_jmap.jmap import BasicCredentials, JmapClient, MethodCall, connection
 
 from .fake_jmap import session_document
-from .loopback import loopback_server, origin
+from .loopback import LoopbackHandler, loopback_server, origin
 
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 ANSWER = {"sessionState": "s0", "methodResponses": [["Mailbox/get", {"list": [], "state": "1"}, "m"]]}
 
 
-class JmapOnLoopback(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
+class JmapOnLoopback(LoopbackHandler):
     connections: set[tuple[str, int]]
 
     def do_GET(self) -> None:
@@ -38,14 +37,8 @@ class JmapOnLoopback(BaseHTTPRequestHandler):
     def _send(self, document: dict[str, Any]) -> None:
         self.server.connections.add(self.client_address)  # type: ignore[attr-defined]
         body = json.dumps(document).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        self.send_head(200, len(body), "application/json")
         self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
