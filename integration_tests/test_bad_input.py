@@ -337,14 +337,19 @@ def test_bad_setting_fails_check_and_read_with_one_clear_line_and_no_secret(
     assert all(error["message"] == message for error in read_errors(read) if error.get("stream_descriptor"))
 
 
+def read_from_state(account: MailAccount, tmp_path: Path, stream_state: dict[str, Any]) -> Run:
+    """A read of every stream, each given `stream_state`; no secret may appear in what it prints."""
+    state = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": stream}, "stream_state": stream_state}}
+             for stream in STREAMS]
+    read = run_connector("read", tmp_path, account.config(), STREAMS, state)
+    assert_no_secret(account, read)
+    return read
+
+
 def test_state_that_this_connector_did_not_write_fails_read_and_emits_nothing(
     account: MailAccount, tmp_path: Path
 ) -> None:
-    foreign = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": stream},
-                                              "stream_state": {"cursor": "2024-01-01T00:00:00Z"}}}
-               for stream in STREAMS]
-    read = run_connector("read", tmp_path, account.config(), STREAMS, foreign)
-    assert_no_secret(account, read)
+    read = read_from_state(account, tmp_path, {"cursor": "2024-01-01T00:00:00Z"})
     assert_read_fails_with(read, (
         "The saved state of stream 'mailboxes' was not written by this connector (it is not a JMAP connector "
         "state); reset the stream to import it again"
@@ -352,11 +357,7 @@ def test_state_that_this_connector_did_not_write_fails_read_and_emits_nothing(
 
 
 def test_state_entry_that_is_not_an_object_fails_read_and_emits_nothing(account: MailAccount, tmp_path: Path) -> None:
-    broken = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": stream},
-                                             "stream_state": {"accounts": {account.user: "171"}}}}
-              for stream in STREAMS]
-    read = run_connector("read", tmp_path, account.config(), STREAMS, broken)
-    assert_no_secret(account, read)
+    read = read_from_state(account, tmp_path, {"accounts": {account.user: "171"}})
     assert_read_fails_with(read, (
         f"The saved state of stream 'mailboxes' was not written by this connector (the entry for account "
         f"'{account.user}' is not an object); reset the stream to import it again"
@@ -453,11 +454,8 @@ def test_a_malformed_session_fails_check_and_read_in_one_line_as_the_servers_fau
 
 
 def test_a_state_entry_with_a_garbage_anchor_fails_read_and_emits_nothing(account: MailAccount, tmp_path: Path) -> None:
-    broken = [{"type": "STREAM", "stream": {"stream_descriptor": {"name": stream}, "stream_state": {
-        "accounts": {account.user: {"state": "1", "import": {"anchor": 17, "after": ["2024"]}}}}}}
-        for stream in STREAMS]
-    read = run_connector("read", tmp_path, account.config(), STREAMS, broken)
-    assert_no_secret(account, read)
+    read = read_from_state(account, tmp_path,
+                           {"accounts": {account.user: {"state": "1", "import": {"anchor": 17, "after": ["2024"]}}}})
     assert_read_fails_with(read, (
         f"The saved state of stream 'mailboxes' was not written by this connector (the entry for account "
         f"'{account.user}' is malformed: import/anchor is not a string); reset the stream to import it again"
