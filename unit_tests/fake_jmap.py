@@ -98,6 +98,16 @@ class FakeJmap:
         """The value of `argument` in every call of `method`, in order."""
         return [arguments[argument] for arguments in self.sent_calls(method)]
 
+    def answer_short_query_pages(self, most: int) -> None:
+        """Answer Email/query with at most `most` ids, whatever its limit: a server may (RFC 8620 section 5.5)."""
+        def short(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+            if name != "Email/query":
+                return None
+            [_, response] = self._dispatch(name, arguments)
+            return [name, {**response, "ids": response["ids"][:most]}]
+
+        self.override = short
+
     def sent_calls(self, method: str) -> list[dict[str, Any]]:
         """The arguments of every call of `method`, in order."""
         return [arguments for body in self.requests for name, arguments, _ in body["methodCalls"] if name == method]

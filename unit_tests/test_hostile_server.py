@@ -28,14 +28,7 @@ def test_a_server_that_answers_short_pages_mid_way_still_gives_every_email(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
     seed(fake)
-
-    def two_ids_a_page(name: str, arguments: dict[str, Any]) -> list[Any] | None:
-        if name != "Email/query":
-            return None
-        [_, response] = fake._dispatch(name, arguments)
-        return [name, {**response, "ids": response["ids"][:2]}]
-
-    fake.override = two_ids_a_page
+    fake.answer_short_query_pages(2)
     assert ids(read_stream(config, "emails")) == [f"M{number:04d}" for number in range(7)]
 
 

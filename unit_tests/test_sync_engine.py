@@ -155,14 +155,7 @@ def test_the_jmap_package_does_not_import_airbyte() -> None:
 def test_an_import_goes_on_past_a_short_page_until_the_total_is_reached(fake: FakeJmap) -> None:
     for number in range(7):
         fake.create("Email", email(number))
-
-    def at_most_two_ids(name: str, arguments: dict[str, Any]) -> list[Any] | None:
-        if name != "Email/query":
-            return None
-        [_, response] = fake._dispatch(name, arguments)
-        return [name, {**response, "ids": response["ids"][:2]}]
-
-    fake.override = at_most_two_ids
+    fake.answer_short_query_pages(2)
     pages = consumed(sync().pages(None, None))
     assert [object_id for ids, _ in pages for object_id in ids] == [f"M{n:04d}" for n in range(7)]
     assert pages[-1][1].resume is None
