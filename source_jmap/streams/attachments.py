@@ -7,14 +7,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from airbyte_cdk.models import AirbyteRecordMessageFileReference
-
 from ..failures import config_error
 from ..jmap import MAIL, Blobs, DataType, JmapBlobNotFoundError, JmapClient, JmapServerError, blob_url
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .downloads import in_order
 from .selection import EmailSelection
-from .staging import FileRecord, attachment_path, file_name, most_file_bytes, write_whole
+from .staging import FileRecord, attachment_path, file_name, most_file_bytes
 
 ATTACHMENT_FIELDS = ("partId", "blobId", "name", "type", "size", "disposition", "cid")
 # The part ids kept in the state: at most this many, and at most this many bytes of JSON, so that the
@@ -143,13 +141,12 @@ class AttachmentStream(JmapStream):
         if not isinstance(record["blobId"], str):
             raise JmapServerError(f"The JMAP server sent part {record['partId']!r} of email {email['id']!r} with "
                                   f"blobId {record['blobId']!r}; RFC 8621 requires an Id")
-        path, relative = attachment_path(staging, account_id, email, record)
         media_type = record["type"] if isinstance(record["type"], str) else "application/octet-stream"
         url = blob_url(self._client.session.download_url, account_id, record["blobId"], media_type,
                        file_name(record["name"], record["type"]))
         try:
-            written = write_whole(path, lambda sink: self._client.download_to(
-                url, sink, max_bytes=most_file_bytes(record["size"])))
+            return [FileRecord.written(record, attachment_path(staging, account_id, email, record), lambda sink: (
+                self._client.download_to(url, sink, max_bytes=most_file_bytes(record["size"]))))]
         except JmapBlobNotFoundError:
             self.logger.info(
                 "%s: account %s: part %s of email %s was destroyed before its download (the server has no blob "
@@ -157,9 +154,6 @@ class AttachmentStream(JmapStream):
                 record["partId"], email["id"], record["blobId"],
             )
             return []
-        return [FileRecord(record, AirbyteRecordMessageFileReference(
-            staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=written,
-        ))]
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
         return {"partIds": self._bounded(account_id)}

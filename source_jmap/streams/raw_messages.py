@@ -6,8 +6,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from airbyte_cdk.models import AirbyteRecordMessageFileReference
-
 from ..jmap import (
     BLOB_GET_LARGEST_BLOB,
     MAIL,
@@ -23,7 +21,7 @@ from ..jmap import (
 from .base import UPDATED_AT, JmapStream, Record
 from .downloads import Task, in_order
 from .selection import EmailSelection
-from .staging import FileRecord, most_file_bytes, staged_path, write_whole
+from .staging import FileRecord, most_file_bytes, staged_path
 
 
 class RawMessageStream(JmapStream):
@@ -92,10 +90,11 @@ class RawMessageStream(JmapStream):
         or a download (streamed to its file in file mode: nothing held)."""
         for email in objects:
             _check(email)
-            content = blobs.content(email["blobId"], email["size"]) if self._downloads(email) else None
+            downloads = self._downloads(email)
+            content = blobs.content(email["blobId"], email["size"]) if downloads else None
             if content is not None:
                 held = len(content)
-            elif self._staging is not None or not self._downloads(email):
+            elif self._staging is not None or not downloads:
                 held = 0  # streamed to its file, or not downloaded at all
             else:
                 held = email["size"]
@@ -168,23 +167,18 @@ class RawMessageStream(JmapStream):
         self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
     ) -> FileRecord | None:
         """Stream the message to its file, whole before the record exists; None if it vanished."""
-        path, relative = staged_path(staging, account_id, email)
-
         def write(sink: BinaryIO) -> int:
             if content is not None:
                 return sink.write(content)
             return self._client.download_to(self._message_url(account_id, email), sink,
                                             max_bytes=most_file_bytes(email["size"]))
 
+        record |= {"messageId": email.get("messageId"), "mailboxIds": email.get("mailboxIds")}
         try:
-            size = write_whole(path, write)
+            return FileRecord.written(record, staged_path(staging, account_id, email), write)
         except JmapBlobNotFoundError:
             self._log_vanished(account_id, email)
             return None
-        record |= {"messageId": email.get("messageId"), "mailboxIds": email.get("mailboxIds")}
-        return FileRecord(record, AirbyteRecordMessageFileReference(
-            staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=size,
-        ))
 
     def _message_url(self, account_id: str, email: Record) -> str:
         """The downloadUrl of the email's RFC 5322 source."""

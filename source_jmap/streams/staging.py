@@ -45,6 +45,16 @@ class FileRecord(dict[str, Any]):
         super().__init__(data)
         self.file_reference = file_reference
 
+    @classmethod
+    def written(cls, data: dict[str, Any], where: tuple[Path, str], write: Callable[[BinaryIO], int]) -> FileRecord:
+        """`data` with its file, written whole first (`write_whole`) at `where`: its path, and its part below
+        the staging directory (`staged_path`, `attachment_path`)."""
+        path, relative = where
+        size = write_whole(path, write)
+        return cls(data, AirbyteRecordMessageFileReference(
+            staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=size,
+        ))
+
     def message(self, stream: str) -> AirbyteMessage:
         """The RECORD message: the CDK makes one of a plain record itself, but without a file reference."""
         return AirbyteMessage(type=Type.RECORD, record=AirbyteRecordMessage(
