@@ -7,9 +7,9 @@ bytes, not its object count, bound the memory of a read: long bodies or many hea
 pages, and pages grow back, never beyond what the server allows, when the objects get smaller.
 
 A page is sized by the one before it, so a page of objects much larger than those before (a run of
-large messages, each with its blob) can overshoot the budget: past ANSWER_CAP_IN_BUDGETS budgets its answer is not
-held but asked for again in halves. Where one object may bring much (a blob with it), the first page is
-sized as if each did, and later ones by what came.
+large messages, each with its blob) can overshoot the budget: past ANSWER_CAP_IN_BUDGETS budgets its
+answer is not held but asked for again in halves. Where one object may bring much (a blob with it),
+the first page is sized as if each did, and later ones by what came.
 """
 
 from __future__ import annotations
