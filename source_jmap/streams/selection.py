@@ -45,6 +45,7 @@ class EmailSelection:
         self.start_date = start_date
         self._include = list(mailboxes)
         self._exclude = list(exclude_mailboxes)
+        self.mailboxes = functools.cache(self._read_mailboxes)
         self.mailbox_ids = functools.cache(self._resolve)
 
     def describe(self) -> dict[str, Any]:
@@ -89,10 +90,15 @@ class EmailSelection:
     def filters_mailboxes(self) -> bool:
         return bool(self._include or self._exclude)
 
+    def _read_mailboxes(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's mailboxes (id, name, parentId, role), read once: by the filters, and by `check` the
+        same way, so that the two cannot part (Mailbox/get where Mailbox/query is refused, as Apache James does)."""
+        return list(read_all(self._client, MAILBOX_NAMES, account_id, "mailbox filter", LOGGER))
+
     def _resolve(self, account_id: str) -> MailboxIds:
         if not self.filters_mailboxes:
             return MailboxIds(frozenset(), frozenset())
-        mailboxes = list(read_all(self._client, MAILBOX_NAMES, account_id, "mailbox filter", LOGGER))
+        mailboxes = self.mailboxes(account_id)
         return MailboxIds(
             include=self._ids_of(self._include, mailboxes, account_id, required=True),
             exclude=self._ids_of(self._exclude, mailboxes, account_id, required=False),
