@@ -209,7 +209,7 @@ class HttpTransport:
         """The error for a request that got no complete answer, retryable where the table says so."""
         failure, message = (
             (TransportFailure.DEADLINE, f"The JMAP server at {host} did not send its whole answer within "
-                                        f"{self._request_timeout:g} s (request_timeout_seconds)")
+                                        f"{self._request_timeout:g} s (request_timeout_seconds, per attempt)")
             if deadline.passed else self._classify(error, host, url)
         )
         action = TRANSPORT_FAILURES[failure]
