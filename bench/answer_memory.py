@@ -3,6 +3,7 @@
     python bench/answer_memory.py bomb 1000      # gzip of 1000 MB of zeros (1 MB on the wire)
     python bench/answer_memory.py plain 300      # a 300 MB JSON answer
     python bench/answer_memory.py gzipped 300    # the same, gzip-encoded
+    python bench/answer_memory.py values 40      # a 40 MB `/get` list of tiny values ([0,0,...]), plain
 
 A loopback server in another process (so that its copy of the body does not count) answers one `Mailbox/get`
 with it; this process sends the request with the connector's JmapClient and prints its peak RSS. Figures for
@@ -38,6 +39,9 @@ def body(kind: str, size: int) -> bytes:
     if kind == "bomb":
         gzip = zlib.compressobj(9, zlib.DEFLATED, 31)
         return b"".join([gzip.compress(b"\0" * 1_000_000) for _ in range(size // 1_000_000)] + [gzip.flush()])
+    if kind == "values":
+        start = b'{"methodResponses": [["Mailbox/get", {"accountId": "a", "state": "1", "notFound": [], "list": [0'
+        return start + b",0" * ((size - len(start) - 30) // 2) + b']}, "m"]], "sessionState": "s"}'
     filler = size - len(HEAD) - len(TAIL)
     if kind == "plain":
         return HEAD + b"x" * filler + TAIL
@@ -60,7 +64,7 @@ def serve(kind: str, size: int) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            if kind != "plain":
+            if kind not in ("plain", "values"):
                 self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
@@ -88,7 +92,8 @@ def measure(kind: str, size_mb: int) -> None:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         try:
             responses = client.call([MethodCall("Mailbox/get", {"accountId": "a", "ids": None}, "m")], [])
-            outcome = f"read ({responses.size / 1e6:.0f} MB)"
+            listed = len(responses["m"].get("list", ()))  # the /get list, as the engine takes it
+            outcome = f"read ({responses.size / 1e6:.0f} MB, a list of {listed})"
         except JmapError as error:
             outcome = f"refused: {error}"
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
