@@ -118,8 +118,8 @@ class EmailSelection:
         to leave out. Only the entries of `optional` may match nothing. For exclude_mailboxes these are the
         default's (DEFAULT_EXCLUDE_MAILBOXES, roles): the platform writes the default into every config that
         does not set the field, so a default entry cannot be told from one the user typed; and an account
-        without a Junk mailbox must not fail for a default it never chose. A role that no mailbox has leaves
-        nothing out that the entry could have meant, so nothing is archived against the user's intent.
+        without a Junk mailbox must not fail for a default it never chose. A user who types "trash" or "junk"
+        gets the same leniency; the match is exact, so any other spelling ("Trashh", "Junk") must match.
         """
         by_id = {mailbox["id"]: mailbox for mailbox in mailboxes}
 
