@@ -17,6 +17,9 @@ BodyValues = Literal["none", "text", "html", "all"]
 # (spec.json says the same). Larger counts (2**64, 1e18) went to the server as they were; 1e20 was refused
 # as "Unable to parse input string as an integer".
 MAX_UNSIGNED_INT = 2**53 - 1
+# Emails only in these mailboxes (by role) are left out unless the user says otherwise; spec.json's default says
+# the same (a test ties the two). Unlike the user's own entries, these may match no mailbox (streams/selection.py).
+DEFAULT_EXCLUDE_MAILBOXES = ("trash", "junk")
 
 
 # Whitespace around a credential is a copy-paste artifact, never part of it: it is dropped at parse time.
@@ -63,7 +66,7 @@ class JmapConfig(BaseModel):
     read_all_accounts: bool = False
     start_date: datetime | None = None
     mailboxes: list[str] = Field(default_factory=list)
-    exclude_mailboxes: list[str] = Field(default_factory=lambda: ["trash", "junk"])
+    exclude_mailboxes: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE_MAILBOXES))
     body_values: BodyValues = "text"
     # Text bodies are what analysts search; 256 KB keeps every ordinary message whole
     # while a pathological one cannot blow up a page (the server then sets isTruncated).

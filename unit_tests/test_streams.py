@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from airbyte_cdk.models import SyncMode
 
+from source_jmap import SourceJmap
 from source_jmap.jmap import BasicCredentials, Blobs, JmapClient
 from source_jmap.streams import EmailSelection, downloads, raw_messages
 
@@ -331,6 +333,42 @@ def test_included_mailbox_that_does_not_exist_is_a_config_error_naming_the_mailb
     assert error.failure_type.value == "config_error"
     assert error.message.startswith("mailboxes entry 'Archive/2022' matches no mailbox name or role in account acc1")
     assert "Archive/2023" in error.message
+
+
+def test_an_excluded_mailbox_that_does_not_exist_is_a_config_error_naming_the_closest_mailbox(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """A typo in an exclusion ("Trashh") would archive the Trash it meant to leave out: refused, as an unmatched
+    `mailboxes` entry is, at check and at read."""
+    _mailboxes(fake)
+    fake.create("Email", {**email(1), "mailboxIds": {"mb-trash": True}})
+    config["exclude_mailboxes"] = ["Trashh"]
+    output = read_stream(config, "emails", expecting_exception=True)
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error" and output.records == []
+    assert error.message == (
+        "exclude_mailboxes entry 'Trashh' matches no mailbox name or role in account acc1 (closest: Trash); "
+        "mailboxes: Archive, Archive/2023, Inbox, Trash; roles: archive, inbox, trash"
+    )
+    status = SourceJmap().check(logging.getLogger("test"), config)
+    assert status.status.value == "FAILED" and status.message == error.message
+
+
+@pytest.mark.parametrize("exclude", [["trash", "junk"], ["junk"], ["trash", "junk", "Archive/2023"]],
+                         ids=["the default", "a default entry alone", "the default and a path"])
+def test_a_default_exclusion_may_match_nothing_on_an_account_without_that_mailbox(
+    fake: FakeJmap, config: dict[str, Any], exclude: list[str]
+) -> None:
+    """The default ["trash", "junk"] is in every config the platform fills in: an account without a Junk
+    mailbox (this one) must not fail for it, while the entries the user added must still match."""
+    _mailboxes(fake)
+    fake.create("Email", email(1))
+    fake.create("Email", {**email(2), "mailboxIds": {"mb-2023": True}})
+    config["exclude_mailboxes"] = exclude
+    output = read_stream(config, "emails")
+    assert output.errors == []
+    assert ids(output) == (["M0001"] if "Archive/2023" in exclude else ["M0001", "M0002"])
+    assert SourceJmap().check(logging.getLogger("test"), config).status.value == "SUCCEEDED"
 
 
 @pytest.mark.parametrize(
