@@ -21,8 +21,13 @@ RFC822 = "message/rfc822"
 def blob_url(template: str, account_id: str, blob_id: str, media_type: str, name: str) -> str:
     """Expand the RFC 6570 level-1 template: every value percent-encoded, including '/'.
 
-    Cyrus answers with the Content-Type of `{type}`; leaving it empty makes the server guess.
+    Cyrus answers with the Content-Type of `{type}`; leaving it empty makes the server guess. A session without
+    a downloadUrl (RFC 8620 section 2 requires one; `JmapSession` checks the variables of one it has) cannot
+    download: JmapServerError.
     """
+    if not template:
+        raise JmapServerError("The JMAP session has no downloadUrl, which RFC 8620 section 2 requires: "
+                              "no blob can be downloaded")
     values = {"accountId": account_id, "blobId": blob_id, "type": media_type, "name": name}
     url = template
     for key, value in values.items():
