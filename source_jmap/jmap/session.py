@@ -104,8 +104,10 @@ DOWNLOAD_URL_VARIABLES = {
 def _download_url_problem(template: str) -> str | None:
     """What makes a published downloadUrl unusable, in words; None for a usable one or none at all (a session
     without one is refused where a blob is downloaded, `blobs.blob_url`: a sync of emails alone needs none)."""
+    if not template:
+        return None
     for variable, consequence in DOWNLOAD_URL_VARIABLES.items():
-        if template and variable not in template:
+        if variable not in template:
             return f"downloadUrl has no {variable}, which RFC 8620 section 2 requires: {consequence}"
     return None
 

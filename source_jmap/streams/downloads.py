@@ -71,12 +71,14 @@ class _NotFound(Generic[T]):
     download: Download[T]
 
 
+@dataclass(frozen=True)
 class MissingBlobs:
     """Which emails of 404 downloads still exist (`existing`, one Email/get for a round's ids), and where to say
     what became of them (`log`, prefixed by `label`: "raw_messages: account acc1")."""
 
-    def __init__(self, existing: Callable[[list[str]], set[str]], log: Callable[[str], None], label: str) -> None:
-        self.existing, self.log, self.label = existing, log, label
+    existing: Callable[[list[str]], set[str]]
+    log: Callable[[str], None]
+    label: str
 
 
 def checked_in_order(
