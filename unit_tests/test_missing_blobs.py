@@ -24,9 +24,10 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_jmap import SourceJmap
+from source_jmap.jmap import BasicCredentials, JmapClient, existing_emails
 from source_jmap.streams import downloads
 
-from .fake_jmap import FakeJmap, email
+from .fake_jmap import SESSION_URL, FakeJmap, email
 from .helpers import final_state, stream_states
 
 DOWNLOADS = re.compile(r"https://jmap\.test/jmap/download/acc1/")
@@ -188,3 +189,18 @@ def test_an_attachment_whose_email_was_destroyed_before_its_download_is_skipped_
     assert checks(fake) == [["M0001"]]
     assert any("attachments: account acc1: part 2 of email M0001 (blob B1) answered HTTP 404 and the email is gone "
                "(Email/get: notFound)" in log.log.message for log in output.logs)
+
+
+def test_the_check_asks_for_every_id_in_one_request_within_max_objects_in_get_and_trusts_only_not_found(
+    fake: FakeJmap,
+) -> None:
+    for number in range(7):
+        fake.create("Email", email(number))
+    fake.destroy("Email", "M0002")
+    fake.override = lambda name, arguments: (  # a server that leaves M0005 out of both list and notFound
+        [name, {"accountId": "acc1", "state": "8", "list": [], "notFound": []}]
+        if "M0005" in arguments.get("ids", []) else None)
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    ids = [f"M{number:04d}" for number in range(7)]
+    assert existing_emails(client, "acc1", ids) == set(ids) - {"M0002"}
+    assert fake.method_calls() == [["Email/get"] * 3]  # maxObjectsInGet 3: three calls, one request
