@@ -38,6 +38,22 @@ def _no_control_character(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _ascii_token(value: str, info: ValidationInfo) -> str:
+    """An API token goes into the Authorization header as it is typed, and RFC 6750 section 2.1 makes it a
+    b64token (ASCII letters, digits and -._~+/=): one with "€" failed deep in http.client ("'latin-1' codec can't
+    encode") and `check` exited 1 without a status; one with "é" would go out as a byte no server issued. Such a
+    character is a copy-paste artifact (a typographic space or quote), refused without showing the value.
+
+    A username and password are not refused: Basic encodes them as UTF-8 inside Base64 (RFC 7617 section 2.1,
+    charset="UTF-8"), so every character can travel, and a password may well hold one beyond ASCII."""
+    if not value.isascii():
+        raise JmapConfigError(
+            f"credentials.{info.field_name} contains a character that is not ASCII (a letter with an accent, a "
+            "typographic quote or space, €); an API token is made of ASCII letters, digits and -._~+/=: copy it again"
+        )
+    return value
+
+
 class BasicAuth(BaseModel):
     model_config = CREDENTIALS_CONFIG
 
@@ -55,6 +71,7 @@ class BearerAuth(BaseModel):
     api_token: str = Field(min_length=1)
 
     _printable = field_validator("api_token")(_no_control_character)
+    _ascii = field_validator("api_token")(_ascii_token)
 
 
 class JmapConfig(BaseModel):

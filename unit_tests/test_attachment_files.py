@@ -65,16 +65,13 @@ def blob_of(url: str) -> str:
     return unquote(urlsplit(url).path.split("/")[4])
 
 
-def serve(fake: FakeJmap, gone: frozenset[str] = frozenset()) -> list[str]:
-    """Answer downloads with `content(blobId)` (404 for the blob ids in `gone`); the blob ids asked for, in order."""
+def serve(fake: FakeJmap) -> list[str]:
+    """Answer downloads with `content(blobId)`; the blob ids asked for, in order."""
     asked: list[str] = []
 
     def answer(request: Any, context: Any) -> bytes:
         blob_id = blob_of(request.url)
         asked.append(blob_id)
-        if blob_id in gone:
-            context.status_code = 404
-            return b""
         return content(blob_id)
 
     fake.mocker.get(DOWNLOADS, content=answer)
@@ -163,16 +160,27 @@ def test_downloads_run_on_up_to_max_concurrent_requests_threads_and_records_keep
     assert all(name.startswith("attachment") for name in threads)
 
 
-def test_a_part_whose_blob_vanished_is_skipped_with_a_log_line_and_the_sync_succeeds(
+def test_the_parts_of_an_email_destroyed_before_their_download_are_skipped_with_a_log_line_and_the_sync_succeeds(
     fake: FakeJmap, config: dict[str, Any], staging: Path
 ) -> None:
     seed(fake)
-    serve(fake, gone=frozenset({"B1-2"}))
+
+    def answer(request: Any, context: Any) -> bytes:
+        if not blob_of(request.url).startswith("B1-"):
+            return content(blob_of(request.url))
+        if "M0001" in fake.store("Email").objects:
+            fake.destroy("Email", "M0001")  # after the page's Email/get
+        context.status_code = 404
+        return b""
+
+    fake.mocker.get(DOWNLOADS, content=answer)
     output = read_attachments(config, include_files=True)
     assert output.errors == []
-    assert [record.data["partId"] for record in records(output)] == ["3", "1.2"]
-    assert files(staging) == ["acc1/2024-01/M0001/3/report.pdf", "acc1/2024-02/M0002/1%2E2/attachment.png"]
-    assert any("part 2 of email M0001 was destroyed before its download" in log.log.message for log in output.logs)
+    assert [record.data["partId"] for record in records(output)] == ["1.2"]
+    assert files(staging) == ["acc1/2024-02/M0002/1%2E2/attachment.png"]
+    for part_id, blob_id in (("2", "B1-2"), ("3", "B1-3")):
+        assert any(f"part {part_id} of email M0001 (blob {blob_id}) answered HTTP 404 and the email is gone"
+                   in log.log.message for log in output.logs)
 
 
 def test_hostile_part_names_give_files_inside_their_part_directory_of_the_staging_directory(

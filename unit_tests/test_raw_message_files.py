@@ -110,16 +110,23 @@ def test_a_message_that_could_not_be_written_fails_the_sync_and_the_next_one_res
     assert [message.record.data["id"] for message in resumed.records] == ["M0002", "M0003"]
 
 
-def test_a_message_whose_blob_vanished_gets_neither_a_file_nor_a_record_nor_a_partial_file(
+def test_a_message_destroyed_before_its_download_gets_neither_a_file_nor_a_record_nor_a_partial_file(
     fake: FakeJmap, config: dict[str, Any], staging: Path
 ) -> None:
     seed(fake, [100, 100])
-    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G0/"), status_code=404)
+
+    def destroyed(request: Any, context: Any) -> bytes:
+        fake.destroy("Email", "M0000")  # after the page's Email/get
+        context.status_code = 404
+        return b""
+
+    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G0/"), content=destroyed)
     output = read_raw(config, include_files=True)
     assert output.errors == []
     assert [message.record.data["id"] for message in output.records] == ["M0001"]
     assert [path.name for path in staging.rglob("*") if path.is_file()] == ["M0001.eml"]
-    assert any("email M0000 was destroyed before its download" in log.log.message for log in output.logs)
+    assert any("the message of email M0000 (blob G0) answered HTTP 404 and the email is gone" in log.log.message
+               for log in output.logs)
 
 
 @pytest.mark.parametrize(("account_id", "email_id", "relative"), [

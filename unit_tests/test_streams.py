@@ -534,21 +534,26 @@ def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
     assert [record["id"] for record in records] == [f"M{number}" for number in range(1, 200)]
 
 
-def test_a_raw_message_whose_blob_vanished_before_its_download_gets_no_record_and_leaves_the_deletion_to_the_next_sync(
+def test_a_raw_message_destroyed_before_its_download_gets_no_record_and_leaves_the_deletion_to_the_next_sync(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
     for number in range(3):
         fake.create("Email", {**email(number), "blobId": f"G{number}", "size": 100})
+
+    def destroyed(request: Any, context: Any) -> bytes:
+        fake.destroy("Email", "M0001")  # after the page's Email/get
+        context.status_code = 404
+        return b""
+
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G[02]/"), content=b"raw")
-    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G1/"), status_code=404)
+    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G1/"), content=destroyed)
     config |= {"include_raw_message": True}
     output = read_stream(config, "raw_messages")
     assert output.errors == []
     assert [m.record.data["id"] for m in output.records] == ["M0000", "M0002"]
-    assert any("email M0001 was destroyed before its download" in log.log.message
-               and "the next incremental sync" in log.log.message for log in output.logs)
+    assert any("the message of email M0001 (blob G1) answered HTTP 404 and the email is gone" in log.log.message
+               and "its deletion comes with the changes" in log.log.message for log in output.logs)
 
-    fake.destroy("Email", "M0001")
     later = read_stream(config, "raw_messages", state=final_state(output))
     assert [(m.record.data["id"], m.record.data.get("_ab_cdc_deleted_at") is not None) for m in later.records] == [
         ("M0001", True)
