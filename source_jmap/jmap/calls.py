@@ -3,12 +3,20 @@
 Where an import goes on is a resume point: the anchor (the last id the query returned) and, when the
 query sorts by a property, that property's value on the page's last object, so that an import whose
 anchor object was destroyed can go on from that value instead of from the start.
+
+Without a usable anchor (the server refuses, ignores or keeps losing them), an import pages by windows:
+the objects `after` a bound, from a `position` within them. A bound is always a second before the last
+sort value seen: RFC 8621 reads `after` as strictly after (Cyrus matches equal values too), and either
+way every object with that value, seen or not, comes again (the engine leaves out those it yielded).
+A position past the start of a window is checked: the request asks again for the object just before
+it (`follows`), and a window whose earlier objects changed is read again from its start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .blobs import blob_get
@@ -24,10 +32,12 @@ class ImportRequest:
     via: MethodCall | None
     get: MethodCall
     blobs: MethodCall | None
+    check: MethodCall | None = None  # the id just before the page's position, when the page goes by position
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *([self.blobs] if self.blobs else [])]
+        # The check comes last: it sees any change made while the server answered the calls before it.
+        return [*self.page_calls, *(call for call in (self.blobs, self.check) if call is not None)]
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -55,23 +65,28 @@ def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
     size: int,
 ) -> ImportRequest:
-    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, and
-    the Blob/get of their blobs when the type asks for them."""
+    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, the
+    Blob/get of their blobs when the type asks for them, and the check of a position that follows an id."""
     spec = data_type.query or Query()
-    arguments: dict[str, Any] = {"accountId": account_id, "limit": size}
+    listing: dict[str, Any] = {"accountId": account_id}
     if (query_filter := spec.filter(progress.get("after"))) is not None:
-        arguments["filter"] = query_filter
+        listing["filter"] = query_filter
     if spec.sort:
-        arguments["sort"] = [dict(comparator) for comparator in spec.sort]
+        listing["sort"] = [dict(comparator) for comparator in spec.sort]
     if spec.collapse_threads:
-        arguments["collapseThreads"] = True
+        listing["collapseThreads"] = True
+    arguments: dict[str, Any] = {**listing, "limit": size}
     if "anchor" in progress:
         arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
-    else:  # from the start, or a position among the objects at or after `after` (a server without anchors)
+    else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
         arguments["position"] = progress.get("position", 0)
     if calculate_total:
         arguments["calculateTotal"] = True
-    query = MethodCall(f"{spec.type or data_type.name}/query", arguments, "query")
+    query_method = f"{spec.type or data_type.name}/query"
+    query = MethodCall(query_method, arguments, "query")
+    check = None
+    if "follows" in progress and progress.get("position", 0) > 0:
+        check = MethodCall(query_method, {**listing, "position": progress["position"] - 1, "limit": 1}, "check")
     via = None
     ids = query.ref("/ids")
     if spec.via is not None:
@@ -80,7 +95,7 @@ def import_request(
     state = data_type.get(account_id, [], "state") if capture_state else None
     get = data_type.get(account_id, ids, "get")
     blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
-    return ImportRequest(state, query, via, get, blobs)
+    return ImportRequest(state, query, via, get, blobs, check)
 
 
 def changes_request(data_type: DataType, account_id: str, since: str, size: int) -> ChangesRequest:
@@ -113,19 +128,46 @@ def resume_point(spec: Query, last_id: str, last_object: JsonObject | None) -> R
     return point
 
 
-def window_point(spec: Query, progress: ResumePoint, page_ids: list[str], objects: Sequence[JsonObject]) -> ResumePoint:
-    """Where the next page starts on a server that refuses `anchor`: after the page's last sort value,
-    past the objects of the page that have that value (`position` counts within the ties)."""
-    values = [obj.get(spec.sort_property) for obj in objects] if spec.sort_property else []
-    last = values[-1] if values else None
-    if last is None or last == progress.get("after"):
-        return {**progress, "position": progress.get("position", 0) + len(page_ids)}
-    return {"after": last, "position": values.count(last)}
-
-
 def restart_point(spec: Query, progress: ResumePoint) -> ResumePoint:
-    """The anchor was destroyed: go on from the last sort value (bounds include equal values, so nothing
-    is skipped), or from the start when none is known. Re-reading is safe; skipping is not."""
-    if spec.sort_property and spec.sort_property in progress:
-        return {"after": progress[spec.sort_property]}
-    return {}
+    """The anchor was lost: go on from a bound just before the last sort value (re-reading is safe, skipping is
+    not), from the bound the import already had, or from the start when neither is known."""
+    if (bound := bound_before(progress.get(spec.sort_property) if spec.sort_property else None)) is not None:
+        return {"after": bound_text(bound)}
+    return {"after": progress["after"]} if "after" in progress else {}
+
+
+def window_start(spec: Query, progress: ResumePoint) -> ResumePoint:
+    """The first window of an import that goes on without anchors from `progress`."""
+    return {**restart_point(spec, progress), "position": 0}
+
+
+def next_window(progress: ResumePoint, page_ids: list[str], last_value: Any) -> ResumePoint:
+    """Where the page after a page without anchors starts: a window from just before the page's last sort value
+    when that bound is later than the window's, else the same window past the page, checked by its last id."""
+    bound, current = bound_before(last_value), moment_of(progress.get("after"))
+    if bound is not None and (current is None or bound > current):
+        return {"after": bound_text(bound), "position": 0}
+    window = {key: value for key, value in progress.items() if key == "after"}
+    return {**window, "position": progress.get("position", 0) + len(page_ids), "follows": page_ids[-1]}
+
+
+def bound_before(value: Any) -> datetime | None:
+    """A second before a sort value that is a date-time (RFC 3339), or None for any other value."""
+    moment = moment_of(value)
+    return None if moment is None else moment - timedelta(seconds=1)
+
+
+def bound_text(moment: datetime) -> str:
+    """A bound as JMAP's UTCDate (RFC 8620 section 1.4), whole seconds: truncating only moves it earlier."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def moment_of(value: Any) -> datetime | None:
+    """A date-time (RFC 3339, with its offset) as a moment, or None for any other value."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
