@@ -44,9 +44,12 @@ from .results import ChangesResult, GetResult, QueryResult
 from .retry import Action, method_error_action
 from .wire import MethodCall
 
-# `/changes` pages with nothing in them but hasMoreChanges and a new state: a few are possible (states
-# of other types share one counter on Cyrus), an endless run is a server going round.
-MAX_EMPTY_CHANGES_PAGES_IN_A_ROW = 10
+# `/changes` pages that list no id the run had not listed before (empty ones included), in a row: a few
+# are possible (states of other types share one counter on Cyrus; an object changed while the run pages
+# is listed again), an endless run is a server going round: one answering a fresh state and one of the
+# same few ids on every page ran 60 s and 35,921 records until killed. A run of real changes lists new
+# ids on nearly every page, however long (100,000 changes at 50 a page: 2,000 pages, each new).
+MAX_CHANGES_PAGES_WITHOUT_NEW_IDS = 10
 # Anchors one import may lose (anchorNotFound) before it pages by windows, which need none: a few are
 # mail destroyed or moved under a long import; a server that lost every anchor restarted 35,957 times
 # in 90 s without a record.
@@ -269,17 +272,22 @@ class Sync:
         size = self._page_size()
         state = since
         states = {since}
-        empty_pages = 0
+        listed: set[str] = set()  # every id this run listed: a page with none new made no progress
+        pages_without_new_ids = 0
         while True:
             request, responses = size.send(self._client, functools.partial(
                 changes_request, self._type, self._account_id, state), self._type.using)
             changes = ChangesResult.of(request.changes.name, responses[request.changes])
-            empty_pages = empty_pages + 1 if changes.count == 0 else 0
+            page_ids = {*changes.created, *changes.updated, *changes.destroyed}
+            pages_without_new_ids = 0 if page_ids - listed else pages_without_new_ids + 1
+            listed |= page_ids
             if changes.has_more_changes and (changes.new_state in states
-                                             or empty_pages > MAX_EMPTY_CHANGES_PAGES_IN_A_ROW):
+                                             or pages_without_new_ids > MAX_CHANGES_PAGES_WITHOUT_NEW_IDS):
+                what = "a state it gave before" if changes.new_state in states else (
+                    f"{'only ids it listed before' if page_ids else 'no changes'}, {pages_without_new_ids} pages "
+                    "in a row")
                 raise JmapServerError(
-                    f"{request.changes.name} says more changes follow state {state} but gives "
-                    f"{'a state it gave before' if changes.new_state in states else 'no changes'} "
+                    f"{request.changes.name} says more changes follow state {state} but gives {what} "
                     f"({changes.new_state}): the server is not making progress"
                 )
             states.add(changes.new_state)
