@@ -11,7 +11,7 @@ from source_jmap.jmap import JmapServerError
 
 from .fake_jmap import FakeJmap, email
 from .test_import_anchors import bounded
-from .test_sync_engine import sync
+from .test_sync_engine import consumed, sync
 
 
 def test_changes_with_fresh_states_that_list_the_same_ids_again_and_again_stop_with_one_line(fake: FakeJmap) -> None:
@@ -40,3 +40,13 @@ def test_a_long_run_of_real_changes_is_followed_to_its_end(fake: FakeJmap) -> No
         store.log.append(("created", f"M{number:06d}"))
     pages = list(sync().pages("0", None))
     assert len(pages) == 400 and pages[-1].state == "20000"
+
+
+def test_too_many_changes_imports_the_stream_again(fake: FakeJmap) -> None:
+    for number in range(4):
+        fake.create("Email", email(number))
+    fake.override = lambda name, arguments: (
+        ["error", {"type": "tooManyChanges"}] if name == "Email/changes" else None)
+    pages = consumed(sync().pages("1", None))
+    assert [object_id for ids, _ in pages for object_id in ids] == ["M0000", "M0001", "M0002", "M0003"]
+    assert all(page.imported for _, page in pages)
