@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests_mock
@@ -226,12 +227,16 @@ def _matches(obj: dict[str, Any], condition: dict[str, Any] | None, strict_after
         return {"AND": all, "OR": any, "NOT": lambda r: not any(r)}[condition["operator"]](results)
     mailboxes = set(obj.get("mailboxIds") or {})
     return (
-        ("after" not in condition or obj["receivedAt"] > condition["after"]
-         or (not strict_after and obj["receivedAt"] == condition["after"]))
+        ("after" not in condition or _moment(obj["receivedAt"]) > _moment(condition["after"])
+         or (not strict_after and _moment(obj["receivedAt"]) == _moment(condition["after"])))
         and ("inMailbox" not in condition or condition["inMailbox"] in mailboxes)
         and ("inMailboxOtherThan" not in condition or bool(mailboxes - set(condition["inMailboxOtherThan"])))
         and ("kind" not in condition or obj.get("kind", "individual") == condition["kind"])  # RFC 9610 ContactCard
     )
+
+
+def _moment(utc_date: str) -> datetime:
+    return datetime.fromisoformat(utc_date)
 
 
 def email(number: int, received_at: str | None = None) -> dict[str, Any]:

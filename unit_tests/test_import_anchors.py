@@ -167,3 +167,11 @@ def test_the_first_page_of_a_resumed_import_counts_what_is_left(fake: FakeJmap) 
     emails(fake, 20)
     [(_, first), *_] = consumed(sync(EMAILS).pages("20", {"anchor": "M0005", "receivedAt": "2024-01-01T05:00:00Z"}))
     assert first.total == 14
+
+
+def test_pages_without_anchors_get_past_emails_received_within_one_second(fake: FakeJmap) -> None:
+    """A bound is whole seconds: a window from just before 10:00:00.700 is the one from just before .800."""
+    for number in range(8):
+        fake.create("Email", email(number, received_at=f"2024-01-01T10:00:00.{number + 1}00Z"))
+    bounded(fake, lambda name, arguments: ANCHOR_REFUSED if name == "Email/query" and "anchor" in arguments else None)
+    assert imported(sync().pages(None, None)) == [f"M{number:04d}" for number in range(8)]

@@ -132,7 +132,7 @@ def restart_point(spec: Query, progress: ResumePoint) -> ResumePoint:
     """The anchor was lost: go on from a bound just before the last sort value (re-reading is safe, skipping is
     not), from the bound the import already had, or from the start when neither is known."""
     if (bound := bound_before(progress.get(spec.sort_property) if spec.sort_property else None)) is not None:
-        return {"after": bound_text(bound)}
+        return {"after": bound}
     return {"after": progress["after"]} if "after" in progress else {}
 
 
@@ -144,22 +144,19 @@ def window_start(spec: Query, progress: ResumePoint) -> ResumePoint:
 def next_window(progress: ResumePoint, page_ids: list[str], last_value: Any) -> ResumePoint:
     """Where the page after a page without anchors starts: a window from just before the page's last sort value
     when that bound is later than the window's, else the same window past the page, checked by its last id."""
-    bound, current = bound_before(last_value), moment_of(progress.get("after"))
-    if bound is not None and (current is None or bound > current):
-        return {"after": bound_text(bound), "position": 0}
+    bound = bound_before(last_value)
+    later, current = moment_of(bound), moment_of(progress.get("after"))
+    if bound is not None and later is not None and (current is None or later > current):
+        return {"after": bound, "position": 0}
     window = {key: value for key, value in progress.items() if key == "after"}
     return {**window, "position": progress.get("position", 0) + len(page_ids), "follows": page_ids[-1]}
 
 
-def bound_before(value: Any) -> datetime | None:
-    """A second before a sort value that is a date-time (RFC 3339), or None for any other value."""
+def bound_before(value: Any) -> str | None:
+    """A UTCDate (RFC 8620 section 1.4) at least a second before a sort value that is a date-time, in whole
+    seconds (truncating only moves it earlier), or None for any other value."""
     moment = moment_of(value)
-    return None if moment is None else moment - timedelta(seconds=1)
-
-
-def bound_text(moment: datetime) -> str:
-    """A bound as JMAP's UTCDate (RFC 8620 section 1.4), whole seconds: truncating only moves it earlier."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if moment is None else (moment - timedelta(seconds=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def moment_of(value: Any) -> datetime | None:
