@@ -145,8 +145,8 @@ def test_pages_without_anchors_lose_nothing_when_an_email_before_the_position_is
     def refuse_anchors_and_destroy_m1_after_the_second_page(name: str, arguments: dict[str, Any]) -> list[Any] | None:
         if name == "Email/query" and "anchor" in arguments:
             return ANCHOR_REFUSED
-        if name == "Email/query" and arguments.get("position") == 3 and "M0001" in fake.store("Email").objects:
-            fake.destroy("Email", "M0001")  # the next page by position alone would skip M0003
+        if name == "Email/query" and arguments.get("position", 0) >= 2 and "M0001" in fake.store("Email").objects:
+            fake.destroy("Email", "M0001")  # the page after M0002 by position alone would skip M0003
         return None
 
     bounded(fake, refuse_anchors_and_destroy_m1_after_the_second_page)

@@ -8,8 +8,8 @@ Without a usable anchor (the server refuses, ignores or keeps losing them), an i
 the objects `after` a bound, from a `position` within them. A bound is always a second before the last
 sort value seen: RFC 8621 reads `after` as strictly after (Cyrus matches equal values too), and either
 way every object with that value, seen or not, comes again (the engine leaves out those it yielded).
-A position past the start of a window is checked: the request asks again for the object just before
-it (`follows`), and a window whose earlier objects changed is read again from its start.
+A page past the start of a window starts one position early, at the id it should follow (`follows`):
+the same answer shows whether objects before it came or went, which positions alone would not.
 """
 
 from __future__ import annotations
@@ -32,12 +32,10 @@ class ImportRequest:
     via: MethodCall | None
     get: MethodCall
     blobs: MethodCall | None
-    check: MethodCall | None = None  # the id just before the page's position, when the page goes by position
 
     @property
     def calls(self) -> list[MethodCall]:
-        # The check comes last: it sees any change made while the server answered the calls before it.
-        return [*self.page_calls, *(call for call in (self.blobs, self.check) if call is not None)]
+        return [*self.page_calls, *([self.blobs] if self.blobs else [])]
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -65,28 +63,21 @@ def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
     size: int,
 ) -> ImportRequest:
-    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, the
-    Blob/get of their blobs when the type asks for them, and the check of a position that follows an id."""
-    spec = data_type.query or Query()
-    listing: dict[str, Any] = {"accountId": account_id}
-    if (query_filter := spec.filter(progress.get("after"))) is not None:
-        listing["filter"] = query_filter
-    if spec.sort:
-        listing["sort"] = [dict(comparator) for comparator in spec.sort]
-    if spec.collapse_threads:
-        listing["collapseThreads"] = True
-    arguments: dict[str, Any] = {**listing, "limit": size}
+    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, and
+    the Blob/get of their blobs when the type asks for them.
+
+    A page that follows an id starts at it, one position early, and asks for at least 2 ids (one new)."""
+    arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
     if "anchor" in progress:
         arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
+    elif "follows" in progress:
+        arguments |= {"position": progress["position"] - 1, "limit": max(size, 2)}
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
         arguments["position"] = progress.get("position", 0)
     if calculate_total:
         arguments["calculateTotal"] = True
-    query_method = f"{spec.type or data_type.name}/query"
-    query = MethodCall(query_method, arguments, "query")
-    check = None
-    if "follows" in progress and progress.get("position", 0) > 0:
-        check = MethodCall(query_method, {**listing, "position": progress["position"] - 1, "limit": 1}, "check")
+    spec = data_type.query or Query()
+    query = MethodCall(f"{spec.type or data_type.name}/query", arguments, "query")
     via = None
     ids = query.ref("/ids")
     if spec.via is not None:
@@ -95,7 +86,29 @@ def import_request(
     state = data_type.get(account_id, [], "state") if capture_state else None
     get = data_type.get(account_id, ids, "get")
     blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
-    return ImportRequest(state, query, via, get, blobs, check)
+    return ImportRequest(state, query, via, get, blobs)
+
+
+def query_arguments(data_type: DataType, account_id: str, progress: ResumePoint) -> dict[str, Any]:
+    """The `/query` arguments that say which objects and in what order: filter (`after` the bound), sort, collapse."""
+    spec = data_type.query or Query()
+    arguments: dict[str, Any] = {"accountId": account_id}
+    if (query_filter := spec.filter(progress.get("after"))) is not None:
+        arguments["filter"] = query_filter
+    if spec.sort:
+        arguments["sort"] = [dict(comparator) for comparator in spec.sort]
+    if spec.collapse_threads:
+        arguments["collapseThreads"] = True
+    return arguments
+
+
+def locate_call(data_type: DataType, account_id: str, progress: ResumePoint, span: int) -> MethodCall:
+    """The ids of a window around the position before `progress`'s, to find where the ids it follows went."""
+    spec = data_type.query or Query()
+    start = max(0, progress["position"] - 1 - span)
+    return MethodCall(f"{spec.type or data_type.name}/query",
+                      {**query_arguments(data_type, account_id, progress), "position": start, "limit": 2 * span + 1},
+                      "locate")
 
 
 def changes_request(data_type: DataType, account_id: str, since: str, size: int) -> ChangesRequest:
@@ -141,15 +154,20 @@ def window_start(spec: Query, progress: ResumePoint) -> ResumePoint:
     return {**restart_point(spec, progress), "position": 0}
 
 
-def next_window(progress: ResumePoint, page_ids: list[str], last_value: Any) -> ResumePoint:
-    """Where the page after a page without anchors starts: a window from just before the page's last sort value
-    when that bound is later than the window's, else the same window past the page, checked by its last id."""
+def next_window(progress: ResumePoint, position: int, page_ids: list[str], last_value: Any) -> ResumePoint:
+    """Where the page after a page without anchors (at `position`) starts: a window from just before the page's
+    last sort value when that bound is later than the window's, else the same window past the page, following
+    its last id."""
     bound = bound_before(last_value)
     later, current = moment_of(bound), moment_of(progress.get("after"))
     if bound is not None and later is not None and (current is None or later > current):
         return {"after": bound, "position": 0}
-    window = {key: value for key, value in progress.items() if key == "after"}
-    return {**window, "position": progress.get("position", 0) + len(page_ids), "follows": page_ids[-1]}
+    return {**in_window(progress, position + len(page_ids)), "follows": page_ids[-1]}
+
+
+def in_window(progress: ResumePoint, position: int) -> ResumePoint:
+    """A position in the window of `progress`."""
+    return {**({"after": progress["after"]} if "after" in progress else {}), "position": position}
 
 
 def bound_before(value: Any) -> str | None:

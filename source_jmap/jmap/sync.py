@@ -2,8 +2,9 @@
 
 Import:       `Foo/get ids: []` captures the state first, then pages of `Foo/query` with `Foo/get`
               of its ids in the same request (back-reference), each page anchored after the last id
-              of the page before, until the query's `total` is reached or a page comes back empty.
-              A page's `resume` point lets a killed import go on where it was.
+              of the page before, until a page reaches the `total` of its own answer or comes back
+              empty. A page's `resume` point lets a killed import go on where it was. Without usable
+              anchors, pages go by windows of sort value and position (calls.py).
 Changes:      `Foo/changes` with `Foo/get` of created and updated ids in the same request, until
               `hasMoreChanges` is false.
 Whole read:   `Foo/get ids: null`, for types without `/query`.
@@ -28,6 +29,8 @@ from .blobs import Blobs, blob_get_largest_answer
 from .calls import (
     changes_request,
     import_request,
+    in_window,
+    locate_call,
     moment_of,
     next_window,
     restart_point,
@@ -54,9 +57,14 @@ MAX_CHANGES_PAGES_WITHOUT_NEW_IDS = 10
 # mail destroyed or moved under a long import; a server that lost every anchor restarted 35,957 times
 # in 90 s without a record.
 MAX_ANCHOR_RESTARTS = 3
-# Times one import reads a window again because objects before its position came or went: mail moving
-# under the import now and then; results that never hold still are a server going round.
+# Paging without anchors, each page starts at the id it follows; when objects before it came or went, the
+# ids of the page before are looked for this many positions either side (ids only: 129 ids, a few KB).
+# Further than that, or all of them destroyed, the window is read again from its start (dups left out):
+# at most MAX_WINDOW_RESTARTS times an import. Pages that each find their start moved, more than
+# MAX_WINDOW_SHIFTS_IN_A_ROW in a row: results that never hold still, a server going round.
+LOCATE_SPAN = 64
 MAX_WINDOW_RESTARTS = 10
+MAX_WINDOW_SHIFTS_IN_A_ROW = 10
 
 
 @dataclass
@@ -150,7 +158,8 @@ class Sync:
         # Ids already yielded that a window may bring again, with their sort values: by windows, the objects of
         # the window's bound and later; by anchors, the last page's (a switch to windows reads it again).
         seen: dict[str, Any] = {}
-        lost_anchors = window_restarts = 0
+        recent: list[str] = [progress["follows"]] if "follows" in progress else []  # the query ids of the page before
+        lost_anchors = window_restarts = shifts = 0
         if stateless:
             captured = ""  # the pages' state is never saved
         while True:
@@ -160,8 +169,6 @@ class Sync:
                 captured = GetResult.of(request.state.name, responses[request.state]).state
             try:
                 query = QueryResult.of(request.query.name, responses[request.query])
-                shifted = request.check is not None and (
-                    QueryResult.of(request.check.name, responses[request.check]).ids != [progress["follows"]])
             except JmapMethodError as error:
                 action = method_error_action(error)
                 if action is Action.RESTART and "anchor" not in progress:
@@ -187,21 +194,30 @@ class Sync:
                     yield self._whole()
                     return
                 raise
-            asked_position = progress.get("position", 0)
+            asked_position = request.query.arguments.get("position", 0)
             if windowed and query.ids and query.position is not None and query.position != asked_position:
                 raise JmapServerError(
                     f"{request.query.name} answered a page at position {query.position} when asked for position "
                     f"{asked_position}: the server ignores `position` and is not making progress"
                 )
-            if shifted:  # objects before the position came or went: the window is read again from its start
-                window_restarts += 1
-                if window_restarts > MAX_WINDOW_RESTARTS:
+            if "follows" in progress and query.ids[:1] != [progress["follows"]]:
+                # Objects before the page came or went since the page before: page on from where its ids are now.
+                shifts += 1
+                if shifts > MAX_WINDOW_SHIFTS_IN_A_ROW:
                     raise JmapServerError(
-                        f"{request.query.name} results before position {progress['position']} changed between "
-                        f"pages {window_restarts} times in one import: the server is not making progress"
+                        f"{request.query.name} results before position {progress['position']} changed before each "
+                        f"of {shifts} pages in a row: the server is not making progress"
                     )
-                progress = {key: value for key, value in progress.items() if key == "after"} | {"position": 0}
+                progress = self._relocated(progress, recent)
+                if progress["position"] == 0:
+                    window_restarts += 1
+                    if window_restarts > MAX_WINDOW_RESTARTS:
+                        raise JmapServerError(
+                            f"{request.query.name} results moved too far to follow {window_restarts} times in one "
+                            "import: the server is not making progress"
+                        )
                 continue
+            shifts = 0
             if not windowed and query.ids and query.ids[-1] in anchors:
                 windowed, progress = True, window_start(spec, progress)
                 self._logger.info("%s: %s answered again a page ending at %s: the server ignores `anchor`; paging "
@@ -215,31 +231,46 @@ class Sync:
             got = GetResult.of(request.get.name, responses[request.get])
             last = got.objects.last_of(ids)
             last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
-            done = self._import_done(query)
+            done = self._import_done(query, "follows" in progress)
             if windowed:
                 ids = [object_id for object_id in ids if object_id not in seen]
-                follows = next_window(progress, query.ids, last_value) if query.ids else progress
-                seen = self._seen_in_window(seen, follows, got, ids, spec.sort_property)
+                next_point = next_window(progress, asked_position, query.ids, last_value) if query.ids else progress
+                seen = self._seen_in_window(seen, next_point, got, ids, spec.sort_property)
+                recent = query.ids
             else:
-                follows = resume_point(spec, query.ids[-1], last) if query.ids else progress
+                next_point = resume_point(spec, query.ids[-1], last) if query.ids else progress
                 seen = dict.fromkeys(ids)
             page_total = None
             if not counted and query.total is not None:
-                counted, page_total = True, max(0, query.total - (query.position or 0))
+                # What is left from this page on; a page that follows an id starts one position early, at it.
+                counted, page_total = True, max(0, query.total - (query.position or 0) - ("follows" in progress))
             wanted = set(ids)
             not_found = [object_id for object_id in got.not_found if object_id in wanted]
             refetched = self._refetch(not_found, request.get.name)
             assert captured is not None  # taken from the saved state or from this request
             yield Page(itertools.chain(got.objects.in_order(ids), refetched), captured, imported=True,
-                       resume=None if done else follows, total=page_total,
+                       resume=None if done else next_point, total=page_total,
                        count=len(ids) - len(not_found) + len(refetched),
                        blobs=self._blobs(responses, request.blobs))
             if done:
                 return
-            progress = follows
+            progress = next_point
             size.fit(len(query.ids), responses.size)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del responses, query, ids, got, refetched, last, wanted
+
+    def _relocated(self, progress: ResumePoint, recent: list[str]) -> ResumePoint:
+        """Where a page that follows `recent` (the page before's query ids) goes on once objects before it came
+        or went: after the last of them still within LOCATE_SPAN positions, else from the window's start."""
+        call = locate_call(self._type, self._account_id, progress, LOCATE_SPAN)
+        located = QueryResult.of(call.name, self._client.call([call], self._type.using)[call])
+        start = call.arguments["position"] if located.position is None else located.position
+        found = next((object_id for object_id in reversed(recent) if object_id in located.ids), None)
+        if found is None:
+            self._logger.info("%s: the objects before position %d moved too far; reading from the window's start "
+                              "again", self._label, progress["position"])
+            return in_window(progress, 0)
+        return {**in_window(progress, start + located.ids.index(found) + 1), "follows": found}
 
     @staticmethod
     def _seen_in_window(
@@ -256,15 +287,16 @@ class Sync:
                 if (moment := moment_of(value)) is None or moment >= bound}
 
     @staticmethod
-    def _import_done(query: QueryResult) -> bool:
-        """The import is over when a page is empty or reaches the total counted in the same answer.
+    def _import_done(query: QueryResult, follows: bool) -> bool:
+        """The import is over when a page is empty (but for the id it follows) or reaches the total counted in
+        the same answer.
 
         A short page alone proves nothing: a server may answer fewer ids than `limit` mid-way. The total is
         always that of the page's own answer: one kept from an earlier page, or from a query with another
         filter (a lost anchor goes on `after` a bound), ended an import 26 emails short of its end (issue 18).
         Mail that arrives meanwhile comes with the changes after the import (the state was taken first).
         """
-        if not query.ids:
+        if len(query.ids) <= follows:
             return True
         return query.total is not None and query.position is not None and query.position + len(query.ids) >= query.total
 
