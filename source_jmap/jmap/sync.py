@@ -72,8 +72,9 @@ class Page:
     """One request's worth of objects: those created (or imported), updated and destroyed.
 
     `state` may be saved once the page's records are out; `resume` is where an unfinished import
-    goes on (None once it is done, and for changes). `total` is the server's count of what an import
-    reads (on its first page); `count` how many objects an import page brought (None for other pages).
+    goes on (None once it is done, and for changes). `total` is the server's count of what this run of an
+    import reads, from its first page on (on that page); `count` how many objects an import page brought
+    (None for other pages).
     `blobs`: what the page's Blob/get calls brought, for a type that asks for blobs.
     """
 
