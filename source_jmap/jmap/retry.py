@@ -91,6 +91,9 @@ METHOD_ERRORS: dict[str, Action] = {
     "requestTooLarge": Action.SHRINK,
     "cannotCalculateChanges": Action.RESYNC,
     "serverPartialFail": Action.RESYNC,  # RFC 8620 section 3.6.2: the client must resync
+    # RFC 8620 section 5.6 defines it for /queryChanges (which this connector never calls: /changes pages with
+    # hasMoreChanges instead); a server answering it to /changes cannot list the changes since the state.
+    "tooManyChanges": Action.RESYNC,
     "anchorNotFound": Action.RESTART,
     "unknownMethod": Action.READ_WHOLE,  # met on `Foo/changes` only: Cyrus has no Identity/changes
     # RFC 8620 section 3.6.2: the account is gone, not shared with this user, or lacks the data type;
