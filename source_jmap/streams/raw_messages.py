@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -161,6 +162,7 @@ class RawMessageStream(JmapStream):
                 self._log_vanished(account_id, email)
                 return None
         record["raw_message"] = base64.b64encode(content).decode("ascii")
+        record["sha256"] = hashlib.sha256(content).hexdigest()
         return record
 
     def _file_record(
