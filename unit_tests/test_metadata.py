@@ -24,6 +24,8 @@ import yaml
 from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 import ConnectorMetadataDefinitionV0
 from jsonschema import Draft7Validator, FormatChecker
 
+from source_jmap import SourceJmap
+
 ROOT = Path(__file__).resolve().parent.parent
 METADATA_PATH = ROOT / "metadata.yaml"
 DOCS_SITE = "https://docs.airbyte.com/"
@@ -101,6 +103,18 @@ def test_metadata_parses_with_the_airbyte_metadata_model(metadata: dict[str, Any
     parsed = ConnectorMetadataDefinitionV0.model_validate(metadata)
     assert parsed.data.connector_type.value == "source"
     assert parsed.data.docker_repository == "airbyte/source-jmap"
+
+
+def test_metadata_declares_file_transfer_exactly_while_a_stream_is_file_based(metadata: dict[str, Any]) -> None:
+    """The platform offers "Include files" only to a connector whose metadata says supportsFileTransfer (read
+    here through Airbyte's own model, so a misspelt or misplaced key counts as absent)."""
+    every_stream = {"session_url": "https://jmap.example.com/jmap/", "include_raw_message": True,
+                    "credentials": {"auth_type": "bearer", "api_token": "t"}}
+    streams = SourceJmap().streams(every_stream)
+    file_based = [stream.name for stream in streams if stream.as_airbyte_stream().is_file_based]
+    assert file_based == ["attachments", "raw_messages"]
+    declared = ConnectorMetadataDefinitionV0.model_validate(metadata).data.supports_file_transfer
+    assert declared is bool(file_based), f"file-based streams {file_based}, but supportsFileTransfer is {declared}"
 
 
 @pytest.mark.parametrize(
