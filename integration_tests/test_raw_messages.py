@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import subprocess
 import uuid
@@ -23,6 +24,8 @@ from source_jmap.jmap import (
 )
 from source_jmap.streams import EmailSelection, downloads
 from source_jmap.streams.raw_messages import RawMessageStream
+from unit_tests.helpers import path_name
+from unit_tests.platform_files import case_folding_clashes, platform_file_record
 
 from .conftest import (
     CYRUS,
@@ -134,18 +137,20 @@ def read_raw(account: MailAccount, tmp_path: Path, include_files: bool,
 def raw_bytes(run: Run, include_files: bool, staging: Path) -> dict[str, bytes]:
     """Each email's raw bytes as the run delivered them: from its file, or from the row."""
     if not include_files:
-        return {r["id"]: base64.b64decode(r["raw_message"]) for r in run.records("raw_messages")}
+        rows = run.records("raw_messages")
+        assert all(r["sha256"] == hashlib.sha256(base64.b64decode(r["raw_message"])).hexdigest() for r in rows)
+        return {r["id"]: base64.b64decode(r["raw_message"]) for r in rows}
     delivered: dict[str, bytes] = {}
-    for message in run.of_type("RECORD"):
-        record: dict[str, Any] = message["record"]
-        if record["stream"] == "raw_messages":
-            reference = record["file_reference"]
-            path = Path(reference["staging_file_url"])
-            assert path == staging / reference["source_file_relative_path"]
-            assert path.name == f"{record['data']['id']}.eml"  # the message's own file, never a temporary one
-            assert path.stat().st_size == reference["file_size_bytes"] == record["data"]["size"]
-            assert "raw_message" not in record["data"]
-            delivered[record["data"]["id"]] = path.read_bytes()
+    for line in run.lines_of("raw_messages"):
+        record = platform_file_record(line, staging)  # the contract, and sha256 is the file's
+        reference = record.file_reference
+        assert reference is not None and reference.source_file_relative_path is not None
+        path = staging / reference.source_file_relative_path
+        assert path.name == f"{path_name(record.data['id'])}.eml"  # the message's own file, never a temporary one
+        assert reference.file_size_bytes == record.data["size"]
+        assert "raw_message" not in record.data
+        delivered[record.data["id"]] = path.read_bytes()
+    assert case_folding_clashes(str(path.relative_to(staging)) for path in staging.rglob("*") if path.is_file()) == []
     return delivered
 
 

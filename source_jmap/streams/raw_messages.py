@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -156,6 +157,7 @@ class RawMessageStream(JmapStream):
         if content is None:
             content = self._client.download(self._message_url(account_id, email))
         record["raw_message"] = base64.b64encode(content).decode("ascii")
+        record["sha256"] = hashlib.sha256(content).hexdigest()
         return record
 
     def _file_record(
