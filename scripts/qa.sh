@@ -12,8 +12,8 @@
 # nothing else fails or crashes, 1 otherwise.
 #
 # Not part of scripts/test.sh: the install is heavy (220 packages; 25 min on a busy 2-core machine, then
-# 77 s a run), kept in a venv of its own
-# in .local/qa-venv (QA_VENV to use another), reused while its version matches.
+# 77 s a run), kept in a venv of its own in .local/qa-venv (QA_VENV to use another), reused while its
+# version matches.
 #
 #   scripts/qa.sh
 set -euo pipefail
