@@ -34,7 +34,8 @@ _CAPITAL = re.compile(r"[A-Z]")  # what case folding changes in a path part (any
 # of it whole, which keeps it unique and the same on every run.
 MAX_ID_BYTES = 64
 # The hash that ends an id cut to MAX_ID_BYTES or holding a capital letter: this many hex digits of the
-# SHA-256 of the exact id (64 bits: two ids of one folder meet once in 2^32 folders of 2^32 ids).
+# SHA-256 of the exact id. It only has to tell apart ids whose names are otherwise alike under case folding
+# (Ma, MA) or cut alike: two such ids share 64 bits of hash once in 2^64.
 ID_HASH_DIGITS = 16
 # An attachment's name in its file name: at most this many bytes of UTF-8, well under the 255 of a file name.
 MAX_NAME_BYTES = 120
