@@ -70,7 +70,7 @@ def import_request(
     arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
     if "anchor" in progress:
         arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
-    elif "follows" in progress:
+    elif follows(progress) is not None:
         arguments |= {"position": progress["position"] - 1, "limit": max(size, 2)}
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
         arguments["position"] = progress.get("position", 0)
@@ -163,6 +163,12 @@ def next_window(progress: ResumePoint, position: int, page_ids: list[str], last_
     if bound is not None and later is not None and (current is None or later > current):
         return {"after": bound, "position": 0}
     return {**in_window(progress, position + len(page_ids)), "follows": page_ids[-1]}
+
+
+def follows(progress: ResumePoint) -> str | None:
+    """The id a page from `progress` starts at, one position early; None for a page that follows none."""
+    object_id = progress.get("follows")
+    return object_id if isinstance(object_id, str) and progress.get("position", 0) > 0 else None
 
 
 def in_window(progress: ResumePoint, position: int) -> ResumePoint:

@@ -28,6 +28,7 @@ from typing import Any
 from .blobs import Blobs, blob_get_largest_answer
 from .calls import (
     changes_request,
+    follows,
     import_request,
     in_window,
     locate_call,
@@ -159,7 +160,7 @@ class Sync:
         # Ids already yielded that a window may bring again, with their sort values: by windows, the objects of
         # the window's bound and later; by anchors, the last page's (a switch to windows reads it again).
         seen: dict[str, Any] = {}
-        recent: list[str] = [progress["follows"]] if "follows" in progress else []  # the query ids of the page before
+        recent = [object_id] if (object_id := follows(progress)) else []  # the query ids of the page before
         lost_anchors = window_restarts = shifts = 0
         if stateless:
             captured = ""  # the pages' state is never saved
@@ -201,7 +202,8 @@ class Sync:
                     f"{request.query.name} answered a page at position {query.position} when asked for position "
                     f"{asked_position}: the server ignores `position` and is not making progress"
                 )
-            if "follows" in progress and query.ids[:1] != [progress["follows"]]:
+            following = follows(progress)
+            if following is not None and query.ids[:1] != [following]:
                 # Objects before the page came or went since the page before: page on from where its ids are now.
                 shifts += 1
                 if shifts > MAX_WINDOW_SHIFTS_IN_A_ROW:
@@ -232,7 +234,7 @@ class Sync:
             got = GetResult.of(request.get.name, responses[request.get])
             last = got.objects.last_of(ids)
             last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
-            done = self._import_done(query, "follows" in progress)
+            done = self._import_done(query, following is not None)
             if windowed:
                 ids = [object_id for object_id in ids if object_id not in seen]
                 next_point = next_window(progress, asked_position, query.ids, last_value) if query.ids else progress
@@ -244,7 +246,7 @@ class Sync:
             page_total = None
             if not counted and query.total is not None:
                 # What is left from this page on; a page that follows an id starts one position early, at it.
-                counted, page_total = True, max(0, query.total - (query.position or 0) - ("follows" in progress))
+                counted, page_total = True, max(0, query.total - (query.position or 0) - (following is not None))
             wanted = set(ids)
             not_found = [object_id for object_id in got.not_found if object_id in wanted]
             refetched = self._refetch(not_found, request.get.name)
