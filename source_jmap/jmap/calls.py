@@ -32,10 +32,12 @@ class ImportRequest:
     via: MethodCall | None
     get: MethodCall
     blobs: MethodCall | None
+    # `Foo/changes` since the import's state, after the query: which of the page's objects were created after it.
+    created: MethodCall | None = None
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *([self.blobs] if self.blobs else [])]
+        return [*self.page_calls, *(call for call in (self.blobs, self.created) if call is not None)]
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -61,16 +63,17 @@ class ChangesRequest:
 
 def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
-    size: int,
+    changes_since: str | None, size: int,
 ) -> ImportRequest:
-    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, and
-    the Blob/get of their blobs when the type asks for them.
+    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, the
+    Blob/get of their blobs when the type asks for them, and `Foo/changes` since `changes_since` (or since the
+    state captured here, when capturing and `changes_since` is "") for the objects created meanwhile.
 
     A page that follows an id starts at it, one position early, and asks for at least 2 ids (one new)."""
     arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
     if "anchor" in progress:
         arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
-    elif "follows" in progress:
+    elif follows(progress) is not None:
         arguments |= {"position": progress["position"] - 1, "limit": max(size, 2)}
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
         arguments["position"] = progress.get("position", 0)
@@ -86,7 +89,11 @@ def import_request(
     state = data_type.get(account_id, [], "state") if capture_state else None
     get = data_type.get(account_id, ids, "get")
     blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
-    return ImportRequest(state, query, via, get, blobs)
+    created = None
+    if changes_since is not None:
+        since = state.ref("/state") if state is not None and not changes_since else changes_since
+        created = MethodCall(f"{data_type.name}/changes", {"accountId": account_id, "sinceState": since}, "created")
+    return ImportRequest(state, query, via, get, blobs, created)
 
 
 def query_arguments(data_type: DataType, account_id: str, progress: ResumePoint) -> dict[str, Any]:
@@ -163,6 +170,12 @@ def next_window(progress: ResumePoint, position: int, page_ids: list[str], last_
     if bound is not None and later is not None and (current is None or later > current):
         return {"after": bound, "position": 0}
     return {**in_window(progress, position + len(page_ids)), "follows": page_ids[-1]}
+
+
+def follows(progress: ResumePoint) -> str | None:
+    """The id a page from `progress` starts at, one position early; None for a page that follows none."""
+    object_id = progress.get("follows")
+    return object_id if isinstance(object_id, str) and progress.get("position", 0) > 0 else None
 
 
 def in_window(progress: ResumePoint, position: int) -> ResumePoint:
