@@ -46,6 +46,7 @@ from airbyte_cdk.sources.utils import files_directory
 import source_jmap.source
 from source_jmap import SourceJmap
 from source_jmap.jmap import JmapClient
+from source_jmap.streams import downloads
 from source_jmap.streams.base import JmapStream
 
 from .model import (
@@ -574,9 +575,11 @@ def _raw_bytes(row: dict[str, Any]) -> bytes | None:
 
 
 def without_waiting() -> Iterator[None]:
-    """Retries wait on a clock that does not sleep: a history's 429s and backoffs cost no time. Stream schemas
+    """Retries wait on a clock that does not sleep: a history's 429s, backoffs and 404 rounds cost no time. Stream schemas
     are loaded once, not once a stream and run (their $ref resolution was 40 % of a history's time)."""
     original_client, original_schema = source_jmap.source.JmapClient, JmapStream.get_json_schema
+    original_blob_wait = downloads.MISSING_BLOB_WAIT_SECONDS
+    downloads.MISSING_BLOB_WAIT_SECONDS = 0.0
     source_jmap.source.JmapClient = functools.partial(JmapClient, sleep=lambda seconds: None)  # type: ignore[misc]
     schemas: dict[str, Mapping[str, Any]] = {}
 
@@ -591,6 +594,7 @@ def without_waiting() -> Iterator[None]:
     finally:
         source_jmap.source.JmapClient = original_client  # type: ignore[misc]
         JmapStream.get_json_schema = original_schema  # type: ignore[method-assign]
+        downloads.MISSING_BLOB_WAIT_SECONDS = original_blob_wait
 
 
 def play(seed: str, open_holes: bool = True, shrunk: Shrink | None = None) -> Outcome:
