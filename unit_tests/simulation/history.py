@@ -575,7 +575,7 @@ def _raw_bytes(row: dict[str, Any]) -> bytes | None:
 
 
 def without_waiting() -> Iterator[None]:
-    """Retries wait on a clock that does not sleep: a history's 429s, backoffs and 404 rounds cost no time. Stream schemas
+    """Retries wait on a clock that does not sleep: 429s, backoffs and 404 rounds cost no time. Stream schemas
     are loaded once, not once a stream and run (their $ref resolution was 40 % of a history's time)."""
     original_client, original_schema = source_jmap.source.JmapClient, JmapStream.get_json_schema
     original_blob_wait = downloads.MISSING_BLOB_WAIT_SECONDS
