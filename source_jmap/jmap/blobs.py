@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,7 +95,12 @@ class Blobs:
 
 
 def _base64(text: str) -> bytes | None:
+    """The bytes of strict base64 (RFC 4648 alphabet and padding only), else None.
+
+    binascii straight from the str: base64.b64decode first copies the text to bytes, a third of the decoding
+    time (30 MB: 0.33 s against 0.24 s).
+    """
     try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:  # binascii.Error, or a character outside ASCII
         return None
