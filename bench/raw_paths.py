@@ -182,8 +182,18 @@ def _files(directory: Path) -> tuple[int, int]:
     return len(files), sum(path.stat().st_size for path in files)
 
 
-def real_run(work: Path, name: str, server: str, account: tuple[str, str], round_: int) -> dict[str, Any]:
-    """One timed run, floor or connector, on one server; its files are counted, then removed."""
+def _failed(stdout: Path) -> str | None:
+    """The first error a connector's output reports, if any."""
+    for line in stdout.open():
+        if '"type":"TRACE"' in line and '"error"' in line:
+            return json.loads(line)["trace"]["error"]["message"]
+    return None
+
+
+def real_run(work: Path, name: str, server: str, account: tuple[str, str], round_: int,
+             other: Path | None = None) -> dict[str, Any]:
+    """One timed run, floor or connector (this checkout's, or `other`'s for a name that ends in `(other)`), on one
+    server; its files are counted, then removed."""
     directory = work / f"{name}-{server}-{round_}"
     staging = directory / "staging"
     staging.mkdir(parents=True)
@@ -204,12 +214,16 @@ def real_run(work: Path, name: str, server: str, account: tuple[str, str], round
                                 "sync_mode": "incremental", "destination_sync_mode": "append", "include_files": True}]}
         (directory / "config.json").write_text(json.dumps(config))
         (directory / "catalog.json").write_text(json.dumps(catalog))
-        argv = [python, str(BENCH / "timed.py"), str(timing), str(ROOT / "main.py"), "read",
+        checkout = other if name.endswith("(other)") and other is not None else ROOT
+        argv = [python, str(BENCH / "timed.py"), str(timing), str(checkout / "main.py"), "read",
                 "--config", str(directory / "config.json"), "--catalog", str(directory / "catalog.json")]
         env["AIRBYTE_STAGING_DIRECTORY"] = str(staging)
     measured = run_measured(argv, ROOT, env, stdout=directory / "stdout", stderr=directory / "stderr")
+    if not name.startswith("floor") and (error := _failed(directory / "stdout")):
+        raise SystemExit(f"{name} on {server} failed: {error}")
     files, size = _files(staging)
     shutil.rmtree(staging)
+    os.sync()  # untimed: the next run's sync must not write back this run's files (the floor never syncs them)
     return {"scenario": name, "server": server, "read_s": float(timing.read_text()), "wall_s": measured.wall,
             "peak_rss_mb": measured.max_rss_mb, "files": files, "bytes": size}
 
@@ -231,12 +245,14 @@ def real_sized(args: argparse.Namespace) -> int:
     runs: list[dict[str, Any]] = []
     names = [("floor", "ext"), ("connector", "ext"), ("floor", "plain"), ("floor, TCP_QUICKACK", "plain"),
              ("connector", "plain")]
+    if args.other:  # the same connector runs of another checkout, in the same rounds
+        names += [("connector (other)", server) for server in SERVERS]
     if args.only:
         names = [(name, server) for name, server in names if args.only in f"{name} on {server}"]
     with tempfile.TemporaryDirectory(prefix="bench-real-", dir=args.work) as work:
         for round_ in range(args.rounds):
-            for name, server in names:
-                runs.append(real_run(Path(work), name, server, accounts[server], round_))
+            for name, server in names[round_ % len(names):] + names[:round_ % len(names)]:  # no run always first
+                runs.append(real_run(Path(work), name, server, accounts[server], round_, args.other))
                 row = runs[-1]
                 print(f"round {round_ + 1}: {name} on {server}: read {row['read_s']:.2f} s, "
                       f"wall {row['wall_s']:.2f} s, {row['peak_rss_mb']:.0f} MB, {row['files']} files, "
@@ -271,6 +287,8 @@ def main() -> int:
                         "accounts for the next run with the same arguments (seeded afresh when it does not exist)")
     parser.add_argument("--only", default=None, help="with --real-sized: run only the scenarios whose name or "
                         "server contains this (for profiling)")
+    parser.add_argument("--other", type=Path, default=None, help="with --real-sized: also time the connector of "
+                        "this checkout (rows `connector (other)`), in the same rounds")
     parser.add_argument("--work", default=None, help="where files are written (a temporary directory in it)")
     args = parser.parse_args()
     if args.real_sized:
