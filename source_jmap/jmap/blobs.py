@@ -36,11 +36,10 @@ CYRUS_BLOB = "https://cyrusimap.org/ns/jmap/blob"
 BLOB_GET_CAPABILITIES = (BLOB, CYRUS_BLOB)
 
 
-# Blob/get asks for at most this many octets of each blob (`length`): a blob up to this size comes with its
-# page; a larger one is cut to it, and downloaded on its own instead. A page's sizes are not known before
-# its answer, so a large blob's first megabyte is sent in vain: the price of one request per page. On
-# Cyrus, 10,000 messages (55 MB) came in 6 requests and 11.2 s this way, against 10,004 requests and 76 s
-# by parallel downloads (bench/raw_paths.py).
+# Blob/get asks for at most this many octets of each blob (`length`), and raw_messages asks it only for messages
+# of at most this size: a larger one is downloaded on its own, streamed, rather than held in an answer in base64.
+# On Cyrus, 10,000 messages (55 MB) came in 11.2 s by Blob/get, against 76 s by parallel downloads
+# (bench/raw_paths.py).
 BLOB_GET_LARGEST_BLOB = 1_000_000
 
 
@@ -54,7 +53,8 @@ def blob_get_largest_answer() -> int:
 # their sizes are known before they are asked for (no first page sized for the worst), each answer is
 # a few MB (not one 64 MB document that the server builds whole before sending any of it), and several
 # run at once, so the server builds the next while the last is written: 3,000 messages of real size (100 MB)
-# in file mode, read time 0.xx of the chained page's (bench/README.md).
+# in file mode were read in 0.70 to 0.77 of the time the chained Blob/get took (medians of 3, two runs;
+# bench/README.md).
 BLOB_GET_BATCH_BYTES = 8_000_000
 
 
@@ -65,7 +65,7 @@ def blob_get_capability(session: JmapSession, account_id: str) -> str | None:
 
 
 def blob_get(account_id: str, ids: Sequence[str] | ResultReference, call_id: str) -> MethodCall:
-    """Blob/get of the blobs a back-reference names (`get.ref("/list/*/blobId")`), each cut at
+    """Blob/get of the blobs `ids` names (or a back-reference, `get.ref("/list/*/blobId")`), each cut at
     BLOB_GET_LARGEST_BLOB octets."""
     return MethodCall("Blob/get", {"accountId": account_id, "ids": ids, "properties": ["data:asBase64", "size"],
                                    "length": BLOB_GET_LARGEST_BLOB}, call_id)
@@ -88,7 +88,7 @@ def fetch_blobs(client: JmapClient, account_id: str, capability: str, blob_ids: 
 
 @dataclass
 class Blobs:
-    """What the Blob/get calls of a page brought, each blob decoded when it is asked for. A blob the answer
+    """What Blob/get calls brought, each blob decoded when it is asked for. A blob the answer
     does not hold whole (absent, `notFound`, cut, garbled) is for the caller to download: only a download
     that finds nothing (HTTP 404) says that the blob is gone."""
 
