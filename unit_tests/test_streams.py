@@ -268,6 +268,22 @@ def test_identities_are_read_whole_with_the_submission_capability(fake: FakeJmap
     assert fake.method_calls() == [["Identity/get"]] and fake.requests[0]["methodCalls"][0][1]["ids"] is None
 
 
+def test_an_identity_destroyed_between_syncs_is_emitted_as_deleted_by_a_server_without_identity_changes(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.mocker.get(SESSION_URL, json=_session_with_submission())
+    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name == "Identity/changes" else None
+    for number in (1, 2):
+        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+    first = read_stream(config, "identities")
+    fake.destroy("Identity", "I1")
+    second = read_stream(config, "identities", state=final_state(first))
+    assert [(m.record.data["id"], "_ab_cdc_deleted_at" in m.record.data) for m in second.records] == [
+        ("I2", False), ("I1", True),
+    ]
+    assert fake.sent_calls("Identity/changes")  # the server was asked, and said it has none
+
+
 def test_account_without_submission_capability_yields_no_identities_and_a_log_line(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
