@@ -138,7 +138,7 @@ class SourceJmap(AbstractSource):
                 client, accounts, selection, jmap_config.body_values, jmap_config.max_body_value_bytes,
                 jmap_config.include_headers,
             ),
-            ThreadStream(client, accounts, selection),
+            ThreadStream(client, accounts, EmailSelection(client, jmap_config.start_date, [], [])),
             IdentityStream(client, accounts),
             AttachmentStream(client, accounts, selection),
             *([RawMessageStream(client, accounts, selection, jmap_config.max_raw_message_bytes)]
