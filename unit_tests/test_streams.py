@@ -254,6 +254,20 @@ def test_thread_that_gains_a_reply_is_emitted_again_by_thread_changes(fake: Fake
     assert [m.record.data["emailIds"] for m in output.records] == [["M0001", "M0002"]]
 
 
+def test_no_state_follows_a_record_that_it_does_not_cover(fake: FakeJmap, config: dict[str, Any]) -> None:
+    """A destination commits the records before a STATE under that state. One that commits T0002 under the
+    state it started from never learns of T0002's deletion on a server that leaves created-then-destroyed
+    ids out of /changes (RFC 8620 section 5.2, SHOULD): simulation seed 5-80."""
+    fake.create("Thread", {"id": "T0001", "emailIds": ["M0001"]})
+    state = final_state(read_stream(config, "threads"))
+    for number in (2, 3):
+        fake.create("Thread", {"id": f"T{number:04d}", "emailIds": [f"M{number:04d}"]})
+    output = read_stream(config, "threads", state=state)
+    told = [message.type.value for message in output.records_and_state_messages]
+    assert told == ["STATE", "RECORD", "RECORD", "STATE"] and set(ids(output)) == {"T0002", "T0003"}
+    assert stream_states(output) == [state, final_state(output)] and final_state(output) != state
+
+
 def test_identities_are_read_whole_with_the_submission_capability(fake: FakeJmap, config: dict[str, Any]) -> None:
     fake.create("Identity", {"id": "I1", "name": "Alice", "email": "alice@jmap.test"})
     fake.mocker.get(
