@@ -298,6 +298,22 @@ def test_an_identity_destroyed_between_syncs_is_emitted_as_deleted_by_a_server_w
     assert fake.sent_calls("Identity/changes")  # the server was asked, and said it has none
 
 
+def test_an_identity_destroyed_after_an_upgrade_is_emitted_as_deleted_by_identity_changes(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """A state saved before identities kept a memo lists none of the ids the destination holds."""
+    fake.mocker.get(SESSION_URL, json=_session_with_submission())
+    for number in (1, 2):
+        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+    state = final_state(read_stream(config, "identities"))
+    del state["accounts"]["acc1"]["memo"]  # as 0.2.0 wrote it
+    fake.update("Identity", "I2", name="Alice B.")
+    state = final_state(read_stream(config, "identities", state=state))
+    fake.destroy("Identity", "I1")
+    output = read_stream(config, "identities", state=state)
+    assert [(m.record.data["id"], "_ab_cdc_deleted_at" in m.record.data) for m in output.records] == [("I1", True)]
+
+
 def test_account_without_submission_capability_yields_no_identities_and_a_log_line(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:

@@ -87,6 +87,13 @@ class DialectStream(HeldIdsStream):
         dialect = self.dialect(account_id)
         return dialect is not None and dialect.selects(obj)
 
+    def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
+        """No deletion for an id the destination never got from this stream (an RFC 9610 group destroyed,
+        which `ContactCard/changes` also reports to contacts)."""
+        if not self.holds(account_id, object_id):
+            return []
+        return super().deleted_records_of(account_id, object_id, fetched_at)
+
     def probe(self, account_id: str) -> None:
         """As a read does, take a capability the server names but does not serve as one it does not offer."""
         try:

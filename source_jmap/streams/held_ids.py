@@ -45,13 +45,15 @@ class HeldIdsStream(JmapStream):
         return super().records_of(account_id, obj, fetched_at)
 
     def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
-        """No deletion for an id the destination never got from this stream (an RFC 9610 group destroyed,
-        which `ContactCard/changes` also reports to contacts), once a saved memo says what it holds."""
-        known = self._known.get(account_id, set())
-        if account_id in self._remembered and object_id not in known | self._unseen.get(account_id, set()):
-            return []
-        known.discard(object_id)
+        self._known.get(account_id, set()).discard(object_id)
         return super().deleted_records_of(account_id, object_id, fetched_at)
+
+    def holds(self, account_id: str, object_id: str) -> bool:
+        """Whether the destination may hold the object: yes, unless the saved state had a memo (a state
+        without one, as written before the stream kept it, says nothing of what the destination holds)
+        and the object is not in it."""
+        known = self._known.get(account_id, set()) | self._unseen.get(account_id, set())
+        return account_id not in self._remembered or object_id in known
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
         known, unseen = self._known.get(account_id, set()), self._unseen.get(account_id, set())
