@@ -217,6 +217,31 @@ def test_mailboxes_stream_reads_every_property_and_adds_account_id(fake: FakeJma
     assert "properties" not in fake.requests[0]["methodCalls"][2][1]
 
 
+def test_a_mailbox_the_reread_brought_and_then_destroyed_is_emitted_as_deleted(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """The reread after Mailbox/changes may bring a mailbox created after the state it is saved with; once
+    destroyed, a server that leaves created-then-destroyed ids out of /changes (RFC 8620 section 5.2, as
+    this fake does) never reports it: the full reread that no longer finds it must (simulation seed 6-192)."""
+    fake.create("Mailbox", {"id": "mb1", "name": "Inbox", "role": "inbox", "parentId": None})
+    state = final_state(read_stream(config, "mailboxes"))
+
+    def create_after_changes(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name != "Mailbox/changes":
+            return None
+        answer = fake._dispatch(name, arguments)
+        fake.create("Mailbox", {"id": "mb2", "name": "Made meanwhile", "role": None, "parentId": None})
+        fake.override = None
+        return answer
+
+    fake.override = create_after_changes
+    second = read_stream(config, "mailboxes", state=state)
+    assert "mb2" in ids(second)
+    fake.destroy("Mailbox", "mb2")
+    third = read_stream(config, "mailboxes", state=final_state(second))
+    assert [m.record.data["id"] for m in third.records if "_ab_cdc_deleted_at" in m.record.data] == ["mb2"]
+
+
 def test_first_import_page_emits_an_estimate_of_the_total_for_the_progress_bar(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
