@@ -62,8 +62,9 @@ class HeldIdsStream(JmapStream):
                 self._overflowing.add(account_id)
                 self.logger.warning(
                     "%s: account %s holds more objects than the state can list within %d bytes; deletions that "
-                    "only a full read can find (a calendar deleted, a state the server rejects) are not "
-                    "detected for it until it holds fewer: a full refresh of the stream removes them",
+                    "only a full read can find (no /changes, a state the server rejects, an object created and "
+                    "destroyed meanwhile) are not detected for it until it holds fewer: a full refresh of the "
+                    "stream removes them",
                     self.name, account_id, MEMO_BUDGET_BYTES,
                 )
             return {"overflow": True}
