@@ -386,7 +386,9 @@ class Sync:
             size.fit(changes.count, responses.size)
             del responses, changes, created, updated
         if self._type.reread_after_changes:
-            yield Page(self.objects(), changes.new_state, imported=False)
+            # Every object, as an import reads them: an object the destination holds and this read does not
+            # bring is gone, even one created after `new_state` and destroyed since (left out of /changes).
+            yield Page(self.objects(), changes.new_state, imported=True)
 
     def _page_size(self) -> PageSize:
         """Pages up to maxObjectsInGet; where each object may bring its blob, the first one sized for the worst."""
