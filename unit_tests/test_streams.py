@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from airbyte_cdk.models import SyncMode
 
+from source_jmap import SourceJmap
 from source_jmap.jmap import BasicCredentials, Blobs, JmapClient
 from source_jmap.streams import EmailSelection, downloads, raw_messages
 
@@ -46,7 +48,7 @@ def test_first_sync_captures_state_before_paging_and_ends_with_it(fake: FakeJmap
 def test_query_and_get_share_one_http_request_through_a_back_reference(fake: FakeJmap, config: dict[str, Any]) -> None:
     seed(fake, 2)
     read_stream(config, "emails")
-    assert fake.method_calls() == [["Email/get", "Email/query", "Email/get"]]
+    assert fake.method_calls() == [["Email/get", "Email/query", "Email/get", "Email/changes"]]
     get_call = fake.requests[0]["methodCalls"][2][1]
     assert get_call["#ids"] == {"resultOf": "query", "name": "Email/query", "path": "/ids"}
     assert "ids" not in get_call
@@ -59,7 +61,7 @@ def test_pages_are_sized_by_max_objects_in_get_and_records_keep_query_order(
     seed(fake, 10)
     output = read_stream(config, "emails")
     assert ids(output) == [f"M{n:04d}" for n in range(10)]
-    queries = [body["methodCalls"][-2][1] for body in fake.requests]
+    queries = fake.sent_calls("Email/query")
     assert [query["limit"] for query in queries] == [4, 4, 4]
     assert [query.get("anchor") for query in queries] == [None, "M0003", "M0007"]
 
@@ -256,7 +258,7 @@ def test_threads_are_imported_from_the_emails_collapsed_by_thread_in_one_request
         {"id": "T1", "emailIds": ["M0001", "M0003"], "accountId": "acc1",
          "_ab_cdc_updated_at": output.records[1].record.data["_ab_cdc_updated_at"]},
     ]
-    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get"]]
+    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes"]]
     assert final_state(output) == {"accounts": {"acc1": {"state": "2", "selection": EVERY_EMAIL}}}
 
 
@@ -346,6 +348,42 @@ def test_included_mailbox_that_does_not_exist_is_a_config_error_naming_the_mailb
     assert error.failure_type.value == "config_error"
     assert error.message.startswith("mailboxes entry 'Archive/2022' matches no mailbox name or role in account acc1")
     assert "Archive/2023" in error.message
+
+
+def test_an_excluded_mailbox_that_does_not_exist_is_a_config_error_naming_the_closest_mailbox(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """A typo in an exclusion ("Trashh") would archive the Trash it meant to leave out: refused, as an unmatched
+    `mailboxes` entry is, at check and at read."""
+    _mailboxes(fake)
+    fake.create("Email", {**email(1), "mailboxIds": {"mb-trash": True}})
+    config["exclude_mailboxes"] = ["Trashh"]
+    output = read_stream(config, "emails", expecting_exception=True)
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error" and output.records == []
+    assert error.message == (
+        "exclude_mailboxes entry 'Trashh' matches no mailbox name or role in account acc1 (closest: Trash); "
+        "mailboxes: Archive, Archive/2023, Inbox, Trash; roles: archive, inbox, trash"
+    )
+    status = SourceJmap().check(logging.getLogger("test"), config)
+    assert status.status.value == "FAILED" and status.message == error.message
+
+
+@pytest.mark.parametrize("exclude", [["trash", "junk"], ["junk"], ["trash", "junk", "Archive/2023"]],
+                         ids=["the default", "a default entry alone", "the default and a path"])
+def test_a_default_exclusion_may_match_nothing_on_an_account_without_that_mailbox(
+    fake: FakeJmap, config: dict[str, Any], exclude: list[str]
+) -> None:
+    """The default ["trash", "junk"] is in every config the platform fills in: an account without a Junk
+    mailbox (this one) must not fail for it, while the entries the user added must still match."""
+    _mailboxes(fake)
+    fake.create("Email", email(1))
+    fake.create("Email", {**email(2), "mailboxIds": {"mb-2023": True}})
+    config["exclude_mailboxes"] = exclude
+    output = read_stream(config, "emails")
+    assert output.errors == []
+    assert ids(output) == (["M0001"] if "Archive/2023" in exclude else ["M0001", "M0002"])
+    assert SourceJmap().check(logging.getLogger("test"), config).status.value == "SUCCEEDED"
 
 
 @pytest.mark.parametrize(
@@ -511,21 +549,26 @@ def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
     assert [record["id"] for record in records] == [f"M{number}" for number in range(1, 200)]
 
 
-def test_a_raw_message_whose_blob_vanished_before_its_download_gets_no_record_and_leaves_the_deletion_to_the_next_sync(
+def test_a_raw_message_destroyed_before_its_download_gets_no_record_and_leaves_the_deletion_to_the_next_sync(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
     for number in range(3):
         fake.create("Email", {**email(number), "blobId": f"G{number}", "size": 100})
+
+    def destroyed(request: Any, context: Any) -> bytes:
+        fake.destroy("Email", "M0001")  # after the page's Email/get
+        context.status_code = 404
+        return b""
+
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G[02]/"), content=b"raw")
-    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G1/"), status_code=404)
+    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G1/"), content=destroyed)
     config |= {"include_raw_message": True}
     output = read_stream(config, "raw_messages")
     assert output.errors == []
     assert [m.record.data["id"] for m in output.records] == ["M0000", "M0002"]
-    assert any("email M0001 was destroyed before its download" in log.log.message
-               and "the next incremental sync" in log.log.message for log in output.logs)
+    assert any("the message of email M0001 (blob G1) answered HTTP 404 and the email is gone" in log.log.message
+               and "its deletion comes with the changes" in log.log.message for log in output.logs)
 
-    fake.destroy("Email", "M0001")
     later = read_stream(config, "raw_messages", state=final_state(output))
     assert [(m.record.data["id"], m.record.data.get("_ab_cdc_deleted_at") is not None) for m in later.records] == [
         ("M0001", True)

@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 
-from .history import play
+from .history import play, shrink
 
 
 def main() -> int:
@@ -19,10 +19,17 @@ def main() -> int:
     parser.add_argument("--one", help="play exactly this history seed (as printed) and tell its story")
     parser.add_argument("--without-open-holes", action="store_true",
                         help="draw no history that can meet a hole listed in history.OPEN_HOLES (CI's slice)")
+    parser.add_argument("--shrink", metavar="SEED", help="a shorter history that fails as SEED does, and its story")
     parser.add_argument("--verbose", action="store_true", help="the story of every failing history")
     arguments = parser.parse_args()
     logging.disable(logging.CRITICAL)  # the connector's log lines: thousands per history, read by no one
     warnings.simplefilter("ignore")
+    if arguments.shrink:
+        shrunk, outcome = shrink(arguments.shrink, not arguments.without_open_holes)
+        print("\n".join(outcome.story))
+        print(f"shrunk: {shrunk}")
+        print(outcome.summary())
+        return 0 if outcome.ok else 1
     if arguments.one:
         outcome = play(arguments.one, not arguments.without_open_holes)
         print("\n".join(outcome.story))
