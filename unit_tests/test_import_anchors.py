@@ -185,3 +185,11 @@ def test_a_saved_window_whose_follows_cannot_be_used_pages_from_its_position(
     every = emails(fake, 10)
     assert set(every[point["position"]:]) <= set(imported(sync().pages("10", point)))
     assert all(query["position"] >= 0 for query in fake.sent_calls("Email/query"))
+
+
+def test_pages_of_one_without_anchors_bring_every_email(fake: FakeJmap) -> None:
+    """A page that starts at the id it follows holds two: a server whose maxObjectsInGet is 1 refused it."""
+    fake.max_objects_in_get = 1
+    every = emails(fake, 6, same_second_every=3)
+    bounded(fake, lambda name, arguments: ANCHOR_REFUSED if name == "Email/query" and "anchor" in arguments else None)
+    assert imported(sync().pages(None, None)) == every

@@ -34,10 +34,14 @@ class ImportRequest:
     blobs: MethodCall | None
     # `Foo/changes` since the import's state, after the query: which of the page's objects were created after it.
     created: MethodCall | None = None
+    # A page of one object that follows an id cannot hold that id too (its /get would ask for two): this asks for
+    # the id before the page's position, after the page's query. Two changes between the two calls that cancel
+    # out would go unseen; a page of two or more holds the id it follows in its own answer instead.
+    check: MethodCall | None = None
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *(call for call in (self.blobs, self.created) if call is not None)]
+        return [*self.page_calls, *(call for call in (self.blobs, self.created, self.check) if call is not None)]
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -69,12 +73,12 @@ def import_request(
     Blob/get of their blobs when the type asks for them, and `Foo/changes` since `changes_since` (or since the
     state captured here, when capturing and `changes_since` is "") for the objects created meanwhile.
 
-    A page that follows an id starts at it, one position early, and asks for at least 2 ids (one new)."""
+    A page of more than one object that follows an id starts at it, one position early."""
     arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
     if "anchor" in progress:
         arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
     elif follows(progress) is not None:
-        arguments |= {"position": progress["position"] - 1, "limit": max(size, 2)}
+        arguments["position"] = progress["position"] - (size > 1)
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
         arguments["position"] = progress.get("position", 0)
     if calculate_total:
@@ -93,7 +97,11 @@ def import_request(
     if changes_since is not None:
         since = state.ref("/state") if state is not None and not changes_since else changes_since
         created = MethodCall(f"{data_type.name}/changes", {"accountId": account_id, "sinceState": since}, "created")
-    return ImportRequest(state, query, via, get, blobs, created)
+    check = None
+    if follows(progress) is not None and size == 1:
+        check = MethodCall(query.name, {**query_arguments(data_type, account_id, progress),
+                                        "position": progress["position"] - 1, "limit": 1}, "check")
+    return ImportRequest(state, query, via, get, blobs, created, check)
 
 
 def query_arguments(data_type: DataType, account_id: str, progress: ResumePoint) -> dict[str, Any]:

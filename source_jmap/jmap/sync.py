@@ -216,7 +216,9 @@ class Sync:
                     f"{asked_position}: the server ignores `position` and is not making progress"
                 )
             following = follows(progress)
-            if following is not None and query.ids[:1] != [following]:
+            overlap = following is not None and request.check is None  # the page starts at the id it follows
+            if following is not None and (query.ids[:1] if overlap else self._checked(request.check, responses)) != [
+                    following]:
                 # Objects before the page came or went since the page before: page on from where its ids are now.
                 shifts += 1
                 if shifts > MAX_WINDOW_SHIFTS_IN_A_ROW:
@@ -247,7 +249,7 @@ class Sync:
             got = GetResult.of(request.get.name, responses[request.get])
             last = got.objects.last_of(ids)
             last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
-            done = self._import_done(query, following is not None)
+            done = self._import_done(query, overlap)
             ids = [object_id for object_id in ids if object_id not in created_after]
             if windowed:
                 ids = [object_id for object_id in ids if object_id not in seen]
@@ -260,7 +262,7 @@ class Sync:
             page_total = None
             if not counted and query.total is not None:
                 # What is left from this page on; a page that follows an id starts one position early, at it.
-                counted, page_total = True, max(0, query.total - (query.position or 0) - (following is not None))
+                counted, page_total = True, max(0, query.total - (query.position or 0) - overlap)
             wanted = set(ids)
             not_found = [object_id for object_id in got.not_found if object_id in wanted]
             refetched = self._refetch(not_found, request.get.name)
@@ -275,6 +277,12 @@ class Sync:
             size.fit(len(query.ids), responses.size)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del responses, query, ids, got, refetched, last, wanted
+
+    @staticmethod
+    def _checked(call: MethodCall | None, responses: MethodResponses) -> list[str]:
+        """The ids a page's check call found just before the page's position."""
+        assert call is not None
+        return QueryResult.of(call.name, responses[call]).ids
 
     def _created_since(self, call: MethodCall, responses: MethodResponses, created: set[str]) -> str | None:
         """Add to `created` what the page's `Foo/changes` (and those after it, while it has more) lists as
