@@ -59,6 +59,7 @@ from .model import (
     Model,
     ProtocolViolation,
     blob_of_download,
+    http_answer,
 )
 
 STREAMS = ("mailboxes", "emails", "threads", "identities", "attachments", "raw_messages")
@@ -205,6 +206,7 @@ class History:
         self.mutating = 0.0
         self.requests_this_run = 0
         self.request_budget = 0
+        self.downloads: dict[str, int] = {}  # per blob: downloads so far, each drawing its faults from its own rng
 
     # --- the mailbox ---------------------------------------------------------------------------------------
 
@@ -325,20 +327,22 @@ class History:
     def _download(self, request: Any, context: Any) -> Any:
         self._count()
         _, blob_id = blob_of_download(request.url)
-        fault = self.faults.download_fault()
+        attempt = self.downloads[blob_id] = self.downloads.get(blob_id, 0) + 1
+        fault = self.faults.download_fault(random.Random(f"{self.seed}/download/{blob_id}/{attempt}"))
         if fault in ("429", "503"):
-            context.status_code = int(fault)
-            return b""
+            return http_answer(int(fault), b"")
         if fault == "timeout":
             raise requests.exceptions.ReadTimeout("simulated")
         if fault == "reset":
             raise requests.exceptions.ConnectionError("simulated reset")
         if fault == "404" or blob_id not in self.model.blobs:
-            context.status_code = 404
-            return b""
-        context.headers["Content-Type"] = "application/octet-stream"
+            return http_answer(404, b"")
         data = self.model.blobs[blob_id]
-        return data[: len(data) // 2] if fault == "truncated" and len(data) > 1 else data
+        # A download cut short breaks off before the length its head declared, and the client stack says so
+        # (test_streamed_download's loopback cut). It was a whole answer of half the bytes, which no HTTP/1.1
+        # client can tell from a short blob: seed 3-55 kept half a message at exit 0.
+        return http_answer(200, data[: len(data) // 2], declared=len(data)) if fault == "truncated" and data else \
+            http_answer(200, data)
 
     # --- runs ----------------------------------------------------------------------------------------------
 
@@ -511,7 +515,7 @@ class History:
         with requests_mock.Mocker() as mocker:
             mocker.get(SESSION_URL, content=self._session)
             mocker.post(API_URL, content=self._api)
-            mocker.get(DOWNLOAD, content=self._download)
+            mocker.get(DOWNLOAD, raw=self._download)
             for number in range(plan.runs):
                 run = self.run(quiescent=False)
                 self.check_failures(run)

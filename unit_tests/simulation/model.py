@@ -13,6 +13,8 @@ The server answers through requests-mock; `Faults` decides, per request, whether
 from __future__ import annotations
 
 import base64
+import http.client
+import io
 import json
 import random
 import re
@@ -20,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
+
+import urllib3
 
 ORIGIN = "https://jmap.sim"
 SESSION_URL = f"{ORIGIN}/jmap/session"
@@ -84,10 +88,12 @@ class Faults:
         return self.rng.choice(("429", "429-retry-after", "503", "503-retry-after", "timeout", "reset",
                                 "truncated", "garbled", "serverUnavailable"))
 
-    def download_fault(self) -> str | None:
-        if self.rate == 0.0 or self.rng.random() >= self.rate:
+    def download_fault(self, rng: random.Random) -> str | None:
+        """`rng` is the download's own (its blob and attempt): downloads run in parallel, and drawing from the
+        shared one in the order threads reach it gave one seed different histories (3-30 lost M62, then M76)."""
+        if self.rate == 0.0 or rng.random() >= self.rate:
             return None
-        return self.rng.choice(("429", "503", "timeout", "reset", "truncated", "404"))
+        return rng.choice(("429", "503", "timeout", "reset", "truncated", "404"))
 
 
 @dataclass
@@ -435,6 +441,37 @@ class MethodError(Exception):
         super().__init__(error_type)
         self.type = error_type
         self.extra = extra
+
+
+class Body(io.BytesIO):
+    """A body as http.client reads it: closed once read to its end (urllib3 streams until then), and one that
+    ends before the length its head declared raises IncompleteRead, as when the connection closes early."""
+
+    def __init__(self, data: bytes, declared: int) -> None:
+        super().__init__(data)
+        self.declared = declared
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            return b""
+        chunk = super().read(size)
+        whole = size is None or size < 0
+        if (whole or not chunk) and len(self.getvalue()) < self.declared:
+            raise http.client.IncompleteRead(chunk, self.declared - len(self.getvalue()))
+        if not chunk:
+            self.close()
+        return chunk
+
+
+def http_answer(status: int, body: bytes, declared: int | None = None) -> urllib3.HTTPResponse:
+    """An HTTP answer as the wire brings it: a Content-Length (the blob's length, as Cyrus declares it), and
+    a body that may break off before it (`declared`), which urllib3 reports as the real stack does."""
+    length = len(body) if declared is None else declared
+    return urllib3.HTTPResponse(
+        body=Body(body, length), status=status,
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(length)},
+        preload_content=False, decode_content=False, enforce_content_length=True,
+    )
 
 
 class ProtocolViolation(BaseException):
