@@ -185,7 +185,7 @@ class FakeJmap:
 
     def _changes(self, name: str, store: TypeStore, arguments: dict[str, Any]) -> list[Any]:
         since = arguments["sinceState"]
-        if not since.isdigit() or int(since) > len(store.log):
+        if not isinstance(since, str) or not since.isdigit() or int(since) > len(store.log):
             return ["error", {"type": "invalidArguments", "arguments": ["sinceState"]}]
         if int(since) < self.purged_before:
             return ["error", {"type": "cannotCalculateChanges"}]

@@ -46,7 +46,7 @@ def test_first_sync_captures_state_before_paging_and_ends_with_it(fake: FakeJmap
 def test_query_and_get_share_one_http_request_through_a_back_reference(fake: FakeJmap, config: dict[str, Any]) -> None:
     seed(fake, 2)
     read_stream(config, "emails")
-    assert fake.method_calls() == [["Email/get", "Email/query", "Email/get"]]
+    assert fake.method_calls() == [["Email/get", "Email/query", "Email/get", "Email/changes"]]
     get_call = fake.requests[0]["methodCalls"][2][1]
     assert get_call["#ids"] == {"resultOf": "query", "name": "Email/query", "path": "/ids"}
     assert "ids" not in get_call
@@ -59,7 +59,7 @@ def test_pages_are_sized_by_max_objects_in_get_and_records_keep_query_order(
     seed(fake, 10)
     output = read_stream(config, "emails")
     assert ids(output) == [f"M{n:04d}" for n in range(10)]
-    queries = [body["methodCalls"][-2][1] for body in fake.requests]
+    queries = fake.sent_calls("Email/query")
     assert [query["limit"] for query in queries] == [4, 4, 4]
     assert [query.get("anchor") for query in queries] == [None, "M0003", "M0007"]
 
@@ -241,7 +241,7 @@ def test_threads_are_imported_from_the_emails_collapsed_by_thread_in_one_request
         {"id": "T1", "emailIds": ["M0001", "M0003"], "accountId": "acc1",
          "_ab_cdc_updated_at": output.records[1].record.data["_ab_cdc_updated_at"]},
     ]
-    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get"]]
+    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes"]]
     assert final_state(output) == {"accounts": {"acc1": {"state": "2", "selection": EVERY_EMAIL}}}
 
 

@@ -45,17 +45,18 @@ def test_import_captures_the_state_before_the_first_page_and_anchors_each_page_a
         None,
     ]
     assert [page.total for _, page in pages] == [7, None, None]
-    assert fake.method_calls()[0] == ["Email/get", "Email/query", "Email/get"]
+    assert fake.method_calls()[0] == ["Email/get", "Email/query", "Email/get", "Email/changes"]
     assert [query.get("anchor") for query in fake.sent_calls("Email/query")] == [None, "M0002", "M0005"]
 
 
 def test_import_resumes_after_its_anchor_with_the_state_it_captured(fake: FakeJmap) -> None:
     for number in range(5):
         fake.create("Email", email(number))
-    pages = consumed(sync().pages("2", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
+    fake.update("Email", "M0000", keywords={"$seen": True})  # after the capture: state 6
+    pages = consumed(sync().pages("5", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
     assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
-    assert pages[0][1].state == "2"  # the state captured before the interrupted import, not a newer one
-    assert fake.method_calls() == [["Email/query", "Email/get"]]
+    assert pages[0][1].state == "5"  # the state captured before the interrupted import, not a newer one
+    assert fake.method_calls() == [["Email/query", "Email/get", "Email/changes"]]
 
 
 def test_import_whose_anchor_was_destroyed_goes_on_from_the_last_sort_value(fake: FakeJmap) -> None:
@@ -120,7 +121,7 @@ def test_a_type_found_through_another_types_query_keeps_query_order(fake: FakeJm
     threads = DataType("Thread", (MAIL,), query=Query(collapse_threads=True, type="Email", via="threadId"))
     pages = consumed(sync(threads).pages(None, None))
     assert [ids for ids, _ in pages] == [["T0000", "T0001", "T0002"], ["T0003"]]
-    assert fake.method_calls()[0] == ["Thread/get", "Email/query", "Email/get", "Thread/get"]
+    assert fake.method_calls()[0] == ["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes"]
 
 
 def test_read_all_keeps_no_state_and_ends_at_the_total_without_an_empty_page(fake: FakeJmap) -> None:

@@ -7,7 +7,7 @@ anchor object was destroyed can go on from that value instead of from the start.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,11 @@ class ImportRequest:
     via: MethodCall | None
     get: MethodCall
     blobs: MethodCall | None
+    newcomers: MethodCall | None = None  # the `/changes` that must see the page's `/get` (newcomers.py)
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *([self.blobs] if self.blobs else [])]
+        return [*self.page_calls, *(call for call in (self.newcomers, self.blobs) if call is not None)]
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -53,10 +54,11 @@ class ChangesRequest:
 
 def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
-    size: int,
+    size: int, newcomers: Callable[[MethodCall | None, int], MethodCall | None] | None = None,
 ) -> ImportRequest:
-    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, and
-    the Blob/get of their blobs when the type asks for them."""
+    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, the
+    `newcomers` call made from the state call and the size, and the Blob/get of the page's blobs when the type
+    asks for them."""
     spec = data_type.query or Query()
     arguments: dict[str, Any] = {"accountId": account_id, "limit": size}
     if (query_filter := spec.filter(progress.get("after"))) is not None:
@@ -80,7 +82,7 @@ def import_request(
     state = data_type.get(account_id, [], "state") if capture_state else None
     get = data_type.get(account_id, ids, "get")
     blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
-    return ImportRequest(state, query, via, get, blobs)
+    return ImportRequest(state, query, via, get, blobs, newcomers(state, size) if newcomers else None)
 
 
 def changes_request(data_type: DataType, account_id: str, since: str, size: int) -> ChangesRequest:

@@ -28,6 +28,7 @@ from .calls import changes_request, import_request, restart_point, resume_point,
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
+from .newcomers import Newcomers
 from .paging import PageSize
 from .responses import JsonObject, MethodResponses
 from .results import ChangesResult, GetResult, QueryResult
@@ -124,14 +125,17 @@ class Sync:
         windowed = "position" in progress  # the server refuses `anchor`: pages go by sort value and position
         repeated: set[str] = set()  # ids of the page before the switch to windowed pages: they come again
         page_ids: list[str] = []
+        newcomers = Newcomers(self._client, self._type, self._account_id, captured)
         if stateless:
             captured = ""  # the pages' state is never saved
         while True:
             build = functools.partial(import_request, self._type, self._account_id, captured is None, progress,
-                                      total is None)
+                                      total is None, newcomers=None if stateless else newcomers.call)
             request, responses = size.send(self._client, build, self._type.using)
             if request.state is not None:
                 captured = GetResult.of(request.state.name, responses[request.state]).state
+            if not newcomers.reached_page(request.newcomers, responses):
+                continue  # more changed since the page before than one answer holds: the page is asked again
             try:
                 query = QueryResult.of(request.query.name, responses[request.query])
             except JmapMethodError as error:
@@ -170,7 +174,7 @@ class Sync:
                             else resume_point(spec, query.ids[-1], got.objects.last_of(ids)))
             refetched = self._refetch(got.not_found, request.get.name)
             assert captured is not None  # taken from the saved state or from this request
-            yield Page(itertools.chain(got.objects.in_order(ids), refetched), captured, imported=True,
+            yield Page(newcomers.old(itertools.chain(got.objects.in_order(ids), refetched)), captured, imported=True,
                        resume=None if done else progress, total=page_total,
                        count=len(ids) - len(got.not_found) + len(refetched),
                        blobs=self._blobs(responses, request.blobs))
