@@ -15,6 +15,10 @@ TEST_REQUIREMENTS = [
     "mypy>=1.10",
     "types-requests",
     "airbyte-connector-models>=0.1.12",  # Airbyte's metadata.yaml schema (unit_tests/test_metadata.py)
+    # The protocol's pydantic models (module airbyte_protocol), which validate, unlike the CDK's dataclasses:
+    # file-mode records as the platform reads them (unit_tests/platform_files.py). The pydantic v2 build: the
+    # plain airbyte-protocol-models needs pydantic<2, which the CDK does not allow.
+    "airbyte-protocol-models-pdv2>=0.18",
 ]
 
 # PyAirbyte reading the connector into a local DuckDB file (scripts/warehouse_demo.py); duckdb comes with it.
@@ -25,7 +29,7 @@ WAREHOUSE_REQUIREMENTS = [
 
 setup(
     name="airbyte-source-jmap",
-    version="0.2.0",
+    version="0.3.0",
     description="Airbyte source connector for JMAP mail servers (RFC 8620/8621)",
     python_requires=">=3.11",
     packages=find_packages(include=["source_jmap", "source_jmap.*"]),

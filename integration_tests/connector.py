@@ -27,6 +27,11 @@ class Run:
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [message for message in self.messages if message["type"] == kind]
 
+    def lines_of(self, stream: str) -> list[str]:
+        """The RECORD lines of a stream as the connector wrote them (for a check of the wire format)."""
+        return [line for line in self.stdout.splitlines() if line.startswith("{")
+                and (message := json.loads(line))["type"] == "RECORD" and message["record"]["stream"] == stream]
+
     def records(self, stream: str) -> list[dict[str, Any]]:
         return [m["record"]["data"] for m in self.of_type("RECORD") if m["record"]["stream"] == stream]
 

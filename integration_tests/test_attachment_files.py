@@ -7,7 +7,10 @@ import email.policy
 import re
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
+
+from unit_tests.helpers import path_name
+from unit_tests.platform_files import platform_file_record
 
 from .conftest import MailAccount
 from .connector import run_connector, staging_environment
@@ -34,16 +37,16 @@ def test_in_file_mode_each_attachment_file_holds_the_decoded_content_of_the_atta
 
     message_ids = {e["id"]: e["messageId"][0] for e in run.records("emails")}
     delivered: dict[tuple[str, str], bytes] = {}
-    for message in run.of_type("RECORD"):
-        record: dict[str, Any] = message["record"]
-        if record["stream"] == "attachments":
-            reference, data = record["file_reference"], record["data"]
-            path = Path(reference["staging_file_url"])
-            assert path == staging / reference["source_file_relative_path"]
-            _, month, email_id, part_id, _ = reference["source_file_relative_path"].split("/")
-            assert re.fullmatch(r"\d{4}-\d{2}", month) and (email_id, part_id) == (data["emailId"], data["partId"])
-            assert path.stat().st_size == reference["file_size_bytes"] == data["size"]
-            delivered[message_ids[data["emailId"]], data["name"]] = path.read_bytes()
+    for line in run.lines_of("attachments"):
+        record = platform_file_record(line, staging)  # the contract, and sha256 is the file's
+        reference, data = record.file_reference, record.data
+        assert reference is not None and reference.source_file_relative_path is not None
+        path = staging / reference.source_file_relative_path
+        _, month, email_id, part_id, _ = reference.source_file_relative_path.split("/")
+        assert re.fullmatch(r"\d{4}-\d{2}", month)
+        assert (email_id, part_id) == (path_name(data["emailId"]), path_name(data["partId"]))
+        assert reference.file_size_bytes == data["size"]
+        delivered[message_ids[data["emailId"]], data["name"]] = path.read_bytes()
     expected = seeded_attachments(account)
     assert len(expected) >= 8  # the seed's attachments: text, PDF and PNG, names in Cyrillic, German, French
     assert delivered == expected

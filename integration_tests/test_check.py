@@ -83,3 +83,15 @@ def test_check_fails_cleanly_on_an_account_id_that_does_not_exist(account: MailA
         "account_ids entry 'nobody@example.com' is not an account of this JMAP user; "
         f"accounts with mail: {account.user}"
     )
+
+
+def test_check_refuses_an_exclusion_that_matches_no_mailbox_and_names_the_closest(
+    account: MailAccount, tmp_path: Path
+) -> None:
+    """A typo in exclude_mailboxes would archive the Trash it meant to leave out (issue 18)."""
+    status = check(tmp_path, account.config(exclude_mailboxes=["Trashh", "junk"])).connection_status
+    assert status["status"] == "FAILED"
+    assert status["message"].startswith(
+        f"exclude_mailboxes entry 'Trashh' matches no mailbox name or role in account {account.user} "
+        "(closest: Trash"
+    ), status["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import subprocess
 import uuid
@@ -11,9 +12,20 @@ from typing import Any
 
 import pytest
 
-from source_jmap.jmap import MAIL, BasicCredentials, Blobs, JmapClient, MethodCall, blob_get, blob_get_capability
-from source_jmap.streams import EmailSelection
+from source_jmap.jmap import (
+    MAIL,
+    BasicCredentials,
+    Blobs,
+    JmapClient,
+    JmapServerError,
+    MethodCall,
+    blob_get,
+    blob_get_capability,
+)
+from source_jmap.streams import EmailSelection, downloads
 from source_jmap.streams.raw_messages import RawMessageStream
+from unit_tests.helpers import path_name
+from unit_tests.platform_files import case_folding_clashes, platform_file_record
 
 from .conftest import (
     CYRUS,
@@ -48,10 +60,16 @@ def seeded_account(request: pytest.FixtureRequest, server: str, large: bool = Fa
     return MailAccount(user, password, seeded, EXT_ORIGIN), EXT_IMAP_PORT
 
 
-@SERVERS
-def test_an_email_whose_blob_the_server_no_longer_has_is_left_out_of_raw_messages_with_a_log_line(
-    request: pytest.FixtureRequest, server: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def page_with_a_missing_blob(
+    request: pytest.FixtureRequest, server: str, destroyed: bool
+) -> tuple[JmapClient, str, list[dict[str, Any]], Blobs]:
+    """Three INBOX emails as a page's Email/get gave them, the second with a blob the server does not have; with
+    `destroyed`, the second is also an email the server does not have (destroyed after the page's Email/get).
+
+    Cyrus expunges lazily (expunge_mode delayed): an expunged message's blob still downloads until cyr_expire runs,
+    which other tests' server must not be made to do. Ids of the same shape that name nothing are what the server
+    answers for an email and a blob that are gone: Email/get `notFound`, and HTTP 404.
+    """
     account, _ = seeded_account(request, server)
     client = JmapClient(account.config()["session_url"], BasicCredentials(account.user, account.password))
     account_id = client.session.primary_accounts[MAIL]
@@ -61,24 +79,48 @@ def test_an_email_whose_blob_the_server_no_longer_has_is_left_out_of_raw_message
                                    "properties": [*RAW_PROPERTIES, "messageId"]}, "g")
     by_message_id = {e["messageId"][0]: e for e in client.call([query, get], [MAIL])[get]["list"]}
     emails = [by_message_id[sample.message_id.strip("<>")] for sample in inbox]
-    # Cyrus expunges lazily (expunge_mode delayed): an expunged message's blob still downloads until
-    # cyr_expire runs, which other tests' server must not be made to do. A blob id of the same shape
-    # that names no message is what the server answers for a blob that is gone: HTTP 404.
-    emails[1] = gone = {**emails[1], "blobId": "G" + "0" * (len(emails[1]["blobId"]) - 1)}
-
-    blobs = Blobs()  # the plain Cyrus: every message is downloaded, and the gone one answers HTTP 404
+    emails[1] = {**emails[1], "blobId": "G" + "0" * (len(emails[1]["blobId"]) - 1)}
+    if destroyed:
+        emails[1]["id"] = "M" + "0" * (len(emails[1]["id"]) - 1)
+    blobs = Blobs()  # the plain Cyrus: every message is downloaded, and the missing one answers HTTP 404
     if (capability := blob_get_capability(client.session, account_id)) is not None:
-        # What the page's chained Blob/get brings from Cyrus with its extensions: all but the gone blob, which
+        # What the page's chained Blob/get brings from Cyrus with its extensions: all but the missing blob, which
         # is downloaded, and answers HTTP 404.
         call = blob_get(account_id, [email["blobId"] for email in emails], "blobs")
         blobs.add(client.call([call], [MAIL, capability])[call])
         assert [blobs.content(e["blobId"], e["size"]) is not None for e in emails] == [True, False, True]
+    return client, account_id, emails, blobs
+
+
+@SERVERS
+def test_an_email_destroyed_before_its_download_is_left_out_of_raw_messages_with_a_log_line(
+    request: pytest.FixtureRequest, server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, account_id, emails, blobs = page_with_a_missing_blob(request, server, destroyed=True)
     stream = RawMessageStream(client, lambda: [account_id], EmailSelection(client, None, [], []), 10**9)
     with caplog.at_level(logging.INFO):
         records = list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z", blobs))
     assert [record["id"] for record in records] == [emails[0]["id"], emails[2]["id"]]
     assert all(record["raw_message"] for record in records)
-    assert f"email {gone['id']} was destroyed before its download" in caplog.text
+    assert (f"the message of email {emails[1]['id']} (blob {emails[1]['blobId']}) answered HTTP 404 and the email "
+            "is gone (Email/get: notFound)") in caplog.text
+
+
+@SERVERS
+def test_an_email_that_exists_but_whose_download_answers_404_fails_the_read_in_one_line(
+    request: pytest.FixtureRequest, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18, item 3: such an email was left out at exit 0, and no later /changes brings it."""
+    monkeypatch.setattr(downloads, "MISSING_BLOB_WAIT_SECONDS", 0.0)
+    client, account_id, emails, blobs = page_with_a_missing_blob(request, server, destroyed=False)
+    stream = RawMessageStream(client, lambda: [account_id], EmailSelection(client, None, [], []), 10**9)
+    with pytest.raises(JmapServerError) as failed:
+        list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z", blobs))
+    assert str(failed.value) == (
+        f"raw_messages: account {account_id}: the message of email {emails[1]['id']} (blob {emails[1]['blobId']}) "
+        f"answered HTTP 404 to each of {downloads.MISSING_BLOB_ATTEMPTS} downloads while Email/get still finds the "
+        "email: the server does not serve its bytes; the sync stops rather than leave it out"
+    )
 
 
 def read_raw(account: MailAccount, tmp_path: Path, include_files: bool,
@@ -95,18 +137,20 @@ def read_raw(account: MailAccount, tmp_path: Path, include_files: bool,
 def raw_bytes(run: Run, include_files: bool, staging: Path) -> dict[str, bytes]:
     """Each email's raw bytes as the run delivered them: from its file, or from the row."""
     if not include_files:
-        return {r["id"]: base64.b64decode(r["raw_message"]) for r in run.records("raw_messages")}
+        rows = run.records("raw_messages")
+        assert all(r["sha256"] == hashlib.sha256(base64.b64decode(r["raw_message"])).hexdigest() for r in rows)
+        return {r["id"]: base64.b64decode(r["raw_message"]) for r in rows}
     delivered: dict[str, bytes] = {}
-    for message in run.of_type("RECORD"):
-        record: dict[str, Any] = message["record"]
-        if record["stream"] == "raw_messages":
-            reference = record["file_reference"]
-            path = Path(reference["staging_file_url"])
-            assert path == staging / reference["source_file_relative_path"]
-            assert path.name == f"{record['data']['id']}.eml"  # the message's own file, never a temporary one
-            assert path.stat().st_size == reference["file_size_bytes"] == record["data"]["size"]
-            assert "raw_message" not in record["data"]
-            delivered[record["data"]["id"]] = path.read_bytes()
+    for line in run.lines_of("raw_messages"):
+        record = platform_file_record(line, staging)  # the contract, and sha256 is the file's
+        reference = record.file_reference
+        assert reference is not None and reference.source_file_relative_path is not None
+        path = staging / reference.source_file_relative_path
+        assert path.name == f"{path_name(record.data['id'])}.eml"  # the message's own file, never a temporary one
+        assert reference.file_size_bytes == record.data["size"]
+        assert "raw_message" not in record.data
+        delivered[record.data["id"]] = path.read_bytes()
+    assert case_folding_clashes(str(path.relative_to(staging)) for path in staging.rglob("*") if path.is_file()) == []
     return delivered
 
 

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Builds the connector image from the Dockerfile and proves it against the local Cyrus: spec, check and a
+# Builds the connector image from the Containerfile and proves it against the local Cyrus: spec, check and a
 # full read in the container, with the records compared to the same read outside it (ignoring
 # _ab_cdc_updated_at, the read time); the container runs as the non-root `airbyte` user; the packages
 # installed are exactly requirements.lock's; no sources, build/ or *.egg-info are left in the image.
 # Prints the image size and the time of each step.
 #
-# With a Docker engine (`docker info` answers) it builds the Dockerfile as it is, FROM the real
+# With a Docker engine (`docker info` answers) it builds the Containerfile as it is, FROM the real
 # docker.io/airbyte/python-connector-base pinned by digest. Without one (this project's machines: no
 # Docker daemon, no registry reachable) it uses podman (installed from Debian if missing) with a private
 # containers.conf and a STAND-IN for that base: Debian bookworm made with debootstrap, with its python3
 # (3.11.2) and pip, and an `airbyte` user (uid 1000) and /airbyte directory created the way Airbyte's
 # docker-images/Dockerfile.python-connector-base creates them. A stand-in cannot carry the real image's
-# digest, so it is tagged under a name of its own and the build uses a copy of the Dockerfile whose two
+# digest, so it is tagged under a name of its own and the build uses a copy of the Containerfile whose two
 # FROM lines name it (the script prints that difference; nothing else changes). What this proves: the
-# Dockerfile's steps, the lock file install, the user, the entrypoint and the connector in a container;
+# Containerfile's steps, the lock file install, the user, the entrypoint and the connector in a container;
 # not the exact base image (its Python 3.11.x from python.org, pip 24, poetry).
 #
 #   scripts/image.sh                    build (reusing the stand-in base once made), spec, check, read, compare
@@ -30,7 +30,7 @@ WORK=$ROOT/.local/image
 BASE_ROOTFS=${BASE_ROOTFS:-/var/tmp/source-jmap-base-rootfs}
 HTTP_PORT=${CYRUS_HTTP_PORT:-18080}
 IMAP_PORT=${CYRUS_IMAP_PORT:-11143}
-BASE_IMAGE=$(sed -n 's/^FROM[[:space:]]\+\([^[:space:]]\+\).*/\1/p' Dockerfile | head -n 1)
+BASE_IMAGE=$(sed -n 's/^FROM[[:space:]]\+\([^[:space:]]\+\).*/\1/p' Containerfile | head -n 1)
 # The stand-in's own name: the version of the base it stands in for, without the digest it cannot have.
 STAND_IN_BASE=localhost/source-jmap-stand-in/python-connector-base:$(sed -n 's/^[^:]*:\([^@]*\)@.*/\1/p' <<<"$BASE_IMAGE")
 SCRIPT_STARTED=$SECONDS
@@ -139,20 +139,20 @@ fi
 
 step "build $IMAGE_TAG"
 if [[ $ENGINE == podman ]]; then
-    # The Dockerfile with the stand-in's name in place of the digest-pinned base; nothing else differs.
-    DOCKERFILE=$WORK/Dockerfile.stand-in
-    sed "s|^FROM $BASE_IMAGE|FROM $STAND_IN_BASE|" Dockerfile >"$DOCKERFILE"
-    echo "image.sh: building a copy of the Dockerfile that differs only in its FROM lines:"
-    diff Dockerfile "$DOCKERFILE" | sed -n 's/^< /    - /p; s/^> /    + /p' || true
+    # The Containerfile with the stand-in's name in place of the digest-pinned base; nothing else differs.
+    DOCKERFILE=$WORK/Containerfile.stand-in
+    sed "s|^FROM $BASE_IMAGE|FROM $STAND_IN_BASE|" Containerfile >"$DOCKERFILE"
+    echo "image.sh: building a copy of the Containerfile that differs only in its FROM lines:"
+    diff Containerfile "$DOCKERFILE" | sed -n 's/^< /    - /p; s/^> /    + /p' || true
     # buildah reuses a RUN --mount=from step from its cache even when the mounted wheel changed: a digest
-    # of what goes into the wheel, as a build argument, makes a change rebuild that step (see Dockerfile).
+    # of what goes into the wheel, as a build argument, makes a change rebuild that step (see Containerfile).
     SOURCE_DIGEST=$(find setup.py spec.json source_jmap -name __pycache__ -prune -o -type f -print0 | LC_ALL=C sort -z \
         | xargs -0 sha256sum | sha256sum | cut -c1-16)
     podman build --pull=never --network host --build-arg "SOURCE_DIGEST=$SOURCE_DIGEST" \
         -f "$DOCKERFILE" -t "$IMAGE_TAG" . >"$WORK/build.log" 2>&1 \
         || { tail -n 30 "$WORK/build.log" >&2; exit 1; }
 else
-    docker build -t "$IMAGE_TAG" . >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log" >&2; exit 1; }
+    docker build -f Containerfile -t "$IMAGE_TAG" . >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log" >&2; exit 1; }
 fi
 IMAGE_SIZE=$($ENGINE image inspect --format '{{.Size}}' "$IMAGE_TAG" | awk '{printf "%d MB", $1 / 1e6}')
 BUILT_FROM=$([[ $ENGINE == podman ]] && echo "$STAND_IN_BASE" || echo "$BASE_IMAGE")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the lock files the container image installs from (see Dockerfile). setup.py stays the
+# Regenerates the lock files the container image installs from (see Containerfile). setup.py stays the
 # package's source of truth: these files are only the exact versions, with their hashes, that its
 # install_requires resolve to today.
 #

@@ -17,6 +17,9 @@ BodyValues = Literal["none", "text", "html", "all"]
 # (spec.json says the same). Larger counts (2**64, 1e18) went to the server as they were; 1e20 was refused
 # as "Unable to parse input string as an integer".
 MAX_UNSIGNED_INT = 2**53 - 1
+# Emails only in these mailboxes (by role) are left out unless the user says otherwise; spec.json's default says
+# the same (a test ties the two). Unlike the user's own entries, these may match no mailbox (streams/selection.py).
+DEFAULT_EXCLUDE_MAILBOXES = ("trash", "junk")
 
 
 # Whitespace around a credential is a copy-paste artifact, never part of it: it is dropped at parse time.
@@ -31,6 +34,22 @@ def _no_control_character(value: str, info: ValidationInfo) -> str:
         raise JmapConfigError(
             f"credentials.{info.field_name} contains a control character (a line break, tab or the like); "
             "enter it again without it"
+        )
+    return value
+
+
+def _ascii_token(value: str, info: ValidationInfo) -> str:
+    """An API token goes into the Authorization header as it is typed, and RFC 6750 section 2.1 makes it a
+    b64token (ASCII letters, digits and -._~+/=): one with "€" failed deep in http.client ("'latin-1' codec can't
+    encode") and `check` exited 1 without a status; one with "é" would go out as a byte no server issued. Such a
+    character is a copy-paste artifact (a typographic space or quote), refused without showing the value.
+
+    A username and password are not refused: Basic encodes them as UTF-8 inside Base64 (RFC 7617 section 2.1,
+    charset="UTF-8"), so every character can travel, and a password may well hold one beyond ASCII."""
+    if not value.isascii():
+        raise JmapConfigError(
+            f"credentials.{info.field_name} contains a character that is not ASCII (a letter with an accent, a "
+            "typographic quote or space, €); an API token is made of ASCII letters, digits and -._~+/=: copy it again"
         )
     return value
 
@@ -52,6 +71,7 @@ class BearerAuth(BaseModel):
     api_token: str = Field(min_length=1)
 
     _printable = field_validator("api_token")(_no_control_character)
+    _ascii = field_validator("api_token")(_ascii_token)
 
 
 class JmapConfig(BaseModel):
@@ -63,7 +83,7 @@ class JmapConfig(BaseModel):
     read_all_accounts: bool = False
     start_date: datetime | None = None
     mailboxes: list[str] = Field(default_factory=list)
-    exclude_mailboxes: list[str] = Field(default_factory=lambda: ["trash", "junk"])
+    exclude_mailboxes: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE_MAILBOXES))
     body_values: BodyValues = "text"
     # Text bodies are what analysts search; 256 KB keeps every ordinary message whole
     # while a pathological one cannot blow up a page (the server then sets isTruncated).

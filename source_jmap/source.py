@@ -22,7 +22,7 @@ from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 
 from .config import JmapConfig
 from .failures import config_error, traced
-from .jmap import MAIL, DataType, JmapClient, JmapError, read_all, select_mail_accounts
+from .jmap import JmapClient, JmapError, select_mail_accounts
 from .streams import (
     AddressBookStream,
     AttachmentStream,
@@ -43,7 +43,6 @@ from .streams import (
 from .streams.base import JmapStream
 
 USER_AGENT = "source-jmap (Airbyte JMAP connector)"
-MAILBOX_IDS = DataType("Mailbox", (MAIL,), properties=("id",))
 
 
 class SourceJmap(AbstractSource):
@@ -88,20 +87,19 @@ class SourceJmap(AbstractSource):
         return AirbyteConnectionStatus(status=Status.FAILED, message=message)
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, str | None]:
-        """Succeed only when a read would start: the session loads, every selected account answers
-        `Mailbox/get`, its mailbox filters name mailboxes that exist, and every stream it can serve
-        answers one page of what the read will ask for (filters, properties, body arguments)."""
+        """Succeed only when a read would start: the session loads, every selected account's mailboxes are
+        read and its mailbox filters resolved as the read does it (the same EmailSelection), and every stream
+        it can serve answers the first page of its read (the read's own request and fallbacks, of one object)."""
         try:
             jmap_config = JmapConfig.parse(config)
-            client = _client_for(jmap_config)
-            streams = [stream for stream in self.streams(config) if isinstance(stream, JmapStream)]
+            client, selection, streams = _build(jmap_config)
             for account_id in _accounts(client, jmap_config):
-                mailboxes = sum(1 for _ in read_all(client, MAILBOX_IDS, account_id, "check", logger))
-                logger.info("Account %s: %d mailboxes readable", account_id, mailboxes)
+                logger.info("Account %s: %d mailboxes readable", account_id, len(selection.mailboxes(account_id)))
+                selection.mailbox_ids(account_id)
                 logger.info("Account %s offers %s", account_id,
                             offered(client.session.accounts[account_id].account_capabilities))
                 for stream in streams:
-                    if stream.supports_account(account_id):
+                    if isinstance(stream, JmapStream) and stream.supports_account(account_id):
                         stream.probe(account_id)
         except JmapError as error:
             return False, str(error)
@@ -127,26 +125,31 @@ class SourceJmap(AbstractSource):
             jmap_config = JmapConfig.parse(config)
         except JmapError as error:
             raise traced(error) from None
-        client = _client_for(jmap_config)
-        accounts = functools.cache(lambda: _accounts(client, jmap_config))
-        selection = EmailSelection(
-            client, jmap_config.start_date, jmap_config.mailboxes, jmap_config.exclude_mailboxes
-        )
-        return [
-            MailboxStream(client, accounts),
-            EmailStream(
-                client, accounts, selection, jmap_config.body_values, jmap_config.max_body_value_bytes,
-                jmap_config.include_headers,
-            ),
-            ThreadStream(client, accounts, selection),
-            IdentityStream(client, accounts),
-            AttachmentStream(client, accounts, selection),
-            *([RawMessageStream(client, accounts, selection, jmap_config.max_raw_message_bytes)]
-              if jmap_config.include_raw_message else []),
-            *(stream(client, accounts) for stream in (ContactStream, ContactGroupStream, AddressBookStream,
-                                                       CalendarStream, CalendarEventStream, QuotaStream,
-                                                       SieveScriptStream)),
-        ]
+        return _build(jmap_config)[2]
+
+
+def _build(jmap_config: JmapConfig) -> tuple[JmapClient, EmailSelection, list[Stream]]:
+    """The client, the email selection and the streams of a config: one for a read and for a check alike."""
+    client = _client_for(jmap_config)
+    accounts = functools.cache(lambda: _accounts(client, jmap_config))
+    selection = EmailSelection(
+        client, jmap_config.start_date, jmap_config.mailboxes, jmap_config.exclude_mailboxes
+    )
+    return client, selection, [
+        MailboxStream(client, accounts),
+        EmailStream(
+            client, accounts, selection, jmap_config.body_values, jmap_config.max_body_value_bytes,
+            jmap_config.include_headers,
+        ),
+        ThreadStream(client, accounts, selection),
+        IdentityStream(client, accounts),
+        AttachmentStream(client, accounts, selection),
+        *([RawMessageStream(client, accounts, selection, jmap_config.max_raw_message_bytes)]
+          if jmap_config.include_raw_message else []),
+        *(stream(client, accounts) for stream in (ContactStream, ContactGroupStream, AddressBookStream,
+                                                   CalendarStream, CalendarEventStream, QuotaStream,
+                                                   SieveScriptStream)),
+    ]
 
 
 def _accounts(client: JmapClient, config: JmapConfig) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests_mock
@@ -62,6 +63,8 @@ class FakeJmap:
     purged_before: int = 0
     # Capabilities the account offers beside mail (contacts, calendars...), with their objects.
     account_capabilities: dict[str, Any] = field(default_factory=dict)
+    # RFC 8621 section 4.4.1 reads "after" as strictly after; Cyrus matches receivedAt equal to it too.
+    strict_after: bool = False
 
     def __post_init__(self) -> None:
         self.mocker.get(SESSION_URL, json=lambda request, context: self._session())
@@ -162,7 +165,8 @@ class FakeJmap:
                        "notFound": [i for i in ids if i not in store.objects]}]
 
     def _query(self, name: str, store: TypeStore, arguments: dict[str, Any]) -> list[Any]:
-        candidates = [obj for obj in store.objects.values() if _matches(obj, arguments.get("filter"))]
+        candidates = [obj for obj in store.objects.values()
+                      if _matches(obj, arguments.get("filter"), self.strict_after)]
         if arguments.get("sort"):
             candidates.sort(key=lambda obj: (obj["receivedAt"], obj["id"]))
         if arguments.get("collapseThreads"):
@@ -215,19 +219,24 @@ def _evaluate(value: Any, path: list[str]) -> Any:
     return _evaluate(value[head], rest)
 
 
-def _matches(obj: dict[str, Any], condition: dict[str, Any] | None) -> bool:
+def _matches(obj: dict[str, Any], condition: dict[str, Any] | None, strict_after: bool = False) -> bool:
     if not condition:
         return True
     if "operator" in condition:
-        results = [_matches(obj, inner) for inner in condition["conditions"]]
+        results = [_matches(obj, inner, strict_after) for inner in condition["conditions"]]
         return {"AND": all, "OR": any, "NOT": lambda r: not any(r)}[condition["operator"]](results)
     mailboxes = set(obj.get("mailboxIds") or {})
     return (
-        ("after" not in condition or obj["receivedAt"] >= condition["after"])
+        ("after" not in condition or _moment(obj["receivedAt"]) > _moment(condition["after"])
+         or (not strict_after and _moment(obj["receivedAt"]) == _moment(condition["after"])))
         and ("inMailbox" not in condition or condition["inMailbox"] in mailboxes)
         and ("inMailboxOtherThan" not in condition or bool(mailboxes - set(condition["inMailboxOtherThan"])))
         and ("kind" not in condition or obj.get("kind", "individual") == condition["kind"])  # RFC 9610 ContactCard
     )
+
+
+def _moment(utc_date: str) -> datetime:
+    return datetime.fromisoformat(utc_date)
 
 
 def email(number: int, received_at: str | None = None) -> dict[str, Any]:

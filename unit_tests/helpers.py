@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from airbyte_cdk.models import SyncMode
@@ -28,3 +29,11 @@ def stream_states(output: EntrypointOutput) -> list[dict[str, Any]]:
 
 def final_state(output: EntrypointOutput) -> dict[str, Any]:
     return stream_states(output)[-1]
+
+
+def path_name(jmap_id: str) -> str:
+    """The file or folder name of an id made of Id characters in file mode: itself, and when it has a capital
+    letter `~` and 16 hex digits of its SHA-256, so that no two ids meet on a case-insensitive store."""
+    if jmap_id == jmap_id.lower():
+        return jmap_id
+    return f"{jmap_id}~{hashlib.sha256(jmap_id.encode()).hexdigest()[:16]}"

@@ -7,9 +7,12 @@ supported by the server."; MailboxQuery.scala answers only a filter on `role`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
+
+from source_jmap import SourceJmap
 
 from .fake_jmap import FakeJmap, email
 from .helpers import final_state, ids, read_stream, stream_states
@@ -67,3 +70,12 @@ def test_incremental_syncs_work_on_a_server_that_refuses_anchors(james: FakeJmap
     first = read_stream(config, "emails")
     james.create("Email", email(20))
     assert ids(read_stream(config, "emails", state=final_state(first))) == ["M0020"]
+
+
+def test_check_succeeds_on_a_server_that_refuses_anchors_and_mailbox_query(
+    james: FakeJmap, config: dict[str, Any]
+) -> None:
+    """The read serves James (above); check failed it with "Mailbox/query failed with JMAP error 'invalidArguments':
+    Missing 'role' in filter" (issue 18)."""
+    status = SourceJmap().check(logging.getLogger("test"), {**config, "exclude_mailboxes": ["trash"]})
+    assert status.status.value == "SUCCEEDED", status.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -27,9 +28,10 @@ from source_jmap.streams.staging import (
 )
 
 from .fake_jmap import FakeJmap, email
-from .helpers import final_state
+from .helpers import final_state, path_name
 
 DOWNLOADS = re.compile(r"https://jmap\.test/jmap/download/acc1/")
+M0001, M0002 = path_name("M0001"), path_name("M0002")  # the folders of the seeded emails' files
 
 
 @pytest.fixture
@@ -65,16 +67,13 @@ def blob_of(url: str) -> str:
     return unquote(urlsplit(url).path.split("/")[4])
 
 
-def serve(fake: FakeJmap, gone: frozenset[str] = frozenset()) -> list[str]:
-    """Answer downloads with `content(blobId)` (404 for the blob ids in `gone`); the blob ids asked for, in order."""
+def serve(fake: FakeJmap) -> list[str]:
+    """Answer downloads with `content(blobId)`; the blob ids asked for, in order."""
     asked: list[str] = []
 
     def answer(request: Any, context: Any) -> bytes:
         blob_id = blob_of(request.url)
         asked.append(blob_id)
-        if blob_id in gone:
-            context.status_code = 404
-            return b""
         return content(blob_id)
 
     fake.mocker.get(DOWNLOADS, content=answer)
@@ -116,9 +115,11 @@ def test_with_include_files_each_part_is_a_file_of_its_decoded_content_at_a_stab
     output = read_attachments(config, include_files=True)
     assert output.errors == []
     with_files = records(output)
-    assert [without_cursor(record.data) for record in with_files] == [without_cursor(row.data) for row in rows]
-    relatives = ["acc1/2024-01/M0001/2/report.pdf", "acc1/2024-01/M0001/3/report.pdf",
-                 "acc1/2024-02/M0002/1%2E2/attachment.png"]
+    assert [without_cursor(record.data) for record in with_files] == [  # the row, and its file's SHA-256
+        without_cursor(row.data) | {"sha256": hashlib.sha256(content(row.data["blobId"])).hexdigest()} for row in rows
+    ]
+    relatives = [f"acc1/2024-01/{M0001}/2/report.pdf", f"acc1/2024-01/{M0001}/3/report.pdf",
+                 f"acc1/2024-02/{M0002}/1%2E2/attachment.png"]
     for record, relative in zip(with_files, relatives, strict=True):
         assert record.file_reference is not None
         assert record.file_reference.source_file_relative_path == relative
@@ -163,16 +164,27 @@ def test_downloads_run_on_up_to_max_concurrent_requests_threads_and_records_keep
     assert all(name.startswith("attachment") for name in threads)
 
 
-def test_a_part_whose_blob_vanished_is_skipped_with_a_log_line_and_the_sync_succeeds(
+def test_the_parts_of_an_email_destroyed_before_their_download_are_skipped_with_a_log_line_and_the_sync_succeeds(
     fake: FakeJmap, config: dict[str, Any], staging: Path
 ) -> None:
     seed(fake)
-    serve(fake, gone=frozenset({"B1-2"}))
+
+    def answer(request: Any, context: Any) -> bytes:
+        if not blob_of(request.url).startswith("B1-"):
+            return content(blob_of(request.url))
+        if "M0001" in fake.store("Email").objects:
+            fake.destroy("Email", "M0001")  # after the page's Email/get
+        context.status_code = 404
+        return b""
+
+    fake.mocker.get(DOWNLOADS, content=answer)
     output = read_attachments(config, include_files=True)
     assert output.errors == []
-    assert [record.data["partId"] for record in records(output)] == ["3", "1.2"]
-    assert files(staging) == ["acc1/2024-01/M0001/3/report.pdf", "acc1/2024-02/M0002/1%2E2/attachment.png"]
-    assert any("part 2 of email M0001 was destroyed before its download" in log.log.message for log in output.logs)
+    assert [record.data["partId"] for record in records(output)] == ["1.2"]
+    assert files(staging) == [f"acc1/2024-02/{M0002}/1%2E2/attachment.png"]
+    for part_id, blob_id in (("2", "B1-2"), ("3", "B1-3")):
+        assert any(f"part {part_id} of email M0001 (blob {blob_id}) answered HTTP 404 and the email is gone"
+                   in log.log.message for log in output.logs)
 
 
 def test_hostile_part_names_give_files_inside_their_part_directory_of_the_staging_directory(
@@ -183,7 +195,7 @@ def test_hostile_part_names_give_files_inside_their_part_directory_of_the_stagin
     serve(fake)
     output = read_attachments(config, include_files=True)
     assert output.errors == []
-    directory = (staging / "acc1/2024-01/M0001").resolve()
+    directory = (staging / "acc1/2024-01" / M0001).resolve()
     written = [Path(record.file_reference.staging_file_url) for record in records(output) if record.file_reference]
     assert len(written) == len(names)
     for path in written:
@@ -234,7 +246,7 @@ def test_in_file_mode_a_row_emitted_again_after_an_update_carries_its_file_and_d
     asked = serve(fake)
     config["exclude_mailboxes"] = ["trash"]
     first = read_attachments(config, include_files=True)
-    (staging / "acc1/2024-01/M0001/2/report.pdf").unlink()
+    (staging / f"acc1/2024-01/{M0001}/2/report.pdf").unlink()
 
     fake.update("Email", "M0001", keywords={"$seen": True})  # stays in the selection: emitted again
     fake.update("Email", "M0002", mailboxIds={"mb-trash": True})  # leaves it: its part is deleted
@@ -245,7 +257,7 @@ def test_in_file_mode_a_row_emitted_again_after_an_update_carries_its_file_and_d
         ("M0001", "2", False, True), ("M0001", "3", False, True), ("M0002", "1.2", True, False)
     ]
     assert sorted(asked) == ["B1-2", "B1-3"]
-    assert (staging / "acc1/2024-01/M0001/2/report.pdf").read_bytes() == content("B1-2")
+    assert (staging / f"acc1/2024-01/{M0001}/2/report.pdf").read_bytes() == content("B1-2")
 
     fake.destroy("Email", "M0001")
     third = read_attachments(config, include_files=True, state=final_state(second))
@@ -275,9 +287,9 @@ def test_part_ids_and_names_that_would_join_alike_give_two_files(
     serve(fake)
     output = read_attachments(config, include_files=True)
     assert output.errors == []
-    assert files(staging) == ["acc1/2024-01/M0001/1-2/x.pdf", "acc1/2024-01/M0001/1/2-x.pdf"]
-    assert (staging / "acc1/2024-01/M0001/1/2-x.pdf").read_bytes() == content("B1")
-    assert (staging / "acc1/2024-01/M0001/1-2/x.pdf").read_bytes() == content("B2")
+    assert files(staging) == [f"acc1/2024-01/{M0001}/1-2/x.pdf", f"acc1/2024-01/{M0001}/1/2-x.pdf"]
+    assert (staging / f"acc1/2024-01/{M0001}/1/2-x.pdf").read_bytes() == content("B1")
+    assert (staging / f"acc1/2024-01/{M0001}/1-2/x.pdf").read_bytes() == content("B2")
 
 
 def test_a_part_whose_type_and_size_are_not_what_rfc_8621_says_is_still_written_whole(
@@ -287,7 +299,7 @@ def test_a_part_whose_type_and_size_are_not_what_rfc_8621_says_is_still_written_
     serve(fake)
     output = read_attachments(config, include_files=True)
     assert output.errors == []
-    assert (staging / "acc1/2024-01/M0001/2/scan.pdf").read_bytes() == content("B2")
+    assert (staging / f"acc1/2024-01/{M0001}/2/scan.pdf").read_bytes() == content("B2")
 
 
 def test_a_part_whose_blob_id_is_not_an_id_ends_the_sync_with_one_line_naming_it(

@@ -26,7 +26,7 @@ from source_jmap.jmap.retry import METHOD_ERRORS, Action
 from source_jmap.source import SourceJmap
 from source_jmap.streams.state import AccountStates, InvalidStreamState
 
-from .fake_jmap import SESSION_URL, FakeJmap, session_document
+from .fake_jmap import SESSION_URL, FakeJmap, email, session_document
 from .helpers import read_stream
 
 CORE = "urn:ietf:params:jmap:core"
@@ -158,6 +158,14 @@ CORRUPTED_ENTRIES = {
     "import.anchor null": {"state": "5", "import": {"anchor": None}},
     "import.position negative": {"state": "5", "import": {"after": "2024-01-01T00:00:00Z", "position": -3}},
     "import.position a string": {"state": "5", "import": {"after": "2024-01-01T00:00:00Z", "position": "3"}},
+    "import.receivedAt not a date": {"state": "5", "import": {"anchor": "M1", "receivedAt": "garbage"}},
+    "import.receivedAt without its offset": {"state": "5",
+                                             "import": {"anchor": "M1", "receivedAt": "2024-01-01T00:00"}},
+    "import.receivedAt a number": {"state": "5", "import": {"anchor": "M1", "receivedAt": 1704067200}},
+    "import.after not a date": {"state": "5", "import": {"after": "yesterday"}},
+    "import.after no day of the calendar": {"state": "5", "import": {"after": "2024-02-30T00:00:00Z"}},
+    "import.position past an UnsignedInt": {"state": "5",
+                                            "import": {"after": "2024-01-01T00:00:00Z", "position": 2**53}},
     "memo a string": {"state": "5", "memo": "parts"},  # what is inside a memo is its stream's to check
     "selection a list": {"state": "5", "selection": ["inbox"]},
     "state a number": {"state": 5},
@@ -177,8 +185,12 @@ def test_entries_this_connector_writes_are_accepted() -> None:
         "acc2": {"state": "7", "import": {"after": "2024-01-01T00:00:00Z"}, "memo": {"parts": {"M1": ["2", "3"]}}},
         "acc3": {"state": "9", "import": {}},
         "acc4": {"state": "9", "import": {"after": "2024-01-01T00:00:00Z", "position": 2}},
+        # an email whose receivedAt the server left null, and the window after it on a server without anchors
+        "acc5": {"state": "9", "import": {"anchor": "M1", "receivedAt": None}},
+        "acc6": {"state": "9", "import": {"after": None, "position": 2}},
+        "acc7": {"state": "9", "import": {"anchor": "M1", "receivedAt": "2024-01-01T10:00:00.25+02:00"}},
     }})
-    assert states.account_ids() == ["acc1", "acc2", "acc3", "acc4"]
+    assert states.account_ids() == ["acc1", "acc2", "acc3", "acc4", "acc5", "acc6", "acc7"]
 
 
 def test_a_corrupted_entry_fails_a_read_as_a_config_error_naming_the_state(
@@ -191,6 +203,23 @@ def test_a_corrupted_entry_fails_a_read_as_a_config_error_naming_the_state(
     assert error.message == (
         "The saved state of stream 'emails' was not written by this connector (the entry for account 'acc1' is "
         "malformed: import/anchor is not a string); reset the stream to import it again"
+    )
+    assert output.records == []
+
+
+def test_a_resume_point_whose_received_at_is_no_date_fails_a_read_as_a_config_error_naming_the_stream(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """Seen on c0834eb: "Something went wrong in the connector" (Invalid isoformat string) once the anchor was gone."""
+    fake.create("Email", email(1))
+    state = {"accounts": {"acc1": {"state": "0", "import": {"anchor": "gone", "receivedAt": "garbage"}}}}
+    output = read_stream(config, "emails", state=state, expecting_exception=True)
+    [error, *_] = [message.trace.error for message in output.errors]
+    assert error.failure_type is FailureType.config_error
+    assert error.message == (
+        "The saved state of stream 'emails' was not written by this connector (the entry for account 'acc1' is "
+        "malformed: import/receivedAt is not a date-time with its offset, such as 2024-01-01T00:00:00Z); reset the "
+        "stream to import it again"
     )
     assert output.records == []
 

@@ -3,7 +3,9 @@ form in which a secret could be printed (escaped, URL-encoded, Base64) is known 
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -128,3 +130,33 @@ def test_a_one_character_password_is_not_starred_in_every_log_line(tmp_path: Any
     assert status == {"status": "SUCCEEDED"}
     assert filter_secrets("Check succeeded for SourceJmap") == "Check succeeded for SourceJmap"
     assert filter_secrets(f"Basic {BasicCredentials('alice@jmap.test', 'e').encoded}") == "Basic ****"
+
+
+@pytest.mark.parametrize("character", ["€", "é", "\u00a0", "ﬁ"], ids=["euro", "latin-1 letter", "nbsp", "ligature"])
+def test_a_token_with_a_character_that_is_not_ascii_is_a_config_error_that_does_not_show_it(character: str) -> None:
+    """Seen on c0834eb: "'latin-1' codec can't encode", and `check` exited 1 without a CONNECTION_STATUS."""
+    with pytest.raises(JmapConfigError) as refused:
+        JmapConfig.parse(bearer(f"tok-Creds{character}7788"))
+    assert str(refused.value) == (
+        "credentials.api_token contains a character that is not ASCII (a letter with an accent, a typographic "
+        "quote or space, €); an API token is made of ASCII letters, digits and -._~+/=: copy it again"
+    )
+
+
+def test_check_with_a_token_that_is_not_ascii_fails_with_a_connection_status_in_one_line(tmp_path: Any) -> None:
+    messages = run_check(tmp_path, bearer("tok-Creds€7788"))
+    [status] = [m["connectionStatus"] for m in messages if "connectionStatus" in m]
+    assert status == {"status": "FAILED", "message": (
+        "credentials.api_token contains a character that is not ASCII (a letter with an accent, a typographic "
+        "quote or space, €); an API token is made of ASCII letters, digits and -._~+/=: copy it again"
+    )}
+    assert not any("Creds" in json.dumps(message) for message in messages)
+
+
+def test_a_username_and_password_beyond_latin_1_are_sent_as_utf_8(fake: FakeJmap) -> None:
+    """RFC 7617 section 2.1: Basic credentials may be UTF-8 (charset="UTF-8"), which servers decode: kept as typed."""
+    config = {"session_url": FAKE_SESSION_URL, "exclude_mailboxes": [],
+              "credentials": {"auth_type": "basic", "username": "zoë@jmap.test", "password": "pw-€-4242"}}
+    assert SourceJmap().check_connection(logging.getLogger("test"), config) == (True, None)
+    sent = fake.mocker.request_history[0].headers["Authorization"]
+    assert sent == "Basic " + base64.b64encode("zoë@jmap.test:pw-€-4242".encode()).decode()

@@ -1,4 +1,4 @@
-"""requirements.lock (what the container image installs, see Dockerfile) against setup.py (the package's source
+"""requirements.lock (what the container image installs, see Containerfile) against setup.py (the package's source
 of truth): every install_requires is pinned there at a version it allows, with hashes. When this fails after a
 change to setup.py, regenerate the lock files with scripts/lock.sh and commit them."""
 
@@ -93,14 +93,14 @@ def test_the_lock_file_holds_the_dependencies_not_the_connector_itself() -> None
 
 
 def test_the_build_lock_pins_a_setuptools_that_builds_wheels_by_itself() -> None:
-    """The Dockerfile's builder stage builds without isolation and without an index: setuptools >= 70.1 has
+    """The Containerfile's builder stage builds without isolation and without an index: setuptools >= 70.1 has
     bdist_wheel built in, so no `wheel` package is needed."""
     version, _, _ = locked("requirements-build.lock")["setuptools"]
     assert version >= Version("70.1")
 
 
-def test_the_dockerfile_installs_from_the_lock_files() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "--require-hashes -r requirements.lock" in dockerfile
-    assert "--require-hashes -r requirements-build.lock" in dockerfile
-    assert re.search(r"pip install [^\n]*--no-deps --no-index /tmp/wheels/", dockerfile)
+def test_the_containerfile_installs_from_the_lock_files() -> None:
+    containerfile = (ROOT / "Containerfile").read_text()
+    assert "--require-hashes -r requirements.lock" in containerfile
+    assert "--require-hashes -r requirements-build.lock" in containerfile
+    assert re.search(r"pip install [^\n]*--no-deps --no-index /tmp/wheels/", containerfile)

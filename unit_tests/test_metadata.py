@@ -2,7 +2,7 @@
 Airbyte's metadata validators that need no network (airbytehq/airbyte, metadata_service/validators/
 metadata_validator.py: tags, language tag, base image address, docs path, PyPI only for Python, major
 versions and release candidates), and in step with the files that repeat its facts: setup.py, the
-Dockerfile, spec.json, the docs page with its changelog, and the icon.
+Containerfile, spec.json, the docs page with its changelog, and the icon.
 
 Left out, because they ask Docker Hub: that the base image and the connector's image exist there and that
 dockerImageTag is not below the last published one."""
@@ -13,6 +13,7 @@ import ast
 import copy
 import json
 import re
+import tomllib
 import xml.etree.ElementTree as ElementTree
 from datetime import date
 from importlib import resources
@@ -23,6 +24,8 @@ import pytest
 import yaml
 from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 import ConnectorMetadataDefinitionV0
 from jsonschema import Draft7Validator, FormatChecker
+
+from source_jmap import SourceJmap
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA_PATH = ROOT / "metadata.yaml"
@@ -45,9 +48,9 @@ def setup_keyword(name: str) -> Any:
     return ast.literal_eval(keyword.value)
 
 
-def dockerfile_instructions(keyword: str) -> list[str]:
-    """The arguments of every instruction of that kind in the Dockerfile (continuation lines not joined)."""
-    return re.findall(rf"^{keyword}\s+(.+?)\s*$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
+def containerfile_instructions(keyword: str) -> list[str]:
+    """The arguments of every instruction of that kind in the Containerfile (continuation lines not joined)."""
+    return re.findall(rf"^{keyword}\s+(.+?)\s*$", (ROOT / "Containerfile").read_text(), flags=re.MULTILINE)
 
 
 def docs_path(documentation_url: str) -> Path:
@@ -103,6 +106,18 @@ def test_metadata_parses_with_the_airbyte_metadata_model(metadata: dict[str, Any
     assert parsed.data.docker_repository == "airbyte/source-jmap"
 
 
+def test_metadata_declares_file_transfer_exactly_while_a_stream_is_file_based(metadata: dict[str, Any]) -> None:
+    """The platform offers "Include files" only to a connector whose metadata says supportsFileTransfer (read
+    here through Airbyte's own model, so a misspelt or misplaced key counts as absent)."""
+    every_stream = {"session_url": "https://jmap.example.com/jmap/", "include_raw_message": True,
+                    "credentials": {"auth_type": "bearer", "api_token": "t"}}
+    streams = SourceJmap().streams(every_stream)
+    file_based = [stream.name for stream in streams if stream.as_airbyte_stream().is_file_based]
+    assert file_based == ["attachments", "raw_messages"]
+    declared = ConnectorMetadataDefinitionV0.model_validate(metadata).data.supports_file_transfer
+    assert declared is bool(file_based), f"file-based streams {file_based}, but supportsFileTransfer is {declared}"
+
+
 @pytest.mark.parametrize(
     ("path", "bad_value"),
     [
@@ -133,17 +148,33 @@ def test_the_schema_check_rejects_metadata_without_a_required_field(
     assert schema_errors(metadata_validator, broken)
 
 
-def test_versions_agree_between_setup_py_metadata_and_the_dockerfile_label(metadata: dict[str, Any]) -> None:
-    labels = dict(label.split("=", 1) for label in dockerfile_instructions("LABEL"))
+def test_versions_agree_between_setup_py_metadata_and_the_containerfile_label(metadata: dict[str, Any]) -> None:
+    labels = dict(label.split("=", 1) for label in containerfile_instructions("LABEL"))
     assert setup_keyword("version") == metadata["data"]["dockerImageTag"] == labels["io.airbyte.version"]
 
 
-def test_dockerfile_builds_from_the_metadata_base_image_and_carries_its_labels(metadata: dict[str, Any]) -> None:
+def test_containerfile_builds_from_the_metadata_base_image_and_carries_its_labels(metadata: dict[str, Any]) -> None:
     data = metadata["data"]
-    stages = [line.split()[0] for line in dockerfile_instructions("FROM")]
-    labels = dict(label.split("=", 1) for label in dockerfile_instructions("LABEL"))
+    stages = [line.split()[0] for line in containerfile_instructions("FROM")]
+    labels = dict(label.split("=", 1) for label in containerfile_instructions("LABEL"))
     assert stages and all(stage == data["connectorBuildOptions"]["baseImage"] for stage in stages), stages
     assert labels == {"io.airbyte.name": data["dockerRepository"], "io.airbyte.version": data["dockerImageTag"]}
+
+
+def test_no_dockerfile_at_the_root_where_airbyte_builds_python_connectors_from_the_base_image() -> None:
+    """Airbyte's QA check CheckConnectorUsesPythonBaseImage fails a Python connector with a Dockerfile at its
+    root (the image comes from metadata.yaml's baseImage there); ours is the Containerfile."""
+    assert not (ROOT / "Dockerfile").exists()
+    assert (ROOT / "Containerfile").is_file()
+
+
+def test_a_pyproject_toml_if_any_is_a_poetry_project_as_airbyte_cdk_tag_check_reads_it() -> None:
+    """Airbyte's QA check CheckConnectorCDKTag reads [tool.poetry.dependencies] of any pyproject.toml, and
+    crashes the QA run (KeyError 'poetry') on one that only holds tool settings: those go to ruff.toml,
+    pytest.ini and mypy.ini."""
+    pyproject = ROOT / "pyproject.toml"
+    if pyproject.exists():
+        assert "dependencies" in tomllib.loads(pyproject.read_text()).get("tool", {}).get("poetry", {})
 
 
 def test_base_image_is_an_address_pinned_by_digest(metadata: dict[str, Any]) -> None:
@@ -170,10 +201,10 @@ def test_the_base_image_check_rejects_addresses_without_tag_and_digest(address: 
 def test_the_image_runs_the_console_script_as_the_airbyte_user() -> None:
     console_scripts = setup_keyword("entry_points")["console_scripts"]
     assert "source-jmap=source_jmap.run:run" in console_scripts
-    users = dockerfile_instructions("USER")
+    users = containerfile_instructions("USER")
     assert users and users[-1] == "airbyte"
-    assert dockerfile_instructions("ENTRYPOINT") == ['["/usr/local/bin/source-jmap"]']
-    assert dockerfile_instructions("ENV").count('AIRBYTE_ENTRYPOINT="/usr/local/bin/source-jmap"') == 1
+    assert containerfile_instructions("ENTRYPOINT") == ['["/usr/local/bin/source-jmap"]']
+    assert containerfile_instructions("ENV").count('AIRBYTE_ENTRYPOINT="/usr/local/bin/source-jmap"') == 1
 
 
 def test_tags_are_key_value_pairs_with_one_language(metadata: dict[str, Any]) -> None:

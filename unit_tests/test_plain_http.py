@@ -17,7 +17,8 @@ CREDENTIALS = BasicCredentials("alice@example.com", "pw-Plain-4242")
 
 
 def warnings_for(
-    session_url: str, caplog: Any, api_url: str = "/jmap/api/", download_url: str = "/jmap/download/{blobId}"
+    session_url: str, caplog: Any, api_url: str = "/jmap/api/",
+    download_url: str = "/jmap/download/{accountId}/{blobId}"
 ) -> list[str]:
     with requests_mock.Mocker() as mocker, caplog.at_level(logging.WARNING, logger="source_jmap.jmap"):
         mocker.get(session_url, json=session_document(apiUrl=api_url, downloadUrl=download_url))

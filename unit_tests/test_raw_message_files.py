@@ -18,9 +18,10 @@ from source_jmap import SourceJmap
 from source_jmap.streams.staging import _path_part, _received_month
 
 from .fake_jmap import FakeJmap, email
-from .helpers import final_state
+from .helpers import final_state, path_name
 
 DOWNLOADS = re.compile(r"https://jmap\.test/jmap/download/acc1/")
+M0000, M0001, M0002 = (path_name(f"M000{n}") for n in range(3))  # the names of the seeded emails' files
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_with_include_files_each_message_is_a_file_and_its_record_a_file_referen
     assert [record.data["id"] for record in records] == ["M0000", "M0001"]
     for record, size in zip(records, [100, 5000], strict=True):
         month = record.data["receivedAt"][:7]
-        relative = f"acc1/{month}/{record.data['id']}.eml"
+        relative = f"acc1/{month}/{path_name(record.data['id'])}.eml"
         assert record.file_reference is not None
         assert record.file_reference.source_file_relative_path == relative
         assert record.file_reference.staging_file_url == str(staging / relative)
@@ -77,7 +78,7 @@ def test_with_include_files_each_message_is_a_file_and_its_record_a_file_referen
             "blobId": record.data["blobId"], "size": size, "messageId": [f"m{record.data['id'][-1]}@example.com"],
             "mailboxIds": fake.store("Email").objects[record.data["id"]]["mailboxIds"],
         }
-    assert sorted(path.name for path in staging.rglob("*") if path.is_file()) == ["M0000.eml", "M0001.eml"]
+    assert sorted(path.name for path in staging.rglob("*") if path.is_file()) == [f"{M0000}.eml", f"{M0001}.eml"]
 
 
 def test_without_include_files_raw_messages_are_rows_as_before(
@@ -103,29 +104,38 @@ def test_a_message_that_could_not_be_written_fails_the_sync_and_the_next_one_res
     assert [message.record.data["id"] for message in output.records] == ["M0000", "M0001"]
     assert final_state(output)["accounts"]["acc1"]["import"]["anchor"] == "M0001"
     files = sorted(path.name for path in staging.rglob("*") if path.is_file())
-    assert files == ["M0000.eml", "M0001.eml", "M0002.eml"]  # M0002's record waited for its page: never sent
+    assert files == [f"{M0000}.eml", f"{M0001}.eml", f"{M0002}.eml"]  # M0002's record waited for its page: never sent
 
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G3/"), content=b"x" * 100)
     resumed = read_raw(config, include_files=True, state=final_state(output))
     assert [message.record.data["id"] for message in resumed.records] == ["M0002", "M0003"]
 
 
-def test_a_message_whose_blob_vanished_gets_neither_a_file_nor_a_record_nor_a_partial_file(
+def test_a_message_destroyed_before_its_download_gets_neither_a_file_nor_a_record_nor_a_partial_file(
     fake: FakeJmap, config: dict[str, Any], staging: Path
 ) -> None:
     seed(fake, [100, 100])
-    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G0/"), status_code=404)
+
+    def destroyed(request: Any, context: Any) -> bytes:
+        fake.destroy("Email", "M0000")  # after the page's Email/get
+        context.status_code = 404
+        return b""
+
+    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G0/"), content=destroyed)
     output = read_raw(config, include_files=True)
     assert output.errors == []
     assert [message.record.data["id"] for message in output.records] == ["M0001"]
-    assert [path.name for path in staging.rglob("*") if path.is_file()] == ["M0001.eml"]
-    assert any("email M0000 was destroyed before its download" in log.log.message for log in output.logs)
+    assert [path.name for path in staging.rglob("*") if path.is_file()] == [f"{M0001}.eml"]
+    assert any("the message of email M0000 (blob G0) answered HTTP 404 and the email is gone" in log.log.message
+               for log in output.logs)
 
 
 @pytest.mark.parametrize(("account_id", "email_id", "relative"), [
-    ("acc1", "M0000", "acc1/2024-01/M0000.eml"),
+    ("acc1", "m0000", "acc1/2024-01/m0000.eml"),
+    ("acc1", "M0000", "acc1/2024-01/M0000~8fdc47d07fcd308a.eml"),
     ("../..", "a/b", "%2E%2E%2F%2E%2E/2024-01/a%2Fb.eml"),
-], ids=["JMAP ids as they are", "anything else percent-encoded, never leaving the staging directory"])
+], ids=["JMAP ids as they are", "with a capital letter: and a hash of the exact id",
+        "anything else percent-encoded, never leaving the staging directory"])
 def test_file_paths_are_made_of_the_account_the_received_month_and_the_email_id(
     account_id: str, email_id: str, relative: str
 ) -> None:
@@ -141,7 +151,8 @@ def test_a_pages_files_are_flushed_to_disk_once_all_are_written_and_before_its_s
     seed(fake, [10] * 5)  # maxObjectsInGet 3: pages of 3 and 2
     output = read_raw(config, include_files=True)
     assert output.errors == []
-    assert flushes == [["M0000.eml", "M0001.eml", "M0002.eml"], [f"M000{n}.eml" for n in range(5)]]
+    assert flushes == [[f"{M0000}.eml", f"{M0001}.eml", f"{M0002}.eml"],
+                       [f"{path_name(f'M000{n}')}.eml" for n in range(5)]]
     assert len(output.state_messages) >= 2  # each page checkpointed (base._emit flushes, then moves the state)
 
 

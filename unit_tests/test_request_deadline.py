@@ -8,6 +8,7 @@ the headers or the body; the deadline here is 1 s so that each test stays within
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -102,6 +103,26 @@ def test_a_trickled_body_is_abandoned_at_the_deadline_retried_and_logged(
     assert "\n" not in message
     assert any("did not send its whole answer within 1 s" in record.getMessage() for record in caplog.records)
     assert failure_type_of(raised.value).value == "transient_error"
+
+
+def test_the_message_of_a_request_given_up_states_the_time_it_really_took(trickling: str) -> None:
+    """With request_timeout_seconds 10 a trickling server held a request 63 s (5 attempts of 10 s, and the waits
+    between them) while the message said "gave up after 5 attempts over 11 s", the waits alone. Here with real
+    waits: 3 attempts of 1 s, waits of 0.2 and 0.4 s."""
+    client = HttpTransport(
+        BasicCredentials("alice", "pw-123"), read_timeout=120.0, request_timeout=1.0,
+        retry=RetryPolicy(max_attempts=3, first_backoff_seconds=0.2, jitter=0),
+    )
+    started = time.monotonic()
+    with pytest.raises(JmapTransportError) as raised:
+        client.exchange("GET", f"{trickling}/slow", lambda response: response)
+    elapsed = time.monotonic() - started
+    assert 3.6 <= elapsed < 4.5  # each attempt ends at its deadline, not later
+    said = re.search(r"within 1 s \(request_timeout_seconds, per attempt\); "
+                     r"gave up after 3 attempts taking ([0-9.]+) s \(([0-9.]+) s of it waiting\)$", str(raised.value))
+    assert said is not None, str(raised.value)
+    assert abs(float(said[1]) - elapsed) < 0.2
+    assert float(said[2]) == pytest.approx(0.6)
 
 
 def test_trickled_headers_are_abandoned_at_the_deadline_too(trickling_headers: str) -> None:

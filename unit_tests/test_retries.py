@@ -218,7 +218,8 @@ def test_retries_stop_after_max_attempts_with_a_transient_error_that_says_so(moc
     with pytest.raises(JmapServerError) as raised:
         jmap.call([CALL], [])
     assert str(raised.value) == (
-        "The JMAP server at jmap.test answered HTTP 503 Service Unavailable; gave up after 5 attempts over 15 s"
+        "The JMAP server at jmap.test answered HTTP 503 Service Unavailable; gave up after 5 attempts taking 15 s "
+        "(15 s of it waiting)"
     )
     assert failure_type_of(raised.value) == FailureType.transient_error
     assert (api.call_count, waits) == (5, [1.0, 2.0, 4.0, 8.0])

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 import requests_mock
 
-from source_jmap.jmap import BasicCredentials, BearerCredentials, JmapClient, MethodCall, select_mail_accounts
+from source_jmap import SourceJmap
+from source_jmap.jmap import (
+    BasicCredentials,
+    BearerCredentials,
+    JmapClient,
+    MethodCall,
+    blob_url,
+    select_mail_accounts,
+)
 from source_jmap.jmap.errors import (
     JmapAuthError,
     JmapConfigError,
@@ -18,7 +27,8 @@ from source_jmap.jmap.errors import (
 )
 from source_jmap.jmap.session import JmapSession
 
-from .fake_jmap import API_URL, ORIGIN, SESSION_URL, session_document
+from .fake_jmap import API_URL, ORIGIN, SESSION_URL, FakeJmap, email, session_document
+from .helpers import read_stream
 
 CREDENTIALS = BasicCredentials("alice@jmap.test", "pw-123")
 
@@ -221,3 +231,58 @@ def test_401_hint_names_the_scheme_the_server_asks_for_when_it_is_not_ours(
         with pytest.raises(JmapAuthError) as raised:
             _ = JmapClient(SESSION_URL, credentials).session
     assert str(raised.value).endswith(f": {hint}")
+
+
+# -- the URL templates (RFC 8620 section 2) ------------------------------------------------------------------
+
+TEMPLATE_REFUSALS = {
+    "no {blobId}": ("/jmap/download/{accountId}/{name}?accept={type}", "{blobId}",
+                    "every blob would be downloaded from the same URL"),
+    "no {accountId}": ("/jmap/download/{blobId}/{name}?accept={type}", "{accountId}",
+                       "the server could not tell which account a blob is downloaded from"),
+}
+
+
+@pytest.mark.parametrize(("template", "variable", "consequence"), TEMPLATE_REFUSALS.values(),
+                         ids=TEMPLATE_REFUSALS.keys())
+def test_a_download_url_without_blob_id_or_account_id_is_refused_in_one_line(
+    template: str, variable: str, consequence: str
+) -> None:
+    with pytest.raises(JmapServerError) as refused:
+        JmapSession.from_json(session_document(downloadUrl=template), SESSION_URL)
+    assert str(refused.value) == (
+        f"The JMAP session at {SESSION_URL} is malformed: downloadUrl has no {variable}, which RFC 8620 section 2 "
+        f"requires: {consequence}"
+    )
+
+
+@pytest.mark.parametrize("template", ["/jmap/download/{accountId}/{blobId}", "/d/{accountId}/{blobId}?t={type}"])
+def test_a_download_url_without_type_or_name_is_accepted(template: str) -> None:
+    session = JmapSession.from_json(session_document(downloadUrl=template), SESSION_URL)
+    assert session.download_url == f"{ORIGIN}{template}"
+
+
+def test_check_and_read_refuse_a_download_url_without_blob_id_in_one_line(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """Seen on c0834eb: 25 records at exit 0, every one the bytes of the same URL (issue 18, item 7)."""
+    fake.create("Email", {**email(1), "blobId": "G1", "size": 3})
+    fake.mocker.get(SESSION_URL, json=session_document(downloadUrl="/jmap/download/{accountId}/m.eml"))
+    fake.mocker.get(f"{ORIGIN}/jmap/download/acc1/m.eml", content=b"raw")
+    expected = (f"The JMAP session at {SESSION_URL} is malformed: downloadUrl has no {{blobId}}, which RFC 8620 "
+                "section 2 requires: every blob would be downloaded from the same URL")
+    config |= {"include_raw_message": True}
+    assert SourceJmap().check_connection(logging.getLogger("test"), config) == (False, expected)
+    output = read_stream(config, "raw_messages", expecting_exception=True)
+    assert output.records == []
+    assert output.errors[0].trace.error.message == expected
+
+
+def test_a_session_without_a_download_url_is_accepted_and_refuses_a_download_in_one_line() -> None:
+    """A sync of emails alone needs no downloadUrl; a download without one has nowhere to go."""
+    document = session_document()
+    del document["downloadUrl"]
+    session = JmapSession.from_json(document, SESSION_URL)
+    with pytest.raises(JmapServerError, match=r"^The JMAP session has no downloadUrl, which RFC 8620 section 2 "
+                                              r"requires: no blob can be downloaded$"):
+        blob_url(session.download_url, "acc1", "G1", "message/rfc822", "M1.eml")

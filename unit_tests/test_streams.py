@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from airbyte_cdk.models import SyncMode
 
+from source_jmap import SourceJmap
 from source_jmap.jmap import BasicCredentials, Blobs, JmapClient
 from source_jmap.streams import EmailSelection, downloads, raw_messages
 
@@ -333,6 +335,42 @@ def test_included_mailbox_that_does_not_exist_is_a_config_error_naming_the_mailb
     assert "Archive/2023" in error.message
 
 
+def test_an_excluded_mailbox_that_does_not_exist_is_a_config_error_naming_the_closest_mailbox(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """A typo in an exclusion ("Trashh") would archive the Trash it meant to leave out: refused, as an unmatched
+    `mailboxes` entry is, at check and at read."""
+    _mailboxes(fake)
+    fake.create("Email", {**email(1), "mailboxIds": {"mb-trash": True}})
+    config["exclude_mailboxes"] = ["Trashh"]
+    output = read_stream(config, "emails", expecting_exception=True)
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error" and output.records == []
+    assert error.message == (
+        "exclude_mailboxes entry 'Trashh' matches no mailbox name or role in account acc1 (closest: Trash); "
+        "mailboxes: Archive, Archive/2023, Inbox, Trash; roles: archive, inbox, trash"
+    )
+    status = SourceJmap().check(logging.getLogger("test"), config)
+    assert status.status.value == "FAILED" and status.message == error.message
+
+
+@pytest.mark.parametrize("exclude", [["trash", "junk"], ["junk"], ["trash", "junk", "Archive/2023"]],
+                         ids=["the default", "a default entry alone", "the default and a path"])
+def test_a_default_exclusion_may_match_nothing_on_an_account_without_that_mailbox(
+    fake: FakeJmap, config: dict[str, Any], exclude: list[str]
+) -> None:
+    """The default ["trash", "junk"] is in every config the platform fills in: an account without a Junk
+    mailbox (this one) must not fail for it, while the entries the user added must still match."""
+    _mailboxes(fake)
+    fake.create("Email", email(1))
+    fake.create("Email", {**email(2), "mailboxIds": {"mb-2023": True}})
+    config["exclude_mailboxes"] = exclude
+    output = read_stream(config, "emails")
+    assert output.errors == []
+    assert ids(output) == (["M0001"] if "Archive/2023" in exclude else ["M0001", "M0002"])
+    assert SourceJmap().check(logging.getLogger("test"), config).status.value == "SUCCEEDED"
+
+
 @pytest.mark.parametrize(
     ("body_values", "expected"),
     [("none", {}), ("text", {"fetchTextBodyValues": True, "maxBodyValueBytes": 1000}),
@@ -496,21 +534,26 @@ def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
     assert [record["id"] for record in records] == [f"M{number}" for number in range(1, 200)]
 
 
-def test_a_raw_message_whose_blob_vanished_before_its_download_gets_no_record_and_leaves_the_deletion_to_the_next_sync(
+def test_a_raw_message_destroyed_before_its_download_gets_no_record_and_leaves_the_deletion_to_the_next_sync(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
     for number in range(3):
         fake.create("Email", {**email(number), "blobId": f"G{number}", "size": 100})
+
+    def destroyed(request: Any, context: Any) -> bytes:
+        fake.destroy("Email", "M0001")  # after the page's Email/get
+        context.status_code = 404
+        return b""
+
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G[02]/"), content=b"raw")
-    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G1/"), status_code=404)
+    fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G1/"), content=destroyed)
     config |= {"include_raw_message": True}
     output = read_stream(config, "raw_messages")
     assert output.errors == []
     assert [m.record.data["id"] for m in output.records] == ["M0000", "M0002"]
-    assert any("email M0001 was destroyed before its download" in log.log.message
-               and "the next incremental sync" in log.log.message for log in output.logs)
+    assert any("the message of email M0001 (blob G1) answered HTTP 404 and the email is gone" in log.log.message
+               and "its deletion comes with the changes" in log.log.message for log in output.logs)
 
-    fake.destroy("Email", "M0001")
     later = read_stream(config, "raw_messages", state=final_state(output))
     assert [(m.record.data["id"], m.record.data.get("_ab_cdc_deleted_at") is not None) for m in later.records] == [
         ("M0001", True)

@@ -6,7 +6,7 @@ config -> session (discovery, session) -> client (wire, transport, retry, respon
 
 from .accounts import select_mail_accounts
 from .auth import BasicCredentials, BearerCredentials, Credentials
-from .blobs import BLOB_GET_LARGEST_BLOB, RFC822, Blobs, blob_get, blob_get_capability, blob_url
+from .blobs import BLOB_GET_LARGEST_BLOB, RFC822, Blobs, blob_get, blob_get_capability, blob_url, existing_emails
 from .client import JmapClient
 from .datatype import DataType, Query
 from .discovery import validate_session_url
@@ -53,6 +53,7 @@ __all__ = [
     "blob_get",
     "blob_get_capability",
     "blob_url",
+    "existing_emails",
     "read_all",
     "select_mail_accounts",
     "validate_session_url",

@@ -35,6 +35,7 @@ class BasicCredentials(AuthBase):
 
     @property
     def encoded(self) -> str:
+        """UTF-8 inside Base64 (RFC 7617 section 2.1, charset="UTF-8"): any username and password can travel."""
         return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
 
     @property
@@ -60,6 +61,7 @@ class BearerCredentials(AuthBase):
     api_token: str
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        # As typed: an RFC 6750 b64token is ASCII, and the config refuses any other character (config.py).
         request.headers["Authorization"] = f"Bearer {self.api_token}"
         return request
 

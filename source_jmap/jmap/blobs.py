@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from .client import JmapClient
 from .errors import JmapServerError
 from .responses import ObjectList
-from .session import JmapSession
+from .results import GetResult
+from .session import MAIL, JmapSession
 from .wire import MethodCall, ResultReference
 
 RFC822 = "message/rfc822"
@@ -21,8 +23,13 @@ RFC822 = "message/rfc822"
 def blob_url(template: str, account_id: str, blob_id: str, media_type: str, name: str) -> str:
     """Expand the RFC 6570 level-1 template: every value percent-encoded, including '/'.
 
-    Cyrus answers with the Content-Type of `{type}`; leaving it empty makes the server guess.
+    Cyrus answers with the Content-Type of `{type}`; leaving it empty makes the server guess. A session without
+    a downloadUrl (RFC 8620 section 2 requires one; `JmapSession` checks the variables of one it has) cannot
+    download: JmapServerError.
     """
+    if not template:
+        raise JmapServerError("The JMAP session has no downloadUrl, which RFC 8620 section 2 requires: "
+                              "no blob can be downloaded")
     values = {"accountId": account_id, "blobId": blob_id, "type": media_type, "name": name}
     url = template
     for key, value in values.items():
@@ -100,3 +107,20 @@ def _base64(text: str) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
         return None
+
+
+def existing_emails(client: JmapClient, account_id: str, ids: Sequence[str]) -> set[str]:
+    """Of the emails `ids`, those the server still has, by Email/get of their ids alone (one request for a page's
+    worth). A download's 404 says only that no blob is at that URL: an email is taken as destroyed when Email/get
+    reports it `notFound`, never because it is missing from an answer (a skip must be proven)."""
+    limits = client.session.limits
+    chunks = [ids[start:start + limits.max_objects_in_get] for start in range(0, len(ids), limits.max_objects_in_get)]
+    gone: set[str] = set()
+    for first in range(0, len(chunks), limits.max_calls_in_request):
+        calls = [MethodCall("Email/get", {"accountId": account_id, "ids": list(chunk), "properties": ["id"]},
+                            f"exists{number}")
+                 for number, chunk in enumerate(chunks[first:first + limits.max_calls_in_request])]
+        responses = client.call(calls, (MAIL,))
+        for call in calls:
+            gone.update(GetResult.of(call.name, responses[call]).not_found)
+    return set(ids) - gone

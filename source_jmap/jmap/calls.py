@@ -3,12 +3,20 @@
 Where an import goes on is a resume point: the anchor (the last id the query returned) and, when the
 query sorts by a property, that property's value on the page's last object, so that an import whose
 anchor object was destroyed can go on from that value instead of from the start.
+
+Without a usable anchor (the server refuses, ignores or keeps losing them), an import pages by windows:
+the objects `after` a bound, from a `position` within them. A bound is always a second before the last
+sort value seen: RFC 8621 reads `after` as strictly after (Cyrus matches equal values too), and either
+way every object with that value, seen or not, comes again (the engine leaves out those it yielded).
+A page past the start of a window starts one position early, at the id it should follow (`follows`):
+the same answer shows whether objects before it came or went, which positions alone would not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .blobs import blob_get
@@ -58,21 +66,19 @@ def import_request(
 ) -> ImportRequest:
     """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, the
     `newcomers` call made from the state call and the size, and the Blob/get of the page's blobs when the type
-    asks for them."""
-    spec = data_type.query or Query()
-    arguments: dict[str, Any] = {"accountId": account_id, "limit": size}
-    if (query_filter := spec.filter(progress.get("after"))) is not None:
-        arguments["filter"] = query_filter
-    if spec.sort:
-        arguments["sort"] = [dict(comparator) for comparator in spec.sort]
-    if spec.collapse_threads:
-        arguments["collapseThreads"] = True
+    asks for them.
+
+    A page that follows an id starts at it, one position early, and asks for at least 2 ids (one new)."""
+    arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
     if "anchor" in progress:
         arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
-    else:  # from the start, or a position among the objects at or after `after` (a server without anchors)
+    elif "follows" in progress:
+        arguments |= {"position": progress["position"] - 1, "limit": max(size, 2)}
+    else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
         arguments["position"] = progress.get("position", 0)
     if calculate_total:
         arguments["calculateTotal"] = True
+    spec = data_type.query or Query()
     query = MethodCall(f"{spec.type or data_type.name}/query", arguments, "query")
     via = None
     ids = query.ref("/ids")
@@ -83,6 +89,28 @@ def import_request(
     get = data_type.get(account_id, ids, "get")
     blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
     return ImportRequest(state, query, via, get, blobs, newcomers(state, size) if newcomers else None)
+
+
+def query_arguments(data_type: DataType, account_id: str, progress: ResumePoint) -> dict[str, Any]:
+    """The `/query` arguments that say which objects and in what order: filter (`after` the bound), sort, collapse."""
+    spec = data_type.query or Query()
+    arguments: dict[str, Any] = {"accountId": account_id}
+    if (query_filter := spec.filter(progress.get("after"))) is not None:
+        arguments["filter"] = query_filter
+    if spec.sort:
+        arguments["sort"] = [dict(comparator) for comparator in spec.sort]
+    if spec.collapse_threads:
+        arguments["collapseThreads"] = True
+    return arguments
+
+
+def locate_call(data_type: DataType, account_id: str, progress: ResumePoint, span: int) -> MethodCall:
+    """The ids of a window around the position before `progress`'s, to find where the ids it follows went."""
+    spec = data_type.query or Query()
+    start = max(0, progress["position"] - 1 - span)
+    return MethodCall(f"{spec.type or data_type.name}/query",
+                      {**query_arguments(data_type, account_id, progress), "position": start, "limit": 2 * span + 1},
+                      "locate")
 
 
 def changes_request(data_type: DataType, account_id: str, since: str, size: int) -> ChangesRequest:
@@ -115,19 +143,48 @@ def resume_point(spec: Query, last_id: str, last_object: JsonObject | None) -> R
     return point
 
 
-def window_point(spec: Query, progress: ResumePoint, page_ids: list[str], objects: Sequence[JsonObject]) -> ResumePoint:
-    """Where the next page starts on a server that refuses `anchor`: after the page's last sort value,
-    past the objects of the page that have that value (`position` counts within the ties)."""
-    values = [obj.get(spec.sort_property) for obj in objects] if spec.sort_property else []
-    last = values[-1] if values else None
-    if last is None or last == progress.get("after"):
-        return {**progress, "position": progress.get("position", 0) + len(page_ids)}
-    return {"after": last, "position": values.count(last)}
-
-
 def restart_point(spec: Query, progress: ResumePoint) -> ResumePoint:
-    """The anchor was destroyed: go on from the last sort value (bounds include equal values, so nothing
-    is skipped), or from the start when none is known. Re-reading is safe; skipping is not."""
-    if spec.sort_property and spec.sort_property in progress:
-        return {"after": progress[spec.sort_property]}
-    return {}
+    """The anchor was lost: go on from a bound just before the last sort value (re-reading is safe, skipping is
+    not), from the bound the import already had, or from the start when neither is known."""
+    if (bound := bound_before(progress.get(spec.sort_property) if spec.sort_property else None)) is not None:
+        return {"after": bound}
+    return {"after": progress["after"]} if "after" in progress else {}
+
+
+def window_start(spec: Query, progress: ResumePoint) -> ResumePoint:
+    """The first window of an import that goes on without anchors from `progress`."""
+    return {**restart_point(spec, progress), "position": 0}
+
+
+def next_window(progress: ResumePoint, position: int, page_ids: list[str], last_value: Any) -> ResumePoint:
+    """Where the page after a page without anchors (at `position`) starts: a window from just before the page's
+    last sort value when that bound is later than the window's, else the same window past the page, following
+    its last id."""
+    bound = bound_before(last_value)
+    later, current = moment_of(bound), moment_of(progress.get("after"))
+    if bound is not None and later is not None and (current is None or later > current):
+        return {"after": bound, "position": 0}
+    return {**in_window(progress, position + len(page_ids)), "follows": page_ids[-1]}
+
+
+def in_window(progress: ResumePoint, position: int) -> ResumePoint:
+    """A position in the window of `progress`."""
+    return {**({"after": progress["after"]} if "after" in progress else {}), "position": position}
+
+
+def bound_before(value: Any) -> str | None:
+    """A UTCDate (RFC 8620 section 1.4) at least a second before a sort value that is a date-time, in whole
+    seconds (truncating only moves it earlier), or None for any other value."""
+    moment = moment_of(value)
+    return None if moment is None else (moment - timedelta(seconds=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def moment_of(value: Any) -> datetime | None:
+    """A date-time (RFC 3339, with its offset) as a moment, or None for any other value."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

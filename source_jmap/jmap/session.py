@@ -68,6 +68,8 @@ class JmapSession(BaseModel):
             session.limits  # noqa: B018 - the limits are checked now, not at the first request
         except ValidationError as error:
             raise JmapServerError(f"The JMAP session at {session_url} is malformed: {_first_problem(error)}") from None
+        if (problem := _download_url_problem(session.download_url)) is not None:
+            raise JmapServerError(f"The JMAP session at {session_url} is malformed: {problem}")
         session.api_url = urljoin(session_url, session.api_url)
         if session.download_url:
             session.download_url = urljoin(session_url, session.download_url)
@@ -87,6 +89,27 @@ class JmapSession(BaseModel):
             with_mail.remove(primary)
             with_mail.insert(0, primary)
         return with_mail
+
+
+# The variables of downloadUrl (RFC 8620 section 2) without which no download can work, and why. The RFC
+# requires {type} and {name} too, but without them a download still fetches the right blob (the server guesses
+# the media type; the name is cosmetic): those are accepted. A downloadUrl without {blobId} was seen answering
+# the same bytes for each of 25 emails at exit 0 (issue 18). uploadUrl and eventSourceUrl are never used here.
+DOWNLOAD_URL_VARIABLES = {
+    "{accountId}": "the server could not tell which account a blob is downloaded from",
+    "{blobId}": "every blob would be downloaded from the same URL",
+}
+
+
+def _download_url_problem(template: str) -> str | None:
+    """What makes a published downloadUrl unusable, in words; None for a usable one or none at all (a session
+    without one is refused where a blob is downloaded, `blobs.blob_url`: a sync of emails alone needs none)."""
+    if not template:
+        return None
+    for variable, consequence in DOWNLOAD_URL_VARIABLES.items():
+        if variable not in template:
+            return f"downloadUrl has no {variable}, which RFC 8620 section 2 requires: {consequence}"
+    return None
 
 
 def looks_like_session(document: Any) -> bool:

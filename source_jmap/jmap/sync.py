@@ -2,8 +2,9 @@
 
 Import:       `Foo/get ids: []` captures the state first, then pages of `Foo/query` with `Foo/get`
               of its ids in the same request (back-reference), each page anchored after the last id
-              of the page before, until the query's `total` is reached or a page comes back empty.
-              A page's `resume` point lets a killed import go on where it was.
+              of the page before, until a page reaches the `total` of its own answer or comes back
+              empty. A page's `resume` point lets a killed import go on where it was. Without usable
+              anchors, pages go by windows of sort value and position (calls.py).
 Changes:      `Foo/changes` with `Foo/get` of created and updated ids in the same request, until
               `hasMoreChanges` is false.
 Whole read:   `Foo/get ids: null`, for types without `/query`.
@@ -17,14 +18,27 @@ that answers without progress (an ignored anchor, states that go round) is stopp
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .blobs import Blobs, blob_get_largest_answer
-from .calls import changes_request, import_request, restart_point, resume_point, via_ids, window_point
+from .calls import (
+    changes_request,
+    import_request,
+    in_window,
+    locate_call,
+    moment_of,
+    next_window,
+    restart_point,
+    resume_point,
+    via_ids,
+    window_start,
+)
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
@@ -35,9 +49,24 @@ from .results import ChangesResult, GetResult, QueryResult
 from .retry import Action, method_error_action
 from .wire import MethodCall
 
-# `/changes` pages with nothing in them but hasMoreChanges and a new state: a few are possible (states
-# of other types share one counter on Cyrus), an endless run is a server going round.
-MAX_EMPTY_CHANGES_PAGES_IN_A_ROW = 10
+# `/changes` pages that list no id the run had not listed before (empty ones included), in a row: a few
+# are possible (states of other types share one counter on Cyrus; an object changed while the run pages
+# is listed again), an endless run is a server going round: one answering a fresh state and one of the
+# same few ids on every page ran 60 s and 35,921 records until killed. A run of real changes lists new
+# ids on nearly every page, however long (100,000 changes at 50 a page: 2,000 pages, each new).
+MAX_CHANGES_PAGES_WITHOUT_NEW_IDS = 10
+# Anchors one import may lose (anchorNotFound) before it pages by windows, which need none: a few are
+# mail destroyed or moved under a long import; a server that lost every anchor restarted 35,957 times
+# in 90 s without a record.
+MAX_ANCHOR_RESTARTS = 3
+# Paging without anchors, each page starts at the id it follows; when objects before it came or went, the
+# ids of the page before are looked for this many positions either side (ids only: 129 ids, a few KB).
+# Further than that, or all of them destroyed, the window is read again from its start (dups left out):
+# at most MAX_WINDOW_RESTARTS times an import. Pages that each find their start moved, more than
+# MAX_WINDOW_SHIFTS_IN_A_ROW in a row: results that never hold still, a server going round.
+LOCATE_SPAN = 64
+MAX_WINDOW_RESTARTS = 10
+MAX_WINDOW_SHIFTS_IN_A_ROW = 10
 
 
 @dataclass
@@ -45,8 +74,9 @@ class Page:
     """One request's worth of objects: those created (or imported), updated and destroyed.
 
     `state` may be saved once the page's records are out; `resume` is where an unfinished import
-    goes on (None once it is done, and for changes). `total` is the server's count of what an import
-    reads (on its first page); `count` how many objects an import page brought (None for other pages).
+    goes on (None once it is done, and for changes). `total` is the server's count of what this run of an
+    import reads, from its first page on (on that page); `count` how many objects an import page brought
+    (None for other pages).
     `blobs`: what the page's Blob/get calls brought, for a type that asks for blobs.
     """
 
@@ -65,9 +95,12 @@ class Sync:
     """Reads one data type of one account; log lines go to `logger` and start with `label`."""
 
     def __init__(
-        self, client: JmapClient, data_type: DataType, account_id: str, label: str, logger: logging.Logger
+        self, client: JmapClient, data_type: DataType, account_id: str, label: str, logger: logging.Logger,
+        page_limit: int | None = None,
     ) -> None:
+        """`page_limit`: the most objects a page asks for, below the server's own limit (a probe's one)."""
         self._client = client
+        self._page_limit = page_limit
         self._type = data_type
         self._account_id = account_id
         self._label = label
@@ -111,7 +144,12 @@ class Sync:
                     yield obj
 
     def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool) -> Iterator[Page]:
-        """Pages of a full import, from `resume` on; the state is captured first unless `captured` is given."""
+        """Pages of a full import, from `resume` on; the state is captured first unless `captured` is given.
+
+        Pages go by anchor. A lost anchor (anchorNotFound) goes on from the last sort value; past
+        MAX_ANCHOR_RESTARTS lost anchors, or on a server that refuses or ignores `anchor`, pages go by
+        windows of sort value and position instead (calls.py), which need no anchor at all.
+        """
         spec = self._type.query
         if spec is None:
             yield self._whole()
@@ -120,17 +158,20 @@ class Sync:
         if resume:
             self._logger.info("%s: resuming the import of account %s at %s", self._label, self._account_id, progress)
         size = self._page_size()
-        total: int | None = None
+        counted = False  # the first page says how many objects this import reads
         anchors: set[str] = set()  # the last id of every page: a page that ends at one again made no progress
-        windowed = "position" in progress  # the server refuses `anchor`: pages go by sort value and position
-        repeated: set[str] = set()  # ids of the page before the switch to windowed pages: they come again
-        page_ids: list[str] = []
+        windowed = "position" in progress
+        # Ids already yielded that a window may bring again, with their sort values: by windows, the objects of
+        # the window's bound and later; by anchors, the last page's (a switch to windows reads it again).
+        seen: dict[str, Any] = {}
+        recent: list[str] = [progress["follows"]] if "follows" in progress else []  # the query ids of the page before
+        lost_anchors = window_restarts = shifts = 0
         newcomers = Newcomers(self._client, self._type, self._account_id, captured)
         if stateless:
             captured = ""  # the pages' state is never saved
         while True:
-            build = functools.partial(import_request, self._type, self._account_id, captured is None, progress,
-                                      total is None, newcomers=None if stateless else newcomers.call)
+            build = functools.partial(import_request, self._type, self._account_id, captured is None, progress, True,
+                                      newcomers=None if stateless else newcomers.call)
             request, responses = size.send(self._client, build, self._type.using)
             if request.state is not None:
                 captured = GetResult.of(request.state.name, responses[request.state]).state
@@ -140,14 +181,22 @@ class Sync:
                 query = QueryResult.of(request.query.name, responses[request.query])
             except JmapMethodError as error:
                 action = method_error_action(error)
-                if action is Action.RESTART:
+                if action is Action.RESTART and "anchor" not in progress:
+                    raise JmapServerError(
+                        f"{request.query.name} answered anchorNotFound to a query without an anchor (asked from "
+                        f"{progress}): the server is not making progress"
+                    ) from None
+                if action is Action.RESTART and lost_anchors < MAX_ANCHOR_RESTARTS:
+                    lost_anchors += 1
                     progress = restart_point(spec, progress)
                     self._logger.info("%s: the last imported object is gone; going on from %s", self._label, progress)
                     continue
-                if action is Action.NO_ANCHOR and not windowed:
-                    windowed, progress, repeated, anchors = True, restart_point(spec, progress), set(page_ids), set()
-                    self._logger.info("%s: the server refuses `anchor` (%s); paging by %s and position instead",
-                                      self._label, error, spec.sort_property or "position alone")
+                if action in (Action.RESTART, Action.NO_ANCHOR) and not windowed:
+                    windowed, progress = True, window_start(spec, progress)
+                    self._logger.info("%s: %s; paging by %s and position instead", self._label,
+                                      f"the server refuses `anchor` ({error})" if action is Action.NO_ANCHOR
+                                      else f"{lost_anchors + 1} anchors of this import were not found",
+                                      spec.sort_property or "position alone")
                     continue
                 if not anchors and self._type.read_whole_if_query_refused:
                     self._logger.info("%s: the server refuses %s (%s); reading %s whole with %s/get",
@@ -155,61 +204,132 @@ class Sync:
                     yield self._whole()
                     return
                 raise
+            asked_position = request.query.arguments.get("position", 0)
+            if windowed and query.ids and query.position is not None and query.position != asked_position:
+                raise JmapServerError(
+                    f"{request.query.name} answered a page at position {query.position} when asked for position "
+                    f"{asked_position}: the server ignores `position` and is not making progress"
+                )
+            if "follows" in progress and query.ids[:1] != [progress["follows"]]:
+                # Objects before the page came or went since the page before: page on from where its ids are now.
+                shifts += 1
+                if shifts > MAX_WINDOW_SHIFTS_IN_A_ROW:
+                    raise JmapServerError(
+                        f"{request.query.name} results before position {progress['position']} changed before each "
+                        f"of {shifts} pages in a row: the server is not making progress"
+                    )
+                progress = self._relocated(progress, recent)
+                if progress["position"] == 0:
+                    window_restarts += 1
+                    if window_restarts > MAX_WINDOW_RESTARTS:
+                        raise JmapServerError(
+                            f"{request.query.name} results moved too far to follow {window_restarts} times in one "
+                            "import: the server is not making progress"
+                        )
+                continue
+            shifts = 0
+            if not windowed and query.ids and query.ids[-1] in anchors:
+                windowed, progress = True, window_start(spec, progress)
+                self._logger.info("%s: %s answered again a page ending at %s: the server ignores `anchor`; paging "
+                                  "by %s and position instead", self._label, request.query.name, query.ids[-1],
+                                  spec.sort_property or "position alone")
+                continue
+            if query.ids:
+                anchors.add(query.ids[-1])
             ids = query.ids if request.via is None else via_ids(
                 spec, query.ids, GetResult.of(request.via.name, responses[request.via]).objects)
-            page_ids = ids
-            ids = [object_id for object_id in ids if object_id not in repeated]
             got = GetResult.of(request.get.name, responses[request.get])
-            page_total = query.total if total is None else None  # the estimate, given once
-            total = total if page_total is None else page_total
-            done = not query.ids if windowed else self._import_done(query, total)
-            if query.ids:
-                if query.ids[-1] in anchors:
-                    raise JmapServerError(
-                        f"{request.query.name} answered again a page ending at {query.ids[-1]}, as it had before "
-                        f"(asked from {progress}): the server ignores `anchor` and is not making progress"
-                    )
-                anchors.add(query.ids[-1])
-                progress = (window_point(spec, progress, query.ids, list(got.objects.in_order(ids))) if windowed
-                            else resume_point(spec, query.ids[-1], got.objects.last_of(ids)))
-            refetched = self._refetch(got.not_found, request.get.name)
+            last = got.objects.last_of(ids)
+            last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
+            done = self._import_done(query, "follows" in progress)
+            if windowed:
+                ids = [object_id for object_id in ids if object_id not in seen]
+                next_point = next_window(progress, asked_position, query.ids, last_value) if query.ids else progress
+                seen = self._seen_in_window(seen, next_point, got, ids, spec.sort_property)
+                recent = query.ids
+            else:
+                next_point = resume_point(spec, query.ids[-1], last) if query.ids else progress
+                seen = dict.fromkeys(ids)
+            page_total = None
+            if not counted and query.total is not None:
+                # What is left from this page on; a page that follows an id starts one position early, at it.
+                counted, page_total = True, max(0, query.total - (query.position or 0) - ("follows" in progress))
+            wanted = set(ids)
+            not_found = [object_id for object_id in got.not_found if object_id in wanted]
+            refetched = self._refetch(not_found, request.get.name)
             assert captured is not None  # taken from the saved state or from this request
             yield Page(newcomers.old(itertools.chain(got.objects.in_order(ids), refetched)), captured, imported=True,
-                       resume=None if done else progress, total=page_total,
-                       count=len(ids) - len(got.not_found) + len(refetched),
+                       resume=None if done else next_point, total=page_total,
+                       count=len(ids) - len(not_found) + len(refetched),
                        blobs=self._blobs(responses, request.blobs))
             if done:
                 return
+            progress = next_point
             size.fit(len(query.ids), responses.size)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
-            del responses, query, ids, got, refetched, page_total
+            del responses, query, ids, got, refetched, last, wanted
+
+    def _relocated(self, progress: ResumePoint, recent: list[str]) -> ResumePoint:
+        """Where a page that follows `recent` (the page before's query ids) goes on once objects before it came
+        or went: after the last of them still within LOCATE_SPAN positions, else from the window's start."""
+        call = locate_call(self._type, self._account_id, progress, LOCATE_SPAN)
+        located = QueryResult.of(call.name, self._client.call([call], self._type.using)[call])
+        start = call.arguments["position"] if located.position is None else located.position
+        found = next((object_id for object_id in reversed(recent) if object_id in located.ids), None)
+        if found is None:
+            self._logger.info("%s: the objects before position %d moved too far; reading from the window's start "
+                              "again", self._label, progress["position"])
+            return in_window(progress, 0)
+        return {**in_window(progress, start + located.ids.index(found) + 1), "follows": found}
 
     @staticmethod
-    def _import_done(query: QueryResult, total: int | None) -> bool:
-        """The import is over when the page is empty or reaches the total the server counted.
+    def _seen_in_window(
+        seen: dict[str, Any], window: ResumePoint, got: GetResult, new_ids: list[str], sort_property: str | None,
+    ) -> dict[str, Any]:
+        """The ids a window from `window` may bring again: those seen before and those of this page, less the
+        ones whose sort value is before the window's bound (ids without a known value are kept)."""
+        fresh = set(new_ids)
+        seen = seen | {obj["id"]: obj.get(sort_property) if sort_property else None
+                       for obj in got.objects if obj["id"] in fresh}
+        if (bound := moment_of(window.get("after"))) is None:
+            return seen
+        return {object_id: value for object_id, value in seen.items()
+                if (moment := moment_of(value)) is None or moment >= bound}
 
-        A short page alone proves nothing: a server may answer fewer ids than `limit` mid-way.
+    @staticmethod
+    def _import_done(query: QueryResult, follows: bool) -> bool:
+        """The import is over when a page is empty (but for the id it follows) or reaches the total counted in
+        the same answer.
+
+        A short page alone proves nothing: a server may answer fewer ids than `limit` mid-way. The total is
+        always that of the page's own answer: one kept from an earlier page, or from a query with another
+        filter (a lost anchor goes on `after` a bound), ended an import 26 emails short of its end (issue 18).
         Mail that arrives meanwhile comes with the changes after the import (the state was taken first).
         """
-        if not query.ids:
+        if len(query.ids) <= follows:
             return True
-        return total is not None and query.position is not None and query.position + len(query.ids) >= total
+        return query.total is not None and query.position is not None and query.position + len(query.ids) >= query.total
 
     def changes(self, since: str) -> Iterator[Page]:
         size = self._page_size()
         state = since
         states = {since}
-        empty_pages = 0
+        listed: set[str] = set()  # every id this run listed: a page with none new made no progress
+        pages_without_new_ids = 0
         while True:
             request, responses = size.send(self._client, functools.partial(
                 changes_request, self._type, self._account_id, state), self._type.using)
             changes = ChangesResult.of(request.changes.name, responses[request.changes])
-            empty_pages = empty_pages + 1 if changes.count == 0 else 0
+            page_ids = {*changes.created, *changes.updated, *changes.destroyed}
+            pages_without_new_ids = 0 if page_ids - listed else pages_without_new_ids + 1
+            listed |= page_ids
             if changes.has_more_changes and (changes.new_state in states
-                                             or empty_pages > MAX_EMPTY_CHANGES_PAGES_IN_A_ROW):
+                                             or pages_without_new_ids > MAX_CHANGES_PAGES_WITHOUT_NEW_IDS):
+                what = "a state it gave before" if changes.new_state in states else (
+                    f"{'only ids it listed before' if page_ids else 'no changes'}, {pages_without_new_ids} pages "
+                    "in a row")
                 raise JmapServerError(
-                    f"{request.changes.name} says more changes follow state {state} but gives "
-                    f"{'a state it gave before' if changes.new_state in states else 'no changes'} "
+                    f"{request.changes.name} says more changes follow state {state} but gives {what} "
                     f"({changes.new_state}): the server is not making progress"
                 )
             states.add(changes.new_state)
@@ -235,7 +355,8 @@ class Sync:
 
     def _page_size(self) -> PageSize:
         """Pages up to maxObjectsInGet; where each object may bring its blob, the first one sized for the worst."""
-        return PageSize(self._client.session.limits.max_objects_in_get, self._label, self._logger,
+        limit = self._client.session.limits.max_objects_in_get
+        return PageSize(min(limit, self._page_limit or limit), self._label, self._logger,
                         largest_object=blob_get_largest_answer() if self._type.blobs else None)
 
     def _blobs(self, responses: MethodResponses, *calls: MethodCall | None) -> Blobs:
@@ -269,17 +390,15 @@ class Sync:
         return found
 
     def probe(self) -> None:
-        """One import page of one object, its results checked and dropped: what a read will ask for,
-        asked before the read (the server refuses a filter, a property or an argument here, not mid-sync)."""
-        if self._type.query is None:
-            self._whole()
-            return
-        request = import_request(self._type, self._account_id, True, {}, False, 1)
-        responses = self._client.call(request.calls, self._type.using)
-        assert request.state is not None
-        GetResult.of(request.state.name, responses[request.state])
-        QueryResult.of(request.query.name, responses[request.query])
-        GetResult.of(request.get.name, responses[request.get])
+        """The first page of an import, of one object, its objects decoded and dropped: what a read will ask
+        for, asked before the read (the server refuses a filter, a property or an argument here, not mid-sync).
+
+        It is the read's own first page, fallbacks included (a refused Mailbox/query read whole, as Apache James
+        needs): a probe of its own failed James where the read worked, and passed where the read failed.
+        """
+        page = next(Sync(self._client, self._type, self._account_id, self._label, self._logger,
+                         page_limit=1).pages(None, None))
+        collections.deque(itertools.chain(page.created, page.updated), maxlen=0)
 
     def _whole(self) -> Page:
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""

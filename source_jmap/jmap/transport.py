@@ -52,8 +52,20 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 300
 # The most an answer may hold once decoded. Unbounded, a 300 MB answer peaked at 680 MB of memory and a
 # 1 MB gzip bomb at 2 GB (issue 13). 8 times the 64 MB page byte budget (paging.py): no page within the
 # budget comes near it, however its server encodes it.
+# It bounds the bytes of an answer, not all the memory it costs: an answer is held whole once decoded (its
+# JSON is checked whole before use, responses.py), so memory grows with it up to the cap, and each object the
+# engine takes from it costs its size again as Python objects. bench/answer_memory.py, a bare client against
+# a loopback server, 39 MB before the request: a 1 GB gzip bomb (1 MB on the wire) peaked at 532 MB RSS,
+# refused at 512 MB decoded; a 300 MB answer, plain or gzipped, 325 and 328 MB held, 611 MB once its one
+# 300 MB value is decoded. In a full read add the CDK's ~80 MB: 582 and 391 MB were seen (issue 18). An
+# answer of millions of tiny values costs far more than its bytes, as in any JSON decoder: a 40 MB `/get`
+# list of zeros peaked at 1149 MB; a hostile server can exhaust memory that way, and the sync then fails
+# (no state moves past what was emitted). Pages stay far below the cap (paging.py asks again in halves past
+# 256 MB); only one object alone may come near it.
 MAX_ANSWER_BYTES = 512_000_000
-# Bodies are read, and decoded, this much at a time: a gzip bomb is refused after the cap, not decoded whole.
+# Bodies are read, and decoded, this much at a time: the cap counts decoded bytes as they come off the socket,
+# so a gzip bomb is refused once its decoded bytes reach the cap, never decoded whole (urllib3 decodes at most
+# this much per read, whatever the compression ratio).
 CHUNK_BYTES = 1 << 20
 
 T = TypeVar("T")
@@ -209,7 +221,7 @@ class HttpTransport:
         """The error for a request that got no complete answer, retryable where the table says so."""
         failure, message = (
             (TransportFailure.DEADLINE, f"The JMAP server at {host} did not send its whole answer within "
-                                        f"{self._request_timeout:g} s (request_timeout_seconds)")
+                                        f"{self._request_timeout:g} s (request_timeout_seconds, per attempt)")
             if deadline.passed else self._classify(error, host, url)
         )
         action = TRANSPORT_FAILURES[failure]

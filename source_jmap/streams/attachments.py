@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..failures import config_error
-from ..jmap import MAIL, Blobs, DataType, JmapBlobNotFoundError, JmapClient, JmapServerError, blob_url
+from ..jmap import MAIL, Blobs, DataType, JmapClient, JmapServerError, blob_url, existing_emails
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
-from .downloads import in_order
+from .downloads import Download, MissingBlobs, checked_in_order
 from .selection import EmailSelection
 from .staging import FileRecord, attachment_path, file_name, most_file_bytes
 
@@ -32,8 +32,9 @@ class AttachmentStream(JmapStream):
     streamed to `<staging>/<accountId>/<YYYY-MM received>/<emailId>/<partId>/<name>` (`staging.attachment_path`),
     in parallel up to maxConcurrentRequests, records in order (`downloads.in_order`). Its record is the same
     row with the file reference; the file is complete on disk before the record is produced, and the state
-    moves only after a page's records. A part whose blob is gone (HTTP 404: the email was destroyed after
-    Email/get) has no record and a log line; its deletion comes with the email's. Deletions carry no file.
+    moves only after a page's records. A download answering HTTP 404 is checked (`downloads.checked_in_order`):
+    a part of an email destroyed after its Email/get has no record and a log line, its deletion comes with the
+    email's; a part of an email that still exists is tried again, then fails the sync. Deletions carry no file.
 
     Deletions. A destroyed email cannot be fetched, so its part ids are unknown when `/changes` reports
     it. The state does not keep them per email (that map grew by ~40 bytes an email and was re-emitted
@@ -124,14 +125,18 @@ class AttachmentStream(JmapStream):
         The rows are made here, in the reading thread, as the window takes them (`records_of` counts the
         part ids); a task holds no content in memory, it streams to its file.
         """
-        tasks = (
-            (functools.partial(self._file_records, account_id, obj, record, staging), 0)
+        downloads = (
+            Download(functools.partial(self._file_records, account_id, obj, record, staging), 0, obj["id"],
+                     f"part {record['partId']} of email {obj['id']} (blob {record.get('blobId')})")
             for obj in objects for record in records_of(account_id, obj, fetched_at)
         )
-        return in_order(tasks, self._client.session.limits.max_concurrent_requests, "attachment")
+        missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
+                               f"{self.name}: account {account_id}")
+        return checked_in_order(downloads, self._client.session.limits.max_concurrent_requests, "attachment", missing)
 
     def _file_records(self, account_id: str, email: Record, record: Record, staging: Path) -> list[Record]:
-        """The part's record with its file, written whole first; none if its blob is gone.
+        """The part's record with its file, written whole first (JmapBlobNotFoundError on HTTP 404, for
+        `checked_in_order` to check).
 
         A deletion has no file. Neither has a part without a blob (RFC 8621 gives a blobId to every part
         but a multipart one, which is never an attachment): its row goes out as in row mode.
@@ -144,16 +149,8 @@ class AttachmentStream(JmapStream):
         media_type = record["type"] if isinstance(record["type"], str) else "application/octet-stream"
         url = blob_url(self._client.session.download_url, account_id, record["blobId"], media_type,
                        file_name(record["name"], record["type"]))
-        try:
-            return [FileRecord.written(record, attachment_path(staging, account_id, email, record), lambda sink: (
-                self._client.download_to(url, sink, max_bytes=most_file_bytes(record["size"]))))]
-        except JmapBlobNotFoundError:
-            self.logger.info(
-                "%s: account %s: part %s of email %s was destroyed before its download (the server has no blob "
-                "%s); no record for it, its deletion comes with the email's", self.name, account_id,
-                record["partId"], email["id"], record["blobId"],
-            )
-            return []
+        return [FileRecord.written(record, attachment_path(staging, account_id, email, record), lambda sink: (
+            self._client.download_to(url, sink, max_bytes=most_file_bytes(record["size"]))))]
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
         return {"partIds": self._bounded(account_id)}

@@ -2,18 +2,31 @@
 
 The window is deep (a batch, or a short window, leaves workers idle behind one slow download) but
 bounded by the bytes its tasks hold in memory, so memory holds the window, never the page.
+
+A download that answers HTTP 404 proves nothing by itself (`checked_in_order`): the email it belongs to is asked
+for, and only one the server reports destroyed is left out.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ..jmap import JmapBlobNotFoundError, JmapServerError
 
 # Tasks queued or under way at once: per worker, and in the bytes they hold (base64 adds a third).
 WINDOW_PER_WORKER = 16
 WINDOW_BYTES = 64 * 1024 * 1024
+# A blob of an email that still exists answered 404: it is downloaded this many times in all, waiting
+# MISSING_BLOB_WAIT_SECONDS times the round before each new round, before the sync fails. The rounds are for a
+# blob store that lags its index for a moment (not seen on a server we know: a cheap guard), and bound what a
+# server that lost the bytes costs: 3 downloads and 3 s of waiting per page, then one line.
+MISSING_BLOB_ATTEMPTS = 3
+MISSING_BLOB_WAIT_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -40,3 +53,85 @@ def in_order(tasks: Iterable[Task[T]], workers: int, name: str) -> Iterator[T]:
                 yield from future.result()
         while window:
             yield from window.popleft()[0].result()
+
+
+@dataclass(frozen=True)
+class Download(Generic[T]):
+    """A task whose records need a blob of an email: `run` makes them, downloading (JmapBlobNotFoundError on a
+    404); `held` as in `Task`; `what` names the blob in a log line or an error ("part 2 of email M1 (blob B1)")."""
+
+    run: Callable[[], list[T]]
+    held: int
+    email_id: str
+    what: str
+
+
+@dataclass(frozen=True)
+class _NotFound(Generic[T]):
+    download: Download[T]
+
+
+@dataclass(frozen=True)
+class MissingBlobs:
+    """Which emails of 404 downloads still exist (`existing`, one Email/get for a round's ids), and where to say
+    what became of them (`log`, prefixed by `label`: "raw_messages: account acc1")."""
+
+    existing: Callable[[list[str]], set[str]]
+    log: Callable[[str], None]
+    label: str
+
+
+def checked_in_order(
+    downloads: Iterable[Download[T]], workers: int, name: str, missing: MissingBlobs
+) -> Iterator[T]:
+    """The records of `downloads` (`in_order`), where a 404 is checked before anything is concluded.
+
+    After the downloads, the emails of those that answered 404 are asked for, all in one Email/get: one the server
+    reports `notFound` was destroyed after it was read, its deletion comes with the changes, and it is left out
+    with a log line. One that still exists is downloaded again, in rounds, at most MISSING_BLOB_ATTEMPTS times in
+    all; then the sync fails in one line, never leaving it out at exit 0 (no later /changes would bring an email
+    that did not change). Records of a download that succeeds on a later round come after the others of the page;
+    the state moves only after the page's last record all the same.
+    """
+    pending: Iterable[Download[T]] = downloads
+    for attempt in range(1, MISSING_BLOB_ATTEMPTS + 1):
+        not_found: list[Download[T]] = []
+        for item in in_order(((_catching(download), download.held) for download in pending), workers, name):
+            if isinstance(item, _NotFound):
+                not_found.append(item.download)
+            else:
+                yield item
+        if not not_found:
+            return
+        existing = missing.existing(list(dict.fromkeys(download.email_id for download in not_found)))
+        for download in not_found:
+            if download.email_id not in existing:
+                missing.log(f"{missing.label}: {download.what} answered HTTP 404 and the email is gone (Email/get: "
+                            "notFound), destroyed after it was read; no record for it, its deletion comes with the "
+                            "changes")
+        pending = [download for download in not_found if download.email_id in existing]
+        if not pending:
+            return
+        if attempt < MISSING_BLOB_ATTEMPTS:
+            time.sleep(MISSING_BLOB_WAIT_SECONDS * attempt)
+    raise JmapServerError(_still_missing(missing.label, list(pending)))
+
+
+def _catching(download: Download[T]) -> Callable[[], list[T | _NotFound[T]]]:
+    def run() -> list[T | _NotFound[T]]:
+        try:
+            return list(download.run())
+        except JmapBlobNotFoundError:
+            return [_NotFound(download)]
+
+    return run
+
+
+def _still_missing(label: str, downloads: list[Download[T]]) -> str:
+    if len(downloads) == 1:
+        return (f"{label}: {downloads[0].what} answered HTTP 404 to each of {MISSING_BLOB_ATTEMPTS} downloads while "
+                "Email/get still finds the email: the server does not serve its bytes; the sync stops rather than "
+                "leave it out")
+    return (f"{label}: {downloads[0].what} and {len(downloads) - 1} more answered HTTP 404 to each of "
+            f"{MISSING_BLOB_ATTEMPTS} downloads while Email/get still finds their emails: the server does not serve "
+            "their bytes; the sync stops rather than leave them out")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -12,14 +13,14 @@ from ..jmap import (
     RFC822,
     Blobs,
     DataType,
-    JmapBlobNotFoundError,
     JmapClient,
     JmapServerError,
     blob_get_capability,
     blob_url,
+    existing_emails,
 )
 from .base import UPDATED_AT, JmapStream, Record
-from .downloads import Task, in_order
+from .downloads import Download, MissingBlobs, checked_in_order
 from .selection import EmailSelection
 from .staging import FileRecord, most_file_bytes, staged_path
 
@@ -35,7 +36,9 @@ class RawMessageStream(JmapStream):
     same request as its Email/get, by a Blob/get chained to it (jmap.DataType.blobs), each up to
     BLOB_GET_LARGEST_BLOB bytes; larger ones, and any the Blob/get did not send whole, are downloaded
     through the session's downloadUrl, in parallel up to the server's maxConcurrentRequests. Records keep
-    query order. An email whose blob is gone by its download (HTTP 404) has no record.
+    query order. A download answering HTTP 404 is checked (`downloads.checked_in_order`): an email destroyed
+    after its Email/get has no record (its deletion comes with the changes); one that still exists is tried
+    again, then fails the sync.
 
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
     has `include_files`, each message is streamed to `<staging>/<accountId>/<YYYY-MM received>/<id>.eml`
@@ -76,16 +79,17 @@ class RawMessageStream(JmapStream):
         self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
     ) -> Iterator[Record]:
         """The messages Blob/get brought with the page, the others downloaded in a sliding window
-        (`downloads.in_order`); records in query order.
-
-        An email whose blob vanished before its download has no record (`_raw_record`).
+        (`downloads.checked_in_order`); records in query order, but for those whose download answered 404 at first.
         """
         workers = self._client.session.limits.max_concurrent_requests
-        yield from in_order(self._tasks(account_id, objects, fetched_at, blobs), workers, "raw-message")
+        missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
+                               f"{self.name}: account {account_id}")
+        yield from checked_in_order(self._tasks(account_id, objects, fetched_at, blobs), workers, "raw-message",
+                                    missing)
 
     def _tasks(
         self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Task[Record]]:
+    ) -> Iterator[Download[Record]]:
         """The work for each email, in order, with the message bytes it holds in memory: what Blob/get brought,
         or a download (streamed to its file in file mode: nothing held)."""
         for email in objects:
@@ -98,11 +102,11 @@ class RawMessageStream(JmapStream):
                 held = 0  # streamed to its file, or not downloaded at all
             else:
                 held = email["size"]
-            yield functools.partial(self._records_of_one, account_id, email, fetched_at, content), held
+            yield Download(functools.partial(self._records_of_one, account_id, email, fetched_at, content), held,
+                           email["id"], f"the message of email {email['id']} (blob {email['blobId']})")
 
     def _records_of_one(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> list[Record]:
-        record = self._raw_record(account_id, email, fetched_at, content)
-        return [] if record is None else [record]
+        return [self._raw_record(account_id, email, fetched_at, content)]
 
     def updated_records(
         self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
@@ -132,13 +136,9 @@ class RawMessageStream(JmapStream):
         """Whether the message is downloaded: always to a file, into a row when within max_raw_message_bytes."""
         return self._staging is not None or bool(email["size"] <= self._max_bytes)
 
-    def _raw_record(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> Record | None:
-        """The email's record, with `content` when Blob/get brought it, else downloaded; None when its blob
-        is gone (the email was destroyed after Email/get).
-
-        Such an email is neither failed nor recorded: the next incremental sync's /changes reports it
-        destroyed, and its deletion record reaches the destination then.
-        """
+    def _raw_record(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> Record:
+        """The email's record, with `content` when Blob/get brought it, else downloaded (JmapBlobNotFoundError
+        on HTTP 404, for `checked_in_order` to check)."""
         record: dict[str, Any] = {
             "accountId": account_id, "id": email["id"], "blobId": email["blobId"], "size": email["size"],
             "receivedAt": email["receivedAt"], UPDATED_AT: fetched_at,
@@ -155,18 +155,15 @@ class RawMessageStream(JmapStream):
             )
             return record
         if content is None:
-            try:
-                content = self._client.download(self._message_url(account_id, email))
-            except JmapBlobNotFoundError:
-                self._log_vanished(account_id, email)
-                return None
+            content = self._client.download(self._message_url(account_id, email))
         record["raw_message"] = base64.b64encode(content).decode("ascii")
+        record["sha256"] = hashlib.sha256(content).hexdigest()
         return record
 
     def _file_record(
         self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
-    ) -> FileRecord | None:
-        """Stream the message to its file, whole before the record exists; None if it vanished."""
+    ) -> FileRecord:
+        """Stream the message to its file, whole before the record exists."""
         def write(sink: BinaryIO) -> int:
             if content is not None:
                 return sink.write(content)
@@ -174,23 +171,11 @@ class RawMessageStream(JmapStream):
                                             max_bytes=most_file_bytes(email["size"]))
 
         record |= {"messageId": email.get("messageId"), "mailboxIds": email.get("mailboxIds")}
-        try:
-            return FileRecord.written(record, staged_path(staging, account_id, email), write)
-        except JmapBlobNotFoundError:
-            self._log_vanished(account_id, email)
-            return None
+        return FileRecord.written(record, staged_path(staging, account_id, email), write)
 
     def _message_url(self, account_id: str, email: Record) -> str:
         """The downloadUrl of the email's RFC 5322 source."""
         return blob_url(self._client.session.download_url, account_id, email["blobId"], RFC822, f"{email['id']}.eml")
-
-    def _log_vanished(self, account_id: str, email: Record) -> None:
-        self.logger.info(
-            "raw_messages: account %s: email %s was destroyed before its download (the server has no blob %s); "
-            "no record for it, its deletion is left to the next incremental sync", account_id, email["id"],
-            email["blobId"],
-        )
-
 
 
 def _check(email: Record) -> None:

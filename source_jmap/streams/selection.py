@@ -7,6 +7,7 @@ syncs comes out as deleted, and one moved back in comes out again in full.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..config import DEFAULT_EXCLUDE_MAILBOXES
 from ..jmap import MAIL, DataType, JmapClient, JmapConfigError, Query, read_all
 
 # Imports page by receivedAt, oldest first: a resume point keeps the last one, so an import whose
@@ -45,6 +47,7 @@ class EmailSelection:
         self.start_date = start_date
         self._include = list(mailboxes)
         self._exclude = list(exclude_mailboxes)
+        self.mailboxes = functools.cache(self._read_mailboxes)
         self.mailbox_ids = functools.cache(self._resolve)
 
     def describe(self) -> dict[str, Any]:
@@ -89,20 +92,35 @@ class EmailSelection:
     def filters_mailboxes(self) -> bool:
         return bool(self._include or self._exclude)
 
+    def _read_mailboxes(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's mailboxes (id, name, parentId, role), read once: by the filters, and by `check` the
+        same way, so that the two cannot part (Mailbox/get where Mailbox/query is refused, as Apache James does)."""
+        return list(read_all(self._client, MAILBOX_NAMES, account_id, "mailbox filter", LOGGER))
+
     def _resolve(self, account_id: str) -> MailboxIds:
         if not self.filters_mailboxes:
             return MailboxIds(frozenset(), frozenset())
-        mailboxes = list(read_all(self._client, MAILBOX_NAMES, account_id, "mailbox filter", LOGGER))
+        mailboxes = self.mailboxes(account_id)
         return MailboxIds(
-            include=self._ids_of(self._include, mailboxes, account_id, required=True),
-            exclude=self._ids_of(self._exclude, mailboxes, account_id, required=False),
+            include=self._ids_of("mailboxes", self._include, mailboxes, account_id, optional=()),
+            exclude=self._ids_of("exclude_mailboxes", self._exclude, mailboxes, account_id,
+                                 optional=DEFAULT_EXCLUDE_MAILBOXES),
         )
 
     @staticmethod
     def _ids_of(
-        wanted: Sequence[str], mailboxes: list[dict[str, Any]], account_id: str, required: bool
+        setting: str, wanted: Sequence[str], mailboxes: list[dict[str, Any]], account_id: str,
+        optional: Sequence[str],
     ) -> frozenset[str]:
-        """Mailbox ids by role ("inbox", "trash") or by name path ("Archive/2023"); INBOX in any case."""
+        """Mailbox ids by role ("inbox", "trash") or by name path ("Archive/2023"); INBOX in any case.
+
+        An entry that matches nothing is refused, for exclusions too: "Trashh" would archive the Trash it meant
+        to leave out. Only the entries of `optional` may match nothing. For exclude_mailboxes these are the
+        default's (DEFAULT_EXCLUDE_MAILBOXES, roles): the platform writes the default into every config that
+        does not set the field, so a default entry cannot be told from one the user typed; and an account
+        without a Junk mailbox must not fail for a default it never chose. A user who types "trash" or "junk"
+        gets the same leniency; the match is exact, so any other spelling ("Trashh", "Junk") must match.
+        """
         by_id = {mailbox["id"]: mailbox for mailbox in mailboxes}
 
         def path(mailbox: dict[str, Any]) -> str:
@@ -116,11 +134,19 @@ class EmailSelection:
                 if (mailbox.get("role") or "").lower() == name.lower() or path(mailbox) == name
                 or (name.upper() == "INBOX" and mailbox.get("role") == "inbox")
             }
-            if required and not ids:
-                known = ", ".join(sorted(path(mailbox) for mailbox in mailboxes))
+            if not ids and name in optional:
+                LOGGER.info("%s entry '%s' (a default) matches no mailbox in account %s; nothing is left out for it",
+                            setting, name, account_id)
+            elif not ids:
+                paths = sorted(path(mailbox) for mailbox in mailboxes)
+                roles = sorted({str(mailbox["role"]).lower() for mailbox in mailboxes if mailbox.get("role")})
+                lowered = {known.lower() for known in paths}
+                candidates = [*paths, *(role for role in roles if role not in lowered)]  # "Trash" once, not twice
+                closest = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+                hint = f" (closest: {', '.join(closest)})" if closest else ""
                 raise JmapConfigError(
-                    f"mailboxes entry '{name}' matches no mailbox name or role in account {account_id}; "
-                    f"mailboxes: {known}"
+                    f"{setting} entry '{name}' matches no mailbox name or role in account {account_id}{hint}; "
+                    f"mailboxes: {', '.join(paths) or 'none'}; roles: {', '.join(roles) or 'none'}"
                 )
             found |= ids
         return frozenset(found)

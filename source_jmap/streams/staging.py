@@ -1,5 +1,5 @@
 """Files in Airbyte's staging directory: a stable path per email or attachment, written whole before any
-record names it.
+record names it, with the SHA-256 of its bytes.
 
 A file is written under a temporary name and renamed once whole (`write_whole`): no reader, the destination
 included, ever sees a file cut short under its name. Files reach the disk once per page (`flush_to_disk`),
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import mimetypes
 import os
 import re
@@ -26,11 +27,15 @@ from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, AirbyteReco
 # for it, plus this: a broken or hostile server cannot fill the disk, and no real message comes near.
 FILE_SLACK_BYTES = 1 << 20
 _SAFE_PATH_PART = re.compile(r"[A-Za-z0-9_-]+")  # JMAP Ids (RFC 8620 section 1.2) are made of these alone
+_CAPITAL = re.compile(r"[A-Z]")  # what case folding changes in a path part (anything else is %XX-escaped)
 # An id in a path: at most this many bytes. The servers we know use ids of 1 to 30 characters; RFC 8620
 # allows 255, and percent-encoding triples what is not an Id character, which the file system refuses past
 # 255 bytes a name (with `.eml` and the temporary `.<uuid>.part`). A longer one is cut and ends in a hash
 # of it whole, which keeps it unique and the same on every run.
 MAX_ID_BYTES = 64
+# The hash that ends an id cut to MAX_ID_BYTES or holding a capital letter: this many hex digits of the
+# SHA-256 of the exact id (64 bits: two ids of one folder meet once in 2^32 folders of 2^32 ids).
+ID_HASH_DIGITS = 16
 # An attachment's name in its file name: at most this many bytes of UTF-8, well under the 255 of a file name.
 MAX_NAME_BYTES = 120
 # Characters no file name gets: path separators, and control, format (bidi overrides), surrogate and separator
@@ -39,7 +44,11 @@ _UNSAFE_NAME_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
 class FileRecord(dict[str, Any]):
-    """A record whose content was written to a file in the staging directory, and the reference to it."""
+    """A record whose content was written to a file in the staging directory, and the reference to it.
+
+    Its `sha256` is the hex SHA-256 of the file's bytes, taken as they were written (`Sha256Sink`): an
+    archive can prove later that it holds what the server sent, and find one message archived twice.
+    """
 
     def __init__(self, data: dict[str, Any], file_reference: AirbyteRecordMessageFileReference) -> None:
         super().__init__(data)
@@ -50,8 +59,16 @@ class FileRecord(dict[str, Any]):
         """`data` with its file, written whole first (`write_whole`) at `where`: its path, and its part below
         the staging directory (`staged_path`, `attachment_path`)."""
         path, relative = where
-        size = write_whole(path, write)
-        return cls(data, AirbyteRecordMessageFileReference(
+        hashed: Sha256Sink | None = None
+
+        def write_hashed(sink: BinaryIO) -> int:
+            nonlocal hashed
+            hashed = Sha256Sink(sink)
+            return write(hashed)
+
+        size = write_whole(path, write_hashed)
+        assert hashed is not None  # write_whole called write_hashed, or raised
+        return cls(data | {"sha256": hashed.sha256.hexdigest()}, AirbyteRecordMessageFileReference(
             staging_file_url=str(path), source_file_relative_path=relative, file_size_bytes=size,
         ))
 
@@ -60,6 +77,36 @@ class FileRecord(dict[str, Any]):
         return AirbyteMessage(type=Type.RECORD, record=AirbyteRecordMessage(
             stream=stream, data=dict(self), emitted_at=time.time_ns() // 1_000_000, file_reference=self.file_reference,
         ))
+
+
+class Sha256Sink(io.BufferedIOBase, BinaryIO):
+    """A file being written, whose bytes also go through a SHA-256 as they pass: the hash of a file with
+    no second read of it.
+
+    It takes what a download writes (jmap/transport.py): bytes from the start, and on a retried attempt
+    `seek(0)` and `truncate()` before them again, which start the hash over. Any other seek or truncate
+    would leave the hash describing other bytes than the file's: refused.
+    """
+
+    def __init__(self, target: BinaryIO) -> None:
+        super().__init__()
+        self._target = target
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]  # BufferedIOBase takes any buffer
+        self.sha256.update(data)
+        return self._target.write(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if (offset, whence) != (0, os.SEEK_SET):
+            raise io.UnsupportedOperation("a hashed file is written from its start: seek(0) only")
+        self.sha256 = hashlib.sha256()
+        return self._target.seek(0)
+
+    def truncate(self, size: int | None = None) -> int:
+        if size not in (None, 0) or self._target.tell() != 0:
+            raise io.UnsupportedOperation("a hashed file is emptied whole, from its start")
+        return self._target.truncate(0)
 
 
 def staged_path(staging: Path, account_id: str, email: dict[str, Any]) -> tuple[Path, str]:
@@ -144,14 +191,21 @@ def flush_to_disk() -> None:
 
 
 def _path_part(value: str) -> str:
-    """A server's id as one path component: itself when made of Id characters, else percent-encoded (never `..`);
-    past MAX_ID_BYTES, cut and completed by a hash."""
+    """A server's id as one path component, the same on every run and unique under case folding.
+
+    Itself when made of Id characters, else percent-encoded (never `..`). JMAP ids are case-sensitive, but
+    macOS's and Windows' file systems, and object stores on them, are not: `Ma.eml` and `MA.eml` would be
+    one file there. So an id with a capital letter ends in `~` and a hash of it exactly (`Ma~<16 hex>`),
+    and so does one past MAX_ID_BYTES, cut first. An id without capitals keeps its plain name: no two such
+    ids meet under case folding (what they hold is lower case already, and escapes are always `%XX`), and
+    no plain name has a `~` (an escape, `%7E`, in an id), so none meets a hashed one.
+    """
     part = value if _SAFE_PATH_PART.fullmatch(value) else "".join(
         chr(b) if _SAFE_PATH_PART.fullmatch(chr(b)) else f"%{b:02X}" for b in value.encode())
-    if len(part) <= MAX_ID_BYTES:
+    if len(part) <= MAX_ID_BYTES and not _CAPITAL.search(value):
         return part
-    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-    return f"{part[:MAX_ID_BYTES - len(digest) - 1]}~{digest}"
+    digest = hashlib.sha256(value.encode()).hexdigest()[:ID_HASH_DIGITS]
+    return f"{part[:MAX_ID_BYTES - ID_HASH_DIGITS - 1]}~{digest}"
 
 
 def _received_month(received_at: Any) -> str:

@@ -11,6 +11,8 @@ changes replayed after the import cover everything that happened while it ran.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from airbyte_cdk.sources.streams.checkpoint import Cursor
@@ -40,20 +42,47 @@ class AccountState(BaseModel):
         return document
 
 
-# The members of a resume point (where an unfinished import goes on, jmap/calls.py) that reach a query, and
-# what each must be: an `anchor` of 17 went to the server as is. Other members (the sort property's value)
-# are kept as they are.
-RESUME_POINT_MEMBERS: dict[str, tuple[type, str]] = {
-    "anchor": (str, "a string"),
-    "after": (str, "a string"),
-    "position": (int, "a whole number from 0"),
+# The largest position a query takes: an UnsignedInt of RFC 8620 section 1.3.
+MAX_POSITION = 2**53 - 1
+
+
+def _is_anchor(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_position(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_POSITION
+
+
+def _is_moment_or_null(value: Any) -> bool:
+    """A date-time with its offset, as a server's receivedAt (RFC 8620 UTCDate), or null: the receivedAt of an
+    email the server left without one. It is parsed when the import goes on by time (selection.query_filter), where
+    "garbage" ended in "Something went wrong in the connector" and a date-time without an offset cannot be
+    compared with start_date."""
+    if value is None:
+        return True
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+MOMENT = "a date-time with its offset, such as 2024-01-01T00:00:00Z"
+# The members of a resume point (where an unfinished import goes on, jmap/calls.py), each checked before it
+# reaches a query or a parser, and what each must be: an `anchor` of 17 went to the server as is. `receivedAt`
+# is the sort value of the page's last email (selection.RECEIVED_AT; the only sort property of this connector's
+# queries) and `after` the lower bound taken from it when the anchor is gone.
+RESUME_POINT_MEMBERS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "anchor": (_is_anchor, "a string"),
+    "after": (_is_moment_or_null, MOMENT),
+    "receivedAt": (_is_moment_or_null, MOMENT),
+    "position": (_is_position, f"a whole number from 0 to {MAX_POSITION}"),
 }
 
 
 def _resume_point_problem(point: dict[str, Any]) -> str | None:
-    for name, (kind, words) in RESUME_POINT_MEMBERS.items():
-        value = point.get(name, kind())
-        if isinstance(value, bool) or not isinstance(value, kind) or (isinstance(value, int) and value < 0):
+    for name, (valid, words) in RESUME_POINT_MEMBERS.items():
+        if name in point and not valid(point[name]):
             return f"import/{name} is not {words}"
     return None
 

@@ -1,0 +1,27 @@
+"""The simulation's slice for CI: seeded histories of a mailbox changing under syncs that are killed, faulted
+and resumed (unit_tests/simulation/), each judged by the oracle. `scripts/simulate.sh` plays any number."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from .simulation.history import play
+
+# About 0.25 s of CPU a history: 250 take about a minute of CI's 15.
+CI_HISTORIES = 250
+
+
+@pytest.fixture(autouse=True)
+def quiet() -> None:
+    logging.disable(logging.CRITICAL)  # thousands of log lines a history, read by no one
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def test_every_history_ends_with_the_destination_equal_to_the_server() -> None:
+    failing = [outcome.summary() for outcome in (play(f"ci-{number}", open_holes=False)
+                                                for number in range(CI_HISTORIES)) if not outcome.ok]
+    assert failing == [], f"{len(failing)} of {CI_HISTORIES} histories failed; replay one with " \
+                          f"scripts/simulate.sh --one SEED --without-open-holes:\n" + "\n".join(failing)
