@@ -119,3 +119,14 @@ def test_changes_followed_for_an_import_that_never_reach_a_last_page_stop_with_o
     fake.override = going_round
     with pytest.raises(JmapServerError, match="Email/changes says more changes follow state 9 but gives a state it"):
         list(sync().pages(None, None))
+
+
+def test_a_full_refresh_import_which_no_changes_follow_emits_what_came_during_it(fake: FakeJmap) -> None:
+    for number in range(4):
+        create_mail(fake, number)
+    pages = sync().pages(None, None, changes_follow=False)
+    first = next(pages)
+    create_mail(fake, 4)
+    assert [obj["id"] for page in [first, *pages] for obj in page.created] == [
+        "M0000", "M0001", "M0002", "M0003", "M0004"]
+    assert "Email/changes" not in [name for calls in fake.method_calls() for name in calls]

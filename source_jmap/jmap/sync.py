@@ -107,10 +107,12 @@ class Sync:
         self._logger = logger
         self._told_blob_get_failed = False  # a Blob/get that fails on one page likely fails on all: said once
 
-    def pages(self, state: str | None, resume: ResumePoint | None) -> Iterator[Page]:
+    def pages(self, state: str | None, resume: ResumePoint | None, changes_follow: bool = True) -> Iterator[Page]:
         """From a saved state: the changes since it, or an import when the table says the state is of no use.
 
-        `resume` set: an import under way, whose `state` was captured before its first page.
+        `resume` set: an import under way, whose `state` was captured before its first page. `changes_follow`: the
+        changes since the import's state follow it (an incremental sync), so objects created after that state are
+        left to them (newcomers.py); a full refresh, which nothing follows, has its import emit them.
         """
         if state is not None and resume is None:
             try:
@@ -129,7 +131,7 @@ class Sync:
                 else:
                     raise
             state = None
-        yield from self._import(state, resume, stateless=False)
+        yield from self._import(state, resume, stateless=False, changes_follow=changes_follow)
 
     def objects(self) -> Iterator[JsonObject]:
         """Every object once, for a read that keeps no state (no state is captured).
@@ -137,13 +139,14 @@ class Sync:
         An import that loses its anchor goes on from the start, so objects seen before are left out.
         """
         seen: set[str] = set()
-        for page in self._import(None, None, stateless=True):
+        for page in self._import(None, None, stateless=True, changes_follow=False):
             for obj in page.created:
                 if obj["id"] not in seen:
                     seen.add(obj["id"])
                     yield obj
 
-    def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool) -> Iterator[Page]:
+    def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool,
+                changes_follow: bool) -> Iterator[Page]:
         """Pages of a full import, from `resume` on; the state is captured first unless `captured` is given.
 
         Pages go by anchor. A lost anchor (anchorNotFound) goes on from the last sort value; past
@@ -171,7 +174,7 @@ class Sync:
             captured = ""  # the pages' state is never saved
         while True:
             build = functools.partial(import_request, self._type, self._account_id, captured is None, progress, True,
-                                      newcomers=None if stateless else newcomers.call)
+                                      newcomers=newcomers.call if changes_follow else None)
             request, responses = size.send(self._client, build, self._type.using)
             if request.state is not None:
                 captured = GetResult.of(request.state.name, responses[request.state]).state

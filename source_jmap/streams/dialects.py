@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from airbyte_cdk.models import AirbyteMessage
+from airbyte_cdk.models import AirbyteMessage, SyncMode
 
 from ..failures import config_error
 from ..jmap import DataType, JmapClient, Page
@@ -116,14 +116,15 @@ class DialectStream(JmapStream):
             if error.error_type != "unknownMethod":
                 raise
 
-    def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
+    def _read_account(self, account_id: str, saved: AccountState | None,
+                      sync_mode: SyncMode) -> Iterator[Record | AirbyteMessage]:
         """A capability the server names but does not serve is one it does not offer.
 
         Cyrus without `jmap_nonstandard_extensions` lists its sieve capability yet answers SieveScript/get
         with unknownMethod. That comes with the first request, before any record.
         """
         try:
-            yield from super()._read_account(account_id, saved)
+            yield from super()._read_account(account_id, saved, sync_mode)
         except JmapMethodError as error:
             if error.error_type != "unknownMethod":
                 raise
