@@ -11,8 +11,9 @@
 # The three Poetry checks fail by design (the project keeps setup.py: README, More commands); exit 0 when
 # nothing else fails or crashes, 1 otherwise.
 #
-# Not part of scripts/test.sh: the install is heavy (~350 packages, minutes), kept in a venv of its own
-# in .local/qa-venv (QA_VENV to use another), reused while its version matches.
+# Not part of scripts/test.sh: the install is heavy (220 packages; 25 min on a busy 2-core machine, then
+# 77 s a run), kept in a venv of its own in .local/qa-venv (QA_VENV to use another), reused while its
+# version matches.
 #
 #   scripts/qa.sh
 set -euo pipefail

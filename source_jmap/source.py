@@ -141,7 +141,8 @@ def _build(jmap_config: JmapConfig) -> tuple[JmapClient, EmailSelection, list[St
             client, accounts, selection, jmap_config.body_values, jmap_config.max_body_value_bytes,
             jmap_config.include_headers,
         ),
-        ThreadStream(client, accounts, selection),
+        # Threads follow the account: only start_date applies (threads.py says why).
+        ThreadStream(client, accounts, EmailSelection(client, jmap_config.start_date, [], [])),
         IdentityStream(client, accounts),
         AttachmentStream(client, accounts, selection),
         *([RawMessageStream(client, accounts, selection, jmap_config.max_raw_message_bytes)]

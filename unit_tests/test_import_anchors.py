@@ -175,3 +175,21 @@ def test_pages_without_anchors_get_past_emails_received_within_one_second(fake: 
         fake.create("Email", email(number, received_at=f"2024-01-01T10:00:00.{number + 1}00Z"))
     bounded(fake, lambda name, arguments: ANCHOR_REFUSED if name == "Email/query" and "anchor" in arguments else None)
     assert imported(sync().pages(None, None)) == [f"M{number:04d}" for number in range(8)]
+
+
+@pytest.mark.parametrize("point", [{"position": 0, "follows": "M0003"}, {"position": 4, "follows": 7}])
+def test_a_saved_window_whose_follows_cannot_be_used_pages_from_its_position(
+    fake: FakeJmap, point: dict[str, Any]
+) -> None:
+    """A position of 0 that follows an id would ask for position -1: from the end of the results (RFC 8620 5.5)."""
+    every = emails(fake, 10)
+    assert set(every[point["position"]:]) <= set(imported(sync().pages("10", point)))
+    assert all(query["position"] >= 0 for query in fake.sent_calls("Email/query"))
+
+
+def test_pages_of_one_without_anchors_bring_every_email(fake: FakeJmap) -> None:
+    """A page that starts at the id it follows holds two: a server whose maxObjectsInGet is 1 refused it."""
+    fake.max_objects_in_get = 1
+    every = emails(fake, 6, same_second_every=3)
+    bounded(fake, lambda name, arguments: ANCHOR_REFUSED if name == "Email/query" and "anchor" in arguments else None)
+    assert imported(sync().pages(None, None)) == every

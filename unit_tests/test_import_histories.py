@@ -1,6 +1,6 @@
 """Seeded histories of one import against the fake: mail destroyed and created between its pages, kills and
 resumes from the last page's resume point, anchors refused, ignored, lost once or always, `after` read strictly
-or not, emails sharing receivedAt (fractions of a second too), page sizes 2 to 7.
+or not, emails sharing receivedAt (fractions of a second too), page sizes 1 to 7.
 
 The oracle: every email there when the import captured its state, and never destroyed, was yielded (what was
 created or destroyed after the state comes with the changes that follow an import). Each history ends in
@@ -44,7 +44,7 @@ def answer_as(behaviour: str, fake: FakeJmap, rng: random.Random, arguments: dic
 @pytest.mark.parametrize("seed", range(HISTORIES))
 def test_history(seed: int, fake: FakeJmap) -> None:
     rng = random.Random(seed)
-    fake.max_objects_in_get = rng.randint(2, 7)
+    fake.max_objects_in_get = rng.randint(1, 7)
     fake.strict_after = rng.random() < 0.5
     behaviour = rng.choice(ANCHOR_BEHAVIOURS)
     data_type: DataType = rng.choice([EMAILS, EMAILS, UNSORTED])

@@ -1,5 +1,6 @@
-"""raw_messages by Blob/get (RFC 9404, or Cyrus's own capability): chained to each page's Email/get in the
-same request, each blob cut at BLOB_GET_LARGEST_BLOB octets; downloads for the rest."""
+"""raw_messages by Blob/get (RFC 9404, or Cyrus's own capability): once a page's Email/get has said their sizes,
+the messages of at most BLOB_GET_LARGEST_BLOB octets in batches of BLOB_GET_BATCH_BYTES, each blob cut at
+BLOB_GET_LARGEST_BLOB octets; downloads for the rest."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from airbyte_cdk.sources.utils import files_directory
 
-from source_jmap.jmap import blobs, paging
-from source_jmap.jmap.blobs import BLOB, CYRUS_BLOB, blob_get_largest_answer
+from source_jmap.jmap import blobs
+from source_jmap.jmap.blobs import BLOB, CYRUS_BLOB
+from source_jmap.streams import raw_messages
 
 from .fake_jmap import FakeJmap, email
 from .helpers import final_state, read_stream
@@ -65,22 +67,26 @@ def downloads(fake: FakeJmap) -> list[str]:
             if DOWNLOADS.match(r.url)]
 
 
+def blob_gets(fake: FakeJmap) -> list[tuple[list[str], dict[str, Any]]]:
+    """The `using` and the arguments of every Blob/get sent, in the order of their first id (they run at once)."""
+    sent = [(body["using"], arguments) for body in fake.requests
+            for name, arguments, _ in body["methodCalls"] if name == "Blob/get"]
+    return sorted(sent, key=lambda call: int(call[1]["ids"][0][1:]))
+
+
 @pytest.mark.parametrize("capability", [BLOB, CYRUS_BLOB], ids=["RFC 9404", "Cyrus before the RFC"])
-def test_each_page_brings_its_messages_by_a_blob_get_chained_to_its_email_get_and_large_ones_are_downloaded(
+def test_messages_come_by_a_blob_get_of_their_blob_ids_once_their_page_said_their_sizes_and_large_ones_are_downloaded(
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capability: str
 ) -> None:
     monkeypatch.setattr(blobs, "BLOB_GET_LARGEST_BLOB", 150)
+    monkeypatch.setattr(raw_messages, "BLOB_GET_LARGEST_BLOB", 150)
     contents = serve(fake, [100, 100, 100, 200, 100], capability)  # pages of 3 (maxObjectsInGet)
     assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(5)}
     pages = [body for body in fake.requests if any(name == "Email/query" for name, _, _ in body["methodCalls"])]
-    assert len(fake.requests) == len(pages) == 2  # the page requests, and nothing else
-    for body in pages:
-        get_id = next(call_id for name, arguments, call_id in body["methodCalls"]
-                      if name == "Email/get" and "#ids" in arguments)  # not the state's `ids: []`
-        [blob_get] = [arguments for name, arguments, _ in body["methodCalls"] if name == "Blob/get"]
-        assert blob_get["#ids"] == {"resultOf": get_id, "name": "Email/get", "path": "/list/*/blobId"}
-        assert blob_get["length"] == 150 and capability in body["using"]
-    assert downloads(fake) == ["G3"]  # cut at 150 octets: the Blob/get did not send it whole
+    assert len(pages) == 2 and not any(name == "Blob/get" for body in pages for name, _, _ in body["methodCalls"])
+    assert [arguments["ids"] for _, arguments in blob_gets(fake)] == [["G0", "G1", "G2"], ["G4"]]
+    assert all(arguments["length"] == 150 and capability in using for using, arguments in blob_gets(fake))
+    assert downloads(fake) == ["G3"]  # above BLOB_GET_LARGEST_BLOB: never asked of Blob/get
 
 
 def test_is_truncated_on_a_blob_shorter_than_the_length_asked_is_not_taken_for_a_cut(
@@ -142,6 +148,20 @@ def test_a_blob_get_answered_unusably_leaves_its_blobs_to_downloads_with_one_log
     assert sum("Blob/get failed" in log.log.message for log in output.logs) == 1  # two pages, said once
 
 
+def test_a_blob_get_answer_of_more_than_twice_the_declared_bytes_is_not_held_and_its_blobs_are_downloaded(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    def answer(blob_id: str, content: bytes, length: int) -> dict[str, Any] | None:
+        return {**cut_to_length(blob_id, content, length), "padding": "x" * 10_000}  # 2 x 50 bytes declared
+
+    contents = serve(fake, [50] * 2, answer=answer)
+    output = read_stream(config | {"include_raw_message": True}, "raw_messages")
+    assert {m.record.data["id"]: base64.b64decode(m.record.data["raw_message"]) for m in output.records} == {
+        "M0000": contents["G0"], "M0001": contents["G1"]}
+    assert sorted(downloads(fake)) == ["G0", "G1"]
+    assert sum("Blob/get failed" in log.log.message for log in output.logs) == 1
+
+
 def test_a_blob_get_that_fails_falls_back_to_downloads(fake: FakeJmap, config: dict[str, Any]) -> None:
     contents = serve(fake, [50] * 3)
     fake.override = lambda name, arguments: ["error", {"type": "forbidden"}] if name == "Blob/get" else None
@@ -156,17 +176,20 @@ def test_without_the_capability_every_message_is_downloaded(fake: FakeJmap, conf
     assert fake.sent_calls("Blob/get") == []
 
 
-def test_the_first_page_is_sized_as_if_every_blob_were_of_the_largest_size_and_later_pages_by_what_came(
+def test_pages_are_of_max_objects_in_get_from_the_first_and_each_blob_get_brings_a_batch_of_their_declared_bytes(
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(paging, "PAGE_BYTES_BUDGET", 10 * blob_get_largest_answer())
+    monkeypatch.setattr(raw_messages, "BLOB_GET_BATCH_BYTES", 120)
     fake.max_objects_in_get = 100
     serve(fake, [50] * 150)
     assert len(rows(config)) == 150
-    assert fake.sent("Email/query", "limit") == [10, 100, 100]
+    assert fake.sent("Email/query", "limit") == [100, 100]  # not a first page sized for blobs of 1 MB each
+    batches = [arguments["ids"] for _, arguments in blob_gets(fake)]
+    assert [len(ids) for ids in batches] == [2] * 75  # 2 x 50 <= 120 < 3 x 50
+    assert sorted(blob_id for ids in batches for blob_id in ids) == sorted(f"G{n}" for n in range(150))
 
 
-def test_messages_created_since_the_last_sync_come_by_the_blob_get_of_their_changes_page(
+def test_messages_created_since_the_last_sync_come_by_a_blob_get_after_their_changes_page(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
     contents = serve(fake, [50] * 2)
@@ -177,9 +200,10 @@ def test_messages_created_since_the_last_sync_come_by_the_blob_get_of_their_chan
     output = read_stream(config | {"include_raw_message": True}, "raw_messages", state=state)
     assert [(m.record.data["id"], base64.b64decode(m.record.data["raw_message"])) for m in output.records] == [
         ("M0002", contents["G2"])]
-    [changes_page] = fake.requests
-    assert [name for name, _, _ in changes_page["methodCalls"]] == [
-        "Email/changes", "Email/get", "Email/get", "Blob/get"]  # no Blob/get of updated ones: nothing filtered
+    [changes_page, blob_get] = fake.requests
+    assert [name for name, _, _ in changes_page["methodCalls"]] == ["Email/changes", "Email/get", "Email/get"]
+    [[name, arguments, _]] = blob_get["methodCalls"]
+    assert (name, arguments["ids"]) == ("Blob/get", ["G2"])
     assert downloads(fake) == []
 
 

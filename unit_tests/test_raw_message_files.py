@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import re
 from pathlib import Path
@@ -15,6 +17,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_jmap import SourceJmap
+from source_jmap.streams import staging as staging_module
 from source_jmap.streams.staging import _path_part, _received_month
 
 from .fake_jmap import FakeJmap, email
@@ -147,7 +150,8 @@ def test_a_pages_files_are_flushed_to_disk_once_all_are_written_and_before_its_s
     fake: FakeJmap, config: dict[str, Any], staging: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flushes: list[list[str]] = []  # the files on disk at each flush
-    monkeypatch.setattr(os, "sync", lambda: flushes.append(sorted(p.name for p in staging.rglob("*.eml"))))
+    monkeypatch.setattr(staging_module, "sync_filesystem",
+                        lambda directory: flushes.append(sorted(p.name for p in directory.rglob("*.eml"))))
     seed(fake, [10] * 5)  # maxObjectsInGet 3: pages of 3 and 2
     output = read_raw(config, include_files=True)
     assert output.errors == []
@@ -160,10 +164,47 @@ def test_without_include_files_nothing_is_flushed_to_disk(
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flushes: list[None] = []
+    monkeypatch.setattr(staging_module, "sync_filesystem", lambda directory: flushes.append(None))
     monkeypatch.setattr(os, "sync", lambda: flushes.append(None))
     seed(fake, [10] * 5)
     assert read_raw(config, include_files=False).errors == []
     assert flushes == []
+
+
+def test_flushing_syncs_the_filesystem_of_the_staging_directory_alone(
+    staging: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []  # the device of each directory given to syncfs
+    monkeypatch.setattr(staging_module, "_libc_syncfs", lambda: lambda fd: synced.append(os.fstat(fd).st_dev) or 0)
+    monkeypatch.setattr(os, "sync", lambda: pytest.fail("os.sync() waits for every filesystem of the machine"))
+    staging_module.flush_to_disk()
+    assert synced == [staging.stat().st_dev]
+
+
+def test_a_syncfs_that_fails_fails_the_flush_so_that_no_state_covers_the_files(
+    staging: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(staging_module, "_libc_syncfs", lambda: failing)
+    with pytest.raises(OSError, match=r"syncfs of the staging directory .* failed: Input/output error"):
+        staging_module.flush_to_disk()
+
+
+def test_without_syncfs_in_the_c_library_every_filesystem_is_synced(
+    staging: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[None] = []
+    monkeypatch.setattr(staging_module, "_libc_syncfs", lambda: None)
+    monkeypatch.setattr(os, "sync", lambda: synced.append(None))
+    staging_module.flush_to_disk()
+    assert synced == [None]
+
+
+def test_syncfs_of_the_c_library_syncs_a_real_directory(tmp_path: Path) -> None:
+    staging_module.sync_filesystem(tmp_path)  # raises if the call is wrong (Linux has syncfs since 2.6.39)
 
 
 @pytest.mark.parametrize(("blob_id", "size"), [("G0", None), ("G0", "abc"), ("G0", -1), (None, 10), (5, 10)])

@@ -67,15 +67,23 @@ def test_a_flag_change_downloads_nothing_when_the_selection_filters_no_mailbox(
     assert read_stream(config, "raw_messages", state=final_state(first)).records == []
 
 
-@pytest.mark.parametrize(("before", "after"), [
-    ({"exclude_mailboxes": ["junk"]}, {"exclude_mailboxes": []}),
-    ({"start_date": "2024-01-03T00:00:00Z"}, {}),
-    ({"mailboxes": ["inbox"]}, {"mailboxes": ["inbox", "junk"]}),
-], ids=["exclusion emptied", "start_date removed", "a mailbox added"])
-@pytest.mark.parametrize("stream", ["emails", "threads", "raw_messages"])
+WIDER = {
+    "exclusion emptied": ({"exclude_mailboxes": ["junk"]}, {"exclude_mailboxes": []}),
+    "start_date removed": ({"start_date": "2024-01-03T00:00:00Z"}, {}),
+    "a mailbox added": ({"mailboxes": ["inbox"]}, {"mailboxes": ["inbox", "junk"]}),
+}
+
+
+# Threads follow the account, not the mailbox filters (an email moved out of Trash keeps its thread
+# unchanged, so Thread/changes never brings it): only start_date narrows them.
+@pytest.mark.parametrize(("stream", "change"), [
+    *((stream, change) for stream in ("emails", "raw_messages") for change in WIDER),
+    ("threads", "start_date removed"),
+])
 def test_a_wider_selection_brings_in_what_it_now_covers_and_says_why(
-    mailboxes: FakeJmap, config: dict[str, Any], before: dict[str, Any], after: dict[str, Any], stream: str
+    mailboxes: FakeJmap, config: dict[str, Any], stream: str, change: str
 ) -> None:
+    before, after = WIDER[change]
     config |= {"include_raw_message": True}
     mailboxes.create("Email", email(1) | {"blobId": "G1", "size": 10})  # received 2024-01-02, in INBOX
     mailboxes.create("Email", in_junk(2) | {"mailboxIds": {"mb-inbox": True}})  # 2024-01-03, in INBOX
@@ -98,3 +106,26 @@ def test_a_state_written_before_states_knew_their_selection_is_taken_as_it_is(
     del state["accounts"]["acc1"]["selection"]
     second = read_stream(config, "emails", state=state)
     assert ids(second) == [] and "selection" in final_state(second)["accounts"]["acc1"]
+
+
+def test_a_thread_whose_email_moves_out_of_an_excluded_mailbox_is_in_the_destination(
+    mailboxes: FakeJmap, config: dict[str, Any]
+) -> None:
+    config |= {"exclude_mailboxes": ["junk"]}
+    mailboxes.create("Email", in_junk(1))
+    mailboxes.create("Thread", {"id": "T0001", "emailIds": ["M0001"]})
+    first = read_stream(config, "threads")
+    mailboxes.update("Email", "M0001", mailboxIds={"mb-inbox": True})  # its Thread does not change
+    second = read_stream(config, "threads", state=final_state(first))
+    assert set(ids(first)) | set(ids(second)) == {"T0001"}
+
+
+def test_threads_are_not_imported_again_when_only_the_mailbox_filters_change(
+    mailboxes: FakeJmap, config: dict[str, Any]
+) -> None:
+    mailboxes.create("Email", in_junk(1))
+    mailboxes.create("Thread", {"id": "T0001", "emailIds": ["M0001"]})
+    first = read_stream({**config, "exclude_mailboxes": ["junk"]}, "threads")
+    second = read_stream({**config, "mailboxes": ["inbox"]}, "threads", state=final_state(first))
+    assert ids(first) == ["T0001"] and ids(second) == []
+    assert not any("the email selection changed" in log.log.message for log in second.logs)

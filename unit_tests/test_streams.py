@@ -219,6 +219,31 @@ def test_mailboxes_stream_reads_every_property_and_adds_account_id(fake: FakeJma
     assert "properties" not in fake.requests[0]["methodCalls"][2][1]
 
 
+def test_a_mailbox_the_reread_brought_and_then_destroyed_is_emitted_as_deleted(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """The reread after Mailbox/changes may bring a mailbox created after the state it is saved with; once
+    destroyed, a server that leaves created-then-destroyed ids out of /changes (RFC 8620 section 5.2, as
+    this fake does) never reports it: the full reread that no longer finds it must (simulation seed 6-192)."""
+    fake.create("Mailbox", {"id": "mb1", "name": "Inbox", "role": "inbox", "parentId": None})
+    state = final_state(read_stream(config, "mailboxes"))
+
+    def create_after_changes(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name != "Mailbox/changes":
+            return None
+        answer = fake._dispatch(name, arguments)
+        fake.create("Mailbox", {"id": "mb2", "name": "Made meanwhile", "role": None, "parentId": None})
+        fake.override = None
+        return answer
+
+    fake.override = create_after_changes
+    second = read_stream(config, "mailboxes", state=state)
+    assert "mb2" in ids(second)
+    fake.destroy("Mailbox", "mb2")
+    third = read_stream(config, "mailboxes", state=final_state(second))
+    assert [m.record.data["id"] for m in third.records if "_ab_cdc_deleted_at" in m.record.data] == ["mb2"]
+
+
 def test_first_import_page_emits_an_estimate_of_the_total_for_the_progress_bar(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
@@ -256,6 +281,20 @@ def test_thread_that_gains_a_reply_is_emitted_again_by_thread_changes(fake: Fake
     assert [m.record.data["emailIds"] for m in output.records] == [["M0001", "M0002"]]
 
 
+def test_no_state_follows_a_record_that_it_does_not_cover(fake: FakeJmap, config: dict[str, Any]) -> None:
+    """A destination commits the records before a STATE under that state. One that commits T0002 under the
+    state it started from never learns of T0002's deletion on a server that leaves created-then-destroyed
+    ids out of /changes (RFC 8620 section 5.2, SHOULD): simulation seed 5-80."""
+    fake.create("Thread", {"id": "T0001", "emailIds": ["M0001"]})
+    state = final_state(read_stream(config, "threads"))
+    for number in (2, 3):
+        fake.create("Thread", {"id": f"T{number:04d}", "emailIds": [f"M{number:04d}"]})
+    output = read_stream(config, "threads", state=state)
+    told = [message.type.value for message in output.records_and_state_messages]
+    assert told == ["STATE", "RECORD", "RECORD", "STATE"] and set(ids(output)) == {"T0002", "T0003"}
+    assert stream_states(output) == [state, final_state(output)] and final_state(output) != state
+
+
 def test_identities_are_read_whole_with_the_submission_capability(fake: FakeJmap, config: dict[str, Any]) -> None:
     fake.create("Identity", {"id": "I1", "name": "Alice", "email": "alice@jmap.test"})
     fake.mocker.get(
@@ -268,6 +307,38 @@ def test_identities_are_read_whole_with_the_submission_capability(fake: FakeJmap
         "urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"
     ]
     assert fake.method_calls() == [["Identity/get"]] and fake.requests[0]["methodCalls"][0][1]["ids"] is None
+
+
+def test_an_identity_destroyed_between_syncs_is_emitted_as_deleted_by_a_server_without_identity_changes(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    fake.mocker.get(SESSION_URL, json=_session_with_submission())
+    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name == "Identity/changes" else None
+    for number in (1, 2):
+        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+    first = read_stream(config, "identities")
+    fake.destroy("Identity", "I1")
+    second = read_stream(config, "identities", state=final_state(first))
+    assert [(m.record.data["id"], "_ab_cdc_deleted_at" in m.record.data) for m in second.records] == [
+        ("I2", False), ("I1", True),
+    ]
+    assert fake.sent_calls("Identity/changes")  # the server was asked, and said it has none
+
+
+def test_an_identity_destroyed_after_an_upgrade_is_emitted_as_deleted_by_identity_changes(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """A state saved before identities kept a memo lists none of the ids the destination holds."""
+    fake.mocker.get(SESSION_URL, json=_session_with_submission())
+    for number in (1, 2):
+        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+    state = final_state(read_stream(config, "identities"))
+    del state["accounts"]["acc1"]["memo"]  # as 0.2.0 wrote it
+    fake.update("Identity", "I2", name="Alice B.")
+    state = final_state(read_stream(config, "identities", state=state))
+    fake.destroy("Identity", "I1")
+    output = read_stream(config, "identities", state=state)
+    assert [(m.record.data["id"], "_ab_cdc_deleted_at" in m.record.data) for m in output.records] == [("I1", True)]
 
 
 def test_account_without_submission_capability_yields_no_identities_and_a_log_line(

@@ -46,13 +46,15 @@ def test_import_captures_the_state_before_the_first_page_and_anchors_each_page_a
     ]
     assert [page.total for _, page in pages] == [7, None, None]
     assert fake.method_calls()[0] == ["Email/get", "Email/query", "Email/get", "Email/changes"]
+    assert fake.sent_calls("Email/changes")[0]["#sinceState"] == {"resultOf": "state", "name": "Email/get",
+                                                                  "path": "/state"}
     assert [query.get("anchor") for query in fake.sent_calls("Email/query")] == [None, "M0002", "M0005"]
 
 
 def test_import_resumes_after_its_anchor_with_the_state_it_captured(fake: FakeJmap) -> None:
     for number in range(5):
         fake.create("Email", email(number))
-    fake.update("Email", "M0000", keywords={"$seen": True})  # after the capture: state 6
+    fake.create("Email", email(5))  # after the import's state: left to the changes that follow the import
     pages = consumed(sync().pages("5", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
     assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
     assert pages[0][1].state == "5"  # the state captured before the interrupted import, not a newer one
@@ -262,3 +264,21 @@ def test_a_type_whose_objects_change_unlisted_is_read_whole_after_its_changes(fa
     pages = list(sync(mailboxes).pages("2", None))
     assert [[obj["totalThreads"] for obj in page.created] for page in pages] == [[], [2, 1]]
     assert {page.state for page in pages} == {"2"}
+
+
+def test_an_object_created_after_the_import_state_is_left_to_the_changes_that_follow(fake: FakeJmap) -> None:
+    """RFC 8620 section 5.2: created and destroyed since a state, an object SHOULD be in none of the lists.
+    Yielded by the import and destroyed before the next sync, it stayed in the destination for ever (the
+    simulation's "left over" emails on such a server)."""
+    for number in range(4):
+        fake.create("Email", email(number))
+
+    def arrives_after_the_first_page(name: str, arguments: dict[str, Any]) -> None:
+        if name == "Email/query" and arguments.get("anchor") == "M0002" and "M0009" not in fake.store("Email").objects:
+            fake.create("Email", email(9))
+
+    fake.override = arrives_after_the_first_page
+    pages = consumed(sync().pages(None, None))
+    assert [object_id for ids, _ in pages for object_id in ids] == ["M0000", "M0001", "M0002", "M0003"]
+    changes = list(sync().pages(pages[-1][1].state, None))
+    assert [obj["id"] for page in changes for obj in page.created] == ["M0009"]  # while it lasts

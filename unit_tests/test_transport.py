@@ -1,7 +1,7 @@
 """The client's connections ask the kernel to acknowledge each answer at once (TCP_QUICKACK).
 
-Against a real HTTP server on loopback; what is checked is that the option is set before every answer
-is read, on a connection kept alive across requests. What it is worth is measured by bench/ (raw
+Against a real HTTP server on loopback; what is checked is that the option is set before every read of
+an answer, on a connection kept alive across requests. What it is worth is measured by bench/ (raw
 messages from Cyrus: 61 s without, 8-13 s with).
 """
 
@@ -71,12 +71,39 @@ def read_three_times(server: ThreadingHTTPServer) -> JmapClient:
 
 
 @pytest.mark.skipif(QUICKACK is None, reason="this platform has no TCP_QUICKACK")
+def test_every_read_of_an_answer_comes_right_after_a_switch_to_immediate_acks(
+    server: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []  # on the client's sockets: "ack" for TCP_QUICKACK switched on, "read" for a read
+    setsockopt, recv_into = socket.socket.setsockopt, socket.socket.recv_into
+    port = server.server_address[1]
+
+    def recording_setsockopt(sock: socket.socket, level: int, option: int, value: Any, *rest: Any) -> None:
+        if (level, option, value) == (socket.IPPROTO_TCP, QUICKACK, 1):
+            events.append("ack")
+        setsockopt(sock, level, option, value, *rest)
+
+    def recording_recv_into(sock: socket.socket, *args: Any) -> int:
+        if sock.getpeername()[1] == port:  # not the server's own reads of the requests
+            events.append("read")
+        return recv_into(sock, *args)
+
+    monkeypatch.setattr(socket.socket, "setsockopt", recording_setsockopt)
+    monkeypatch.setattr(socket.socket, "recv_into", recording_recv_into)
+    read_three_times(server)
+    reads = [index for index, event in enumerate(events) if event == "read"]
+    assert len(reads) >= 4
+    # The kernel forgets TCP_QUICKACK within an answer: armed once an answer, its later segments waited 40 ms.
+    assert all(events[index - 1] == "ack" for index in reads)
+
+
+@pytest.mark.skipif(QUICKACK is None, reason="this platform has no TCP_QUICKACK")
 def test_every_answer_is_read_with_immediate_acks_on_one_kept_alive_connection(
     server: ThreadingHTTPServer, quickacks: list[int]
 ) -> None:
     client = read_three_times(server)
     assert client.requests_sent == 4  # the session and three calls
-    assert len(quickacks) == 4
+    assert len(quickacks) >= 4
     assert len(set(quickacks)) == 1 and len(server.connections) == 1  # type: ignore[attr-defined]
 
 

@@ -6,7 +6,17 @@ config -> session (discovery, session) -> client (wire, transport, retry, respon
 
 from .accounts import select_mail_accounts
 from .auth import BasicCredentials, BearerCredentials, Credentials
-from .blobs import BLOB_GET_LARGEST_BLOB, RFC822, Blobs, blob_get, blob_get_capability, blob_url, existing_emails
+from .blobs import (
+    BLOB_GET_BATCH_BYTES,
+    BLOB_GET_LARGEST_BLOB,
+    RFC822,
+    Blobs,
+    blob_get,
+    blob_get_capability,
+    blob_url,
+    existing_emails,
+    fetch_blobs,
+)
 from .client import JmapClient
 from .datatype import DataType, Query
 from .discovery import validate_session_url
@@ -15,6 +25,7 @@ from .errors import (
     JmapConfigError,
     JmapError,
     JmapMethodError,
+    JmapRequestError,
     JmapServerError,
     JmapTransportError,
 )
@@ -25,6 +36,7 @@ from .sync import Page, Sync, read_all
 from .wire import MethodCall, ResultReference
 
 __all__ = [
+    "BLOB_GET_BATCH_BYTES",
     "BLOB_GET_LARGEST_BLOB",
     "MAIL",
     "PAGE_BYTES_BUDGET",
@@ -40,6 +52,7 @@ __all__ = [
     "JmapConfigError",
     "JmapError",
     "JmapMethodError",
+    "JmapRequestError",
     "JmapServerError",
     "JmapSession",
     "JmapTransportError",
@@ -54,6 +67,7 @@ __all__ = [
     "blob_get_capability",
     "blob_url",
     "existing_emails",
+    "fetch_blobs",
     "read_all",
     "select_mail_accounts",
     "validate_session_url",

@@ -32,11 +32,16 @@ class ImportRequest:
     via: MethodCall | None
     get: MethodCall
     blobs: MethodCall | None
-    newcomers: MethodCall | None = None  # the `/changes` that must see the page's `/get` (newcomers.py)
+    # `Foo/changes` since the import's state, after the query: which of the page's objects were created after it.
+    created: MethodCall | None = None
+    # A page of one object that follows an id cannot hold that id too (its /get would ask for two): this asks for
+    # the id before the page's position, after the page's query. Two changes between the two calls that cancel
+    # out would go unseen; a page of two or more holds the id it follows in its own answer instead.
+    check: MethodCall | None = None
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *(call for call in (self.newcomers, self.blobs) if call is not None)]
+        return [*self.page_calls, *(call for call in (self.blobs, self.created, self.check) if call is not None)]
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -62,18 +67,18 @@ class ChangesRequest:
 
 def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
-    size: int, newcomers: Callable[[MethodCall | None, int], MethodCall | None] | None = None,
+    changes_since: str | None, size: int,
 ) -> ImportRequest:
     """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, the
-    `newcomers` call made from the state call and the size, and the Blob/get of the page's blobs when the type
-    asks for them.
+    Blob/get of their blobs when the type asks for them, and `Foo/changes` since `changes_since` (or since the
+    state captured here, when capturing and `changes_since` is "") for the objects created meanwhile.
 
-    A page that follows an id starts at it, one position early, and asks for at least 2 ids (one new)."""
+    A page of more than one object that follows an id starts at it, one position early."""
     arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
     if "anchor" in progress:
         arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
-    elif "follows" in progress:
-        arguments |= {"position": progress["position"] - 1, "limit": max(size, 2)}
+    elif follows(progress) is not None:
+        arguments["position"] = progress["position"] - (size > 1)
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
         arguments["position"] = progress.get("position", 0)
     if calculate_total:
@@ -88,7 +93,15 @@ def import_request(
     state = data_type.get(account_id, [], "state") if capture_state else None
     get = data_type.get(account_id, ids, "get")
     blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
-    return ImportRequest(state, query, via, get, blobs, newcomers(state, size) if newcomers else None)
+    created = None
+    if changes_since is not None:
+        since = state.ref("/state") if state is not None and not changes_since else changes_since
+        created = MethodCall(f"{data_type.name}/changes", {"accountId": account_id, "sinceState": since}, "created")
+    check = None
+    if follows(progress) is not None and size == 1:
+        check = MethodCall(query.name, {**query_arguments(data_type, account_id, progress),
+                                        "position": progress["position"] - 1, "limit": 1}, "check")
+    return ImportRequest(state, query, via, get, blobs, created, check)
 
 
 def query_arguments(data_type: DataType, account_id: str, progress: ResumePoint) -> dict[str, Any]:
@@ -165,6 +178,12 @@ def next_window(progress: ResumePoint, position: int, page_ids: list[str], last_
     if bound is not None and later is not None and (current is None or later > current):
         return {"after": bound, "position": 0}
     return {**in_window(progress, position + len(page_ids)), "follows": page_ids[-1]}
+
+
+def follows(progress: ResumePoint) -> str | None:
+    """The id a page from `progress` starts at, one position early; None for a page that follows none."""
+    object_id = progress.get("follows")
+    return object_id if isinstance(object_id, str) and progress.get("position", 0) > 0 else None
 
 
 def in_window(progress: ResumePoint, position: int) -> ResumePoint:

@@ -29,6 +29,7 @@ from typing import Any
 from .blobs import Blobs, blob_get_largest_answer
 from .calls import (
     changes_request,
+    follows,
     import_request,
     in_window,
     locate_call,
@@ -167,19 +168,24 @@ class Sync:
         # Ids already yielded that a window may bring again, with their sort values: by windows, the objects of
         # the window's bound and later; by anchors, the last page's (a switch to windows reads it again).
         seen: dict[str, Any] = {}
-        recent: list[str] = [progress["follows"]] if "follows" in progress else []  # the query ids of the page before
+        recent = [object_id] if (object_id := follows(progress)) else []  # the query ids of the page before
         lost_anchors = window_restarts = shifts = 0
-        newcomers = Newcomers(self._client, self._type, self._account_id, captured)
+        # Objects created after the import's state are left to the /changes that follow it: one the import
+        # yielded and the server destroyed before those changes is in none of their lists (RFC 8620 section 5.2:
+        # created and destroyed since the state, it SHOULD be left out), so the destination would keep it for
+        # ever. Tracked by a `Foo/changes` in each page's request, from the state ("": captured in the same one).
+        tracked: str | None = None if stateless else captured or ""
+        created_after: set[str] = set()
         if stateless:
             captured = ""  # the pages' state is never saved
         while True:
             build = functools.partial(import_request, self._type, self._account_id, captured is None, progress, True,
-                                      newcomers=newcomers.call if changes_follow else None)
+                                      tracked)
             request, responses = size.send(self._client, build, self._type.using)
             if request.state is not None:
                 captured = GetResult.of(request.state.name, responses[request.state]).state
-            if not newcomers.reached_page(request.newcomers, responses):
-                continue  # more changed since the page before than one answer holds: the page is asked again
+            if request.created is not None:
+                tracked = self._created_since(request.created, responses, created_after)
             try:
                 query = QueryResult.of(request.query.name, responses[request.query])
             except JmapMethodError as error:
@@ -213,7 +219,10 @@ class Sync:
                     f"{request.query.name} answered a page at position {query.position} when asked for position "
                     f"{asked_position}: the server ignores `position` and is not making progress"
                 )
-            if "follows" in progress and query.ids[:1] != [progress["follows"]]:
+            following = follows(progress)
+            overlap = following is not None and request.check is None  # the page starts at the id it follows
+            if following is not None and (query.ids[:1] if overlap else self._checked(request.check, responses)) != [
+                    following]:
                 # Objects before the page came or went since the page before: page on from where its ids are now.
                 shifts += 1
                 if shifts > MAX_WINDOW_SHIFTS_IN_A_ROW:
@@ -244,7 +253,8 @@ class Sync:
             got = GetResult.of(request.get.name, responses[request.get])
             last = got.objects.last_of(ids)
             last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
-            done = self._import_done(query, "follows" in progress)
+            done = self._import_done(query, overlap)
+            ids = [object_id for object_id in ids if object_id not in created_after]
             if windowed:
                 ids = [object_id for object_id in ids if object_id not in seen]
                 next_point = next_window(progress, asked_position, query.ids, last_value) if query.ids else progress
@@ -256,7 +266,7 @@ class Sync:
             page_total = None
             if not counted and query.total is not None:
                 # What is left from this page on; a page that follows an id starts one position early, at it.
-                counted, page_total = True, max(0, query.total - (query.position or 0) - ("follows" in progress))
+                counted, page_total = True, max(0, query.total - (query.position or 0) - overlap)
             wanted = set(ids)
             not_found = [object_id for object_id in got.not_found if object_id in wanted]
             refetched = self._refetch(not_found, request.get.name)
@@ -271,6 +281,32 @@ class Sync:
             size.fit(len(query.ids), responses.size)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del responses, query, ids, got, refetched, last, wanted
+
+    @staticmethod
+    def _checked(call: MethodCall | None, responses: MethodResponses) -> list[str]:
+        """The ids a page's check call found just before the page's position."""
+        assert call is not None
+        return QueryResult.of(call.name, responses[call]).ids
+
+    def _created_since(self, call: MethodCall, responses: MethodResponses, created: set[str]) -> str | None:
+        """Add to `created` what the page's `Foo/changes` (and those after it, while it has more) lists as
+        created; the state to ask from next, or None to stop asking: the server cannot tell (no `/changes`,
+        or not from this state), and the import yields what it finds, as before."""
+        try:
+            changes = ChangesResult.of(call.name, responses[call])
+            created.update(changes.created)
+            while changes.has_more_changes:
+                since = changes.new_state
+                more = MethodCall(call.name, {"accountId": self._account_id, "sinceState": since}, call.call_id)
+                changes = ChangesResult.of(call.name, self._client.call([more], self._type.using)[more])
+                if changes.new_state == since:
+                    raise JmapServerError(f"{call.name} says more changes follow state {since} but gives it again")
+                created.update(changes.created)
+        except (JmapMethodError, JmapServerError) as error:
+            self._logger.info("%s: account %s: %s cannot tell which objects were created during the import (%s); "
+                              "the import yields them too", self._label, self._account_id, call.name, error)
+            return None
+        return changes.new_state
 
     def _relocated(self, progress: ResumePoint, recent: list[str]) -> ResumePoint:
         """Where a page that follows `recent` (the page before's query ids) goes on once objects before it came
@@ -354,7 +390,9 @@ class Sync:
             size.fit(changes.count, responses.size)
             del responses, changes, created, updated
         if self._type.reread_after_changes:
-            yield Page(self.objects(), changes.new_state, imported=False)
+            # Every object, as an import reads them: an object the destination holds and this read does not
+            # bring is gone, even one created after `new_state` and destroyed since (left out of /changes).
+            yield Page(self.objects(), changes.new_state, imported=True)
 
     def _page_size(self) -> PageSize:
         """Pages up to maxObjectsInGet; where each object may bring its blob, the first one sized for the worst."""

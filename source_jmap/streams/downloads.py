@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -58,16 +58,19 @@ def in_order(tasks: Iterable[Task[T]], workers: int, name: str) -> Iterator[T]:
 @dataclass(frozen=True)
 class Download(Generic[T]):
     """A task whose records need a blob of an email: `run` makes them, downloading (JmapBlobNotFoundError on a
-    404); `held` as in `Task`; `what` names the blob in a log line or an error ("part 2 of email M1 (blob B1)")."""
+    404); `held` as in `Task`; `what` names the blob in a log line or an error ("part 2 of email M1 (blob B1)").
+    A task of several emails (a Blob/get batch) hands each 404 back as a `NotFound` of that email's download."""
 
-    run: Callable[[], list[T]]
+    run: Callable[[], Sequence[T | NotFound[T]]]
     held: int
     email_id: str
     what: str
 
 
 @dataclass(frozen=True)
-class _NotFound(Generic[T]):
+class NotFound(Generic[T]):
+    """A download that answered HTTP 404, to be checked."""
+
     download: Download[T]
 
 
@@ -97,7 +100,7 @@ def checked_in_order(
     for attempt in range(1, MISSING_BLOB_ATTEMPTS + 1):
         not_found: list[Download[T]] = []
         for item in in_order(((_catching(download), download.held) for download in pending), workers, name):
-            if isinstance(item, _NotFound):
+            if isinstance(item, NotFound):
                 not_found.append(item.download)
             else:
                 yield item
@@ -117,12 +120,12 @@ def checked_in_order(
     raise JmapServerError(_still_missing(missing.label, list(pending)))
 
 
-def _catching(download: Download[T]) -> Callable[[], list[T | _NotFound[T]]]:
-    def run() -> list[T | _NotFound[T]]:
+def _catching(download: Download[T]) -> Callable[[], list[T | NotFound[T]]]:
+    def run() -> list[T | NotFound[T]]:
         try:
             return list(download.run())
         except JmapBlobNotFoundError:
-            return [_NotFound(download)]
+            return [NotFound(download)]
 
     return run
 

@@ -8,19 +8,24 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..jmap import (
+    BLOB_GET_BATCH_BYTES,
     BLOB_GET_LARGEST_BLOB,
     MAIL,
     RFC822,
     Blobs,
     DataType,
+    JmapBlobNotFoundError,
     JmapClient,
+    JmapMethodError,
+    JmapRequestError,
     JmapServerError,
     blob_get_capability,
     blob_url,
     existing_emails,
+    fetch_blobs,
 )
 from .base import UPDATED_AT, JmapStream, Record
-from .downloads import Download, MissingBlobs, checked_in_order
+from .downloads import Download, MissingBlobs, NotFound, checked_in_order
 from .selection import EmailSelection
 from .staging import FileRecord, most_file_bytes, staged_path
 
@@ -32,13 +37,13 @@ class RawMessageStream(JmapStream):
     the latest row whole, so a column would have to be downloaded again on every flag change to
     keep the row complete. Message content never changes in JMAP, so these rows are written once
     and removed only when the email is destroyed; keyword or mailbox changes cost nothing here.
-    Where the account offers Blob/get (RFC 9404, or Cyrus's extension), each page's messages come in the
-    same request as its Email/get, by a Blob/get chained to it (jmap.DataType.blobs), each up to
-    BLOB_GET_LARGEST_BLOB bytes; larger ones, and any the Blob/get did not send whole, are downloaded
-    through the session's downloadUrl, in parallel up to the server's maxConcurrentRequests. Records keep
-    query order. A download answering HTTP 404 is checked (`downloads.checked_in_order`): an email destroyed
-    after its Email/get has no record (its deletion comes with the changes); one that still exists is tried
-    again, then fails the sync.
+    Where the account offers Blob/get (RFC 9404, or Cyrus's extension), the messages of at most
+    BLOB_GET_LARGEST_BLOB bytes come by Blob/get, in batches of BLOB_GET_BATCH_BYTES by the sizes the page's
+    Email/get declared (jmap.fetch_blobs); larger ones, and any a Blob/get did not send whole, are downloaded
+    through the session's downloadUrl. Batches and downloads run in parallel up to the server's
+    maxConcurrentRequests; records keep query order. A download answering HTTP 404 is checked
+    (`downloads.checked_in_order`): an email destroyed after its Email/get has no record (its deletion comes with
+    the changes); one that still exists is tried again, then fails the sync.
 
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
     has `include_files`, each message is streamed to `<staging>/<accountId>/<YYYY-MM received>/<id>.eml`
@@ -59,18 +64,17 @@ class RawMessageStream(JmapStream):
         self._selection: EmailSelection = selection
         self._max_bytes = max_raw_message_bytes
         self._told_blob_get: set[str] = set()  # the accounts whose use of Blob/get was logged
+        self._told_blob_get_failed = False  # a Blob/get that fails once likely fails every time: said once a read
 
     def data_type(self, account_id: str) -> DataType:
-        """The emails' metadata; where the account offers Blob/get, each page's messages come with it."""
+        """The emails' metadata; their messages are asked for once their sizes are known (`_tasks`)."""
         capability = blob_get_capability(self._client.session, account_id)
         if capability is not None and account_id not in self._told_blob_get:
             self._told_blob_get.add(account_id)
-            self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come with "
-                             "their page, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
-        return DataType("Email", (MAIL,) if capability is None else (MAIL, capability),
-                        ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
-                        query=self._selection.query(account_id), blobs=capability is not None,
-                        blobs_of_updated=capability is not None and self._selection.filters_mailboxes)
+            self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come by "
+                             "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
+        return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
+                        query=self._selection.query(account_id))
 
     def selects(self, account_id: str, obj: Record) -> bool:
         return self._selection.matches(account_id, obj)
@@ -78,35 +82,89 @@ class RawMessageStream(JmapStream):
     def new_records(
         self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
     ) -> Iterator[Record]:
-        """The messages Blob/get brought with the page, the others downloaded in a sliding window
-        (`downloads.checked_in_order`); records in query order, but for those whose download answered 404 at first.
+        """The messages by Blob/get batches and downloads, run in a sliding window (`downloads.checked_in_order`);
+        records in query order, but for those whose download answered 404 at first. (`blobs` is empty: the data
+        type asks for none with its pages.)
         """
         workers = self._client.session.limits.max_concurrent_requests
         missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
                                f"{self.name}: account {account_id}")
-        yield from checked_in_order(self._tasks(account_id, objects, fetched_at, blobs), workers, "raw-message",
-                                    missing)
+        yield from checked_in_order(self._tasks(account_id, objects, fetched_at), workers, "raw-message", missing)
 
-    def _tasks(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Download[Record]]:
-        """The work for each email, in order, with the message bytes it holds in memory: what Blob/get brought,
-        or a download (streamed to its file in file mode: nothing held)."""
+    def _tasks(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Download[Record]]:
+        """The work for the emails, in order, with the message bytes each task holds in memory: a Blob/get batch
+        of consecutive emails where the account offers it, else one email's download (streamed to its file in
+        file mode: nothing held)."""
+        capability = blob_get_capability(self._client.session, account_id)
+        batch: list[Record] = []
+        batch_bytes = 0
         for email in objects:
             _check(email)
-            downloads = self._downloads(email)
-            content = blobs.content(email["blobId"], email["size"]) if downloads else None
-            if content is not None:
-                held = len(content)
-            elif self._staging is not None or not downloads:
-                held = 0  # streamed to its file, or not downloaded at all
+            size = email["size"]
+            by_blob_get = capability is not None and size <= BLOB_GET_LARGEST_BLOB and self._downloads(email)
+            # A batch ends where it is full, and before an email that is not in it: records keep query order. It
+            # never holds more than maxObjectsInGet ids: a page holds no more emails.
+            if batch and (not by_blob_get or batch_bytes + size > BLOB_GET_BATCH_BYTES):
+                yield self._batch_task(account_id, str(capability), batch, batch_bytes, fetched_at)
+                batch, batch_bytes = [], 0
+            if by_blob_get:
+                batch.append(email)
+                batch_bytes += size
             else:
-                held = email["size"]
-            yield Download(functools.partial(self._records_of_one, account_id, email, fetched_at, content), held,
-                           email["id"], f"the message of email {email['id']} (blob {email['blobId']})")
+                yield self._download(account_id, email, fetched_at)
+        if batch:
+            yield self._batch_task(account_id, str(capability), batch, batch_bytes, fetched_at)
 
-    def _records_of_one(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> list[Record]:
-        return [self._raw_record(account_id, email, fetched_at, content)]
+    def _download(self, account_id: str, email: Record, fetched_at: str) -> Download[Record]:
+        """One email's message by its download (JmapBlobNotFoundError on a 404, for `checked_in_order`)."""
+        held = 0 if self._staging is not None or not self._downloads(email) else email["size"]
+        return Download(functools.partial(self._records_of_one, account_id, email, fetched_at), held, email["id"],
+                        f"the message of email {email['id']} (blob {email['blobId']})")
+
+    def _records_of_one(self, account_id: str, email: Record, fetched_at: str) -> list[Record]:
+        return [self._raw_record(account_id, email, fetched_at, None)]
+
+    def _batch_task(
+        self, account_id: str, capability: str, emails: list[Record], declared_bytes: int, fetched_at: str
+    ) -> Download[Record]:
+        """The Blob/get of `emails` and their records; it holds the answer, then (as rows) the messages in base64:
+        twice their bytes, about."""
+        def run() -> list[Record | NotFound[Record]]:
+            blobs = self._blob_get(account_id, capability, emails, declared_bytes)
+            return self._records_of_batch(account_id, emails, fetched_at, blobs)
+
+        return Download(run, 2 * declared_bytes, emails[0]["id"], f"a Blob/get of {len(emails)} messages")
+
+    def _blob_get(self, account_id: str, capability: str, emails: list[Record], declared_bytes: int) -> Blobs:
+        """What one Blob/get brought; nothing (every blob downloaded instead) where it failed or was refused,
+        logged once a read. A transport failure, retried in vain, fails the read as a download's would."""
+        try:
+            return fetch_blobs(self._client, account_id, capability, [email["blobId"] for email in emails],
+                               declared_bytes)
+        except (JmapMethodError, JmapRequestError, JmapServerError) as error:
+            if not self._told_blob_get_failed:
+                self._told_blob_get_failed = True
+                self.logger.warning("raw_messages: account %s: Blob/get failed (%s); its blobs are downloaded instead",
+                                    account_id, error)
+            return Blobs()
+
+    def _records_of_batch(
+        self, account_id: str, emails: list[Record], fetched_at: str, blobs: Blobs
+    ) -> list[Record | NotFound[Record]]:
+        """The records of `emails`, each with what `blobs` holds of its message whole, else downloaded; a download
+        that answers 404 is handed to `checked_in_order` as its own task, the batch's other records kept."""
+        records: list[Record | NotFound[Record]] = []
+        for email in emails:
+            content = blobs.content(email["blobId"], email["size"]) if blobs.lists else None
+            if content is not None:
+                records.append(self._raw_record(account_id, email, fetched_at, content))
+                continue
+            download = self._download(account_id, email, fetched_at)
+            try:
+                records.extend(download.run())
+            except JmapBlobNotFoundError:
+                records.append(NotFound(download))
+        return records
 
     def updated_records(
         self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs

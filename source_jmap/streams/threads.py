@@ -11,8 +11,13 @@ from .selection import EmailSelection
 class ThreadStream(JmapStream):
     """Thread objects (RFC 8621 section 3): `id` and `emailIds`.
 
-    JMAP has no Thread/query: the import pages the selected emails collapsed to one per thread,
-    takes their threadIds and gets those threads, all three calls in one request.
+    JMAP has no Thread/query: the import pages the emails collapsed to one per thread, takes their
+    threadIds and gets those threads, all three calls in one request.
+
+    Threads follow the account, not the mailbox filters (the selection given here holds start_date
+    alone): an email moved out of Trash into the selection keeps its Thread unchanged, so Thread/changes
+    would never bring a thread imported only from the selected emails (simulation seeds 3-1, 3-38).
+    A Thread holds ids only, so a Trash thread in the destination shows nothing of its mail.
     """
 
     name = "threads"
