@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from source_jmap.jmap import MAIL, DataType, JmapServerError, Page, Query
+from source_jmap.jmap import MAIL, DataType, Page, Query
 
 from .fake_jmap import FakeJmap, email
 from .test_sync_engine import EMAILS, sync
@@ -78,22 +78,6 @@ def test_an_import_page_asks_the_changes_since_the_captured_state_after_its_get_
         {"resultOf": "state", "name": "Thread/get", "path": "/state"}, "4"]
 
 
-def test_more_changes_since_the_page_before_than_one_answer_holds_are_followed_and_the_page_asked_again(
-    fake: FakeJmap,
-) -> None:
-    for number in range(4):
-        create_mail(fake, number)
-    first = next(sync().pages(None, None))
-    for number in range(4, 12):  # more new mail than one answer of 3 changes holds
-        create_mail(fake, number)
-    ids = [obj["id"] for page in sync().pages(first.state, first.resume) for obj in page.created]
-    assert ids == ["M0003"]
-    page = ["Email/query", "Email/get", "Email/changes"]
-    assert fake.method_calls()[1:] == [page, ["Email/changes"], ["Email/changes"], page, page, page]
-    anchors = [query.get("anchor") for query in fake.sent_calls("Email/query")]
-    assert anchors == [None, "M0002", "M0002", "M0005", "M0008"]
-
-
 def test_an_import_on_a_server_without_changes_delivers_every_object(fake: FakeJmap) -> None:
     def no_changes(name: str, arguments: dict[str, Any]) -> list[Any] | None:
         return ["error", {"type": "unknownMethod"}] if name.endswith("/changes") else None
@@ -105,28 +89,3 @@ def test_an_import_on_a_server_without_changes_delivers_every_object(fake: FakeJ
     create_mail(fake, 4)
     ids = [obj["id"] for page in [first, *sync().pages(first.state, first.resume)] for obj in page.created]
     assert ids == ["M0000", "M0001", "M0002", "M0003", "M0004"]
-
-
-def test_changes_followed_for_an_import_that_never_reach_a_last_page_stop_with_one_line(fake: FakeJmap) -> None:
-    def going_round(name: str, arguments: dict[str, Any]) -> list[Any] | None:
-        if name != "Email/changes":
-            return None
-        return [name, {"accountId": "acc1", "oldState": arguments["sinceState"], "newState": "9",
-                       "hasMoreChanges": True, "created": [], "updated": [], "destroyed": []}]
-
-    for number in range(4):
-        create_mail(fake, number)
-    fake.override = going_round
-    with pytest.raises(JmapServerError, match="Email/changes says more changes follow state 9 but gives a state it"):
-        list(sync().pages(None, None))
-
-
-def test_a_full_refresh_import_which_no_changes_follow_emits_what_came_during_it(fake: FakeJmap) -> None:
-    for number in range(4):
-        create_mail(fake, number)
-    pages = sync().pages(None, None, changes_follow=False)
-    first = next(pages)
-    create_mail(fake, 4)
-    assert [obj["id"] for page in [first, *pages] for obj in page.created] == [
-        "M0000", "M0001", "M0002", "M0003", "M0004"]
-    assert "Email/changes" not in [name for calls in fake.method_calls() for name in calls]

@@ -43,7 +43,6 @@ from .calls import (
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
-from .newcomers import Newcomers
 from .paging import PageSize
 from .responses import JsonObject, MethodResponses
 from .results import ChangesResult, GetResult, QueryResult
@@ -108,12 +107,10 @@ class Sync:
         self._logger = logger
         self._told_blob_get_failed = False  # a Blob/get that fails on one page likely fails on all: said once
 
-    def pages(self, state: str | None, resume: ResumePoint | None, changes_follow: bool = True) -> Iterator[Page]:
+    def pages(self, state: str | None, resume: ResumePoint | None) -> Iterator[Page]:
         """From a saved state: the changes since it, or an import when the table says the state is of no use.
 
-        `resume` set: an import under way, whose `state` was captured before its first page. `changes_follow`: the
-        changes since the import's state follow it (an incremental sync), so objects created after that state are
-        left to them (newcomers.py); a full refresh, which nothing follows, has its import emit them.
+        `resume` set: an import under way, whose `state` was captured before its first page.
         """
         if state is not None and resume is None:
             try:
@@ -132,7 +129,7 @@ class Sync:
                 else:
                     raise
             state = None
-        yield from self._import(state, resume, stateless=False, changes_follow=changes_follow)
+        yield from self._import(state, resume, stateless=False)
 
     def objects(self) -> Iterator[JsonObject]:
         """Every object once, for a read that keeps no state (no state is captured).
@@ -140,14 +137,13 @@ class Sync:
         An import that loses its anchor goes on from the start, so objects seen before are left out.
         """
         seen: set[str] = set()
-        for page in self._import(None, None, stateless=True, changes_follow=False):
+        for page in self._import(None, None, stateless=True):
             for obj in page.created:
                 if obj["id"] not in seen:
                     seen.add(obj["id"])
                     yield obj
 
-    def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool,
-                changes_follow: bool) -> Iterator[Page]:
+    def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool) -> Iterator[Page]:
         """Pages of a full import, from `resume` on; the state is captured first unless `captured` is given.
 
         Pages go by anchor. A lost anchor (anchorNotFound) goes on from the last sort value; past
@@ -271,7 +267,7 @@ class Sync:
             not_found = [object_id for object_id in got.not_found if object_id in wanted]
             refetched = self._refetch(not_found, request.get.name)
             assert captured is not None  # taken from the saved state or from this request
-            yield Page(newcomers.old(itertools.chain(got.objects.in_order(ids), refetched)), captured, imported=True,
+            yield Page(itertools.chain(got.objects.in_order(ids), refetched), captured, imported=True,
                        resume=None if done else next_point, total=page_total,
                        count=len(ids) - len(not_found) + len(refetched),
                        blobs=self._blobs(responses, request.blobs))

@@ -205,13 +205,12 @@ class JmapStream(Stream, CheckpointMixin):
         saved = self._states.get(account_id) if sync_mode == SyncMode.incremental else None
         try:
             if self.supports_account(account_id):
-                for record in self._read_account(account_id, saved, sync_mode):
+                for record in self._read_account(account_id, saved):
                     yield record.message(self.name) if isinstance(record, FileRecord) else record
         except JmapError as error:
             raise traced(error) from None
 
-    def _read_account(self, account_id: str, saved: AccountState | None,
-                      sync_mode: SyncMode) -> Iterator[Record | AirbyteMessage]:
+    def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
         selection = self._selection.describe() if self._selection else None
         if saved is not None and None not in (saved.selection, selection) and saved.selection != selection:
             self.logger.warning(
@@ -224,8 +223,7 @@ class JmapStream(Stream, CheckpointMixin):
         incremental = saved is not None and saved.import_progress is None
         progress = ImportProgress(self.name, account_id, self.logger)
         sync = Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger)
-        pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None,
-                           changes_follow=sync_mode == SyncMode.incremental)
+        pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
         while (page := next(pages, None)) is not None:
             if page.imported and incremental:  # the saved state was of no use: the stream starts over
                 self.restore_extra_state(account_id, None)

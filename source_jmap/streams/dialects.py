@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-from airbyte_cdk.models import AirbyteMessage, SyncMode
+from airbyte_cdk.models import AirbyteMessage
 
 from ..jmap import DataType
 from ..jmap.errors import JmapMethodError
@@ -102,15 +102,14 @@ class DialectStream(HeldIdsStream):
             if error.error_type != "unknownMethod":
                 raise
 
-    def _read_account(self, account_id: str, saved: AccountState | None,
-                      sync_mode: SyncMode) -> Iterator[Record | AirbyteMessage]:
+    def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
         """A capability the server names but does not serve is one it does not offer.
 
         Cyrus without `jmap_nonstandard_extensions` lists its sieve capability yet answers SieveScript/get
         with unknownMethod. That comes with the first request, before any record.
         """
         try:
-            yield from super()._read_account(account_id, saved, sync_mode)
+            yield from super()._read_account(account_id, saved)
         except JmapMethodError as error:
             if error.error_type != "unknownMethod":
                 raise
