@@ -198,7 +198,7 @@ def test_reads_killed_again_and_again_while_mail_changes_end_equal_to_the_server
     """KILLED_RUNS runs killed at seeded-random records, new threads, replies to old ones and expunges (whole
     threads, new and old, and single emails) between them. A seed draws the same kill points and changes every
     time (KILL_LOOP_SEED picks another), but where the connector is when killed varies with the machine's
-    speed: before the fix of newcomers.py, seeds 1 and 2 each left emails over in one run of two."""
+    speed: before the fix (sync.py, created_after), seeds 1 and 2 each left emails over in one run of two."""
     rng = random.Random(SEED)
     with small_page_origin() as origin:
         sync = Sync(account.config(session_url=f"{origin}/jmap/"), streams=STREAMS)
