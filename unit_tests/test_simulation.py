@@ -25,3 +25,16 @@ def test_every_history_ends_with_the_destination_equal_to_the_server() -> None:
                                                 for number in range(CI_HISTORIES)) if not outcome.ok]
     assert failing == [], f"{len(failing)} of {CI_HISTORIES} histories failed; replay one with " \
                           f"scripts/simulate.sh --one SEED --without-open-holes:\n" + "\n".join(failing)
+
+
+# Histories that found a bug, kept as they are: each failed before its fix (the commit names it).
+FOUND_BUGS = {
+    "s1-946": "Mailbox/changes with pages of 1 listing one mailbox again and again was taken for a server going round",
+    "s1-624": "the same, on another history",
+}
+
+
+@pytest.mark.parametrize("seed", FOUND_BUGS)
+def test_a_history_that_found_a_bug_ends_with_the_destination_equal_to_the_server(seed: str) -> None:
+    outcome = play(seed, open_holes=False)
+    assert outcome.ok, outcome.summary()

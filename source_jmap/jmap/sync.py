@@ -53,8 +53,13 @@ from .wire import MethodCall
 # are possible (states of other types share one counter on Cyrus; an object changed while the run pages
 # is listed again), an endless run is a server going round: one answering a fresh state and one of the
 # same few ids on every page ran 60 s and 35,921 records until killed. A run of real changes lists new
-# ids on nearly every page, however long (100,000 changes at 50 a page: 2,000 pages, each new).
+# ids on nearly every page, however long (100,000 changes at 50 a page: 2,000 pages, each new). A server that
+# logs every change may list an object again for each time it changed, on pages of its own where maxChanges is
+# small: the simulation's model server, pages of 1, a mailbox whose counts changed 11 times between changes of
+# others, was stopped at 10. So each id listed allows REPEAT_PAGES_PER_LISTED_ID more such pages: the endless
+# run above, a few ids going round, still ends within a few dozen pages.
 MAX_CHANGES_PAGES_WITHOUT_NEW_IDS = 10
+REPEAT_PAGES_PER_LISTED_ID = 10
 # Anchors one import may lose (anchorNotFound) before it pages by windows, which need none: a few are
 # mail destroyed or moved under a long import; a server that lost every anchor restarted 35,957 times
 # in 90 s without a record.
@@ -358,8 +363,8 @@ class Sync:
             page_ids = {*changes.created, *changes.updated, *changes.destroyed}
             pages_without_new_ids = 0 if page_ids - listed else pages_without_new_ids + 1
             listed |= page_ids
-            if changes.has_more_changes and (changes.new_state in states
-                                             or pages_without_new_ids > MAX_CHANGES_PAGES_WITHOUT_NEW_IDS):
+            repeats_allowed = MAX_CHANGES_PAGES_WITHOUT_NEW_IDS + REPEAT_PAGES_PER_LISTED_ID * len(listed)
+            if changes.has_more_changes and (changes.new_state in states or pages_without_new_ids > repeats_allowed):
                 what = "a state it gave before" if changes.new_state in states else (
                     f"{'only ids it listed before' if page_ids else 'no changes'}, {pages_without_new_ids} pages "
                     "in a row")
