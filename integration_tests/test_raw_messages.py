@@ -15,12 +15,11 @@ import pytest
 from source_jmap.jmap import (
     MAIL,
     BasicCredentials,
-    Blobs,
     JmapClient,
     JmapServerError,
     MethodCall,
-    blob_get,
     blob_get_capability,
+    fetch_blobs,
 )
 from source_jmap.streams import EmailSelection, downloads
 from source_jmap.streams.raw_messages import RawMessageStream
@@ -62,7 +61,7 @@ def seeded_account(request: pytest.FixtureRequest, server: str, large: bool = Fa
 
 def page_with_a_missing_blob(
     request: pytest.FixtureRequest, server: str, destroyed: bool
-) -> tuple[JmapClient, str, list[dict[str, Any]], Blobs]:
+) -> tuple[JmapClient, str, list[dict[str, Any]]]:
     """Three INBOX emails as a page's Email/get gave them, the second with a blob the server does not have; with
     `destroyed`, the second is also an email the server does not have (destroyed after the page's Email/get).
 
@@ -82,24 +81,23 @@ def page_with_a_missing_blob(
     emails[1] = {**emails[1], "blobId": "G" + "0" * (len(emails[1]["blobId"]) - 1)}
     if destroyed:
         emails[1]["id"] = "M" + "0" * (len(emails[1]["id"]) - 1)
-    blobs = Blobs()  # the plain Cyrus: every message is downloaded, and the missing one answers HTTP 404
     if (capability := blob_get_capability(client.session, account_id)) is not None:
-        # What the page's chained Blob/get brings from Cyrus with its extensions: all but the missing blob, which
-        # is downloaded, and answers HTTP 404.
-        call = blob_get(account_id, [email["blobId"] for email in emails], "blobs")
-        blobs.add(client.call([call], [MAIL, capability])[call])
+        # Cyrus with its extensions: raw_messages asks the three in one Blob/get, which brings all but the missing
+        # blob; that one is downloaded, and answers HTTP 404. On the plain Cyrus every message is downloaded.
+        blobs = fetch_blobs(client, account_id, capability, [email["blobId"] for email in emails],
+                            sum(email["size"] for email in emails))
         assert [blobs.content(e["blobId"], e["size"]) is not None for e in emails] == [True, False, True]
-    return client, account_id, emails, blobs
+    return client, account_id, emails
 
 
 @SERVERS
 def test_an_email_destroyed_before_its_download_is_left_out_of_raw_messages_with_a_log_line(
     request: pytest.FixtureRequest, server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client, account_id, emails, blobs = page_with_a_missing_blob(request, server, destroyed=True)
+    client, account_id, emails = page_with_a_missing_blob(request, server, destroyed=True)
     stream = RawMessageStream(client, lambda: [account_id], EmailSelection(client, None, [], []), 10**9)
     with caplog.at_level(logging.INFO):
-        records = list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z", blobs))
+        records = list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z"))
     assert [record["id"] for record in records] == [emails[0]["id"], emails[2]["id"]]
     assert all(record["raw_message"] for record in records)
     assert (f"the message of email {emails[1]['id']} (blob {emails[1]['blobId']}) answered HTTP 404 and the email "
@@ -112,10 +110,10 @@ def test_an_email_that_exists_but_whose_download_answers_404_fails_the_read_in_o
 ) -> None:
     """Issue 18, item 3: such an email was left out at exit 0, and no later /changes brings it."""
     monkeypatch.setattr(downloads, "MISSING_BLOB_WAIT_SECONDS", 0.0)
-    client, account_id, emails, blobs = page_with_a_missing_blob(request, server, destroyed=False)
+    client, account_id, emails = page_with_a_missing_blob(request, server, destroyed=False)
     stream = RawMessageStream(client, lambda: [account_id], EmailSelection(client, None, [], []), 10**9)
     with pytest.raises(JmapServerError) as failed:
-        list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z", blobs))
+        list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z"))
     assert str(failed.value) == (
         f"raw_messages: account {account_id}: the message of email {emails[1]['id']} (blob {emails[1]['blobId']}) "
         f"answered HTTP 404 to each of {downloads.MISSING_BLOB_ATTEMPTS} downloads while Email/get still finds the "

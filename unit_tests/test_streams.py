@@ -12,7 +12,7 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from source_jmap import SourceJmap
-from source_jmap.jmap import BasicCredentials, Blobs, JmapClient
+from source_jmap.jmap import BasicCredentials, JmapClient
 from source_jmap.streams import EmailSelection, downloads, raw_messages
 
 from .fake_jmap import SESSION_URL, FakeJmap, email
@@ -615,7 +615,7 @@ def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
             taken.append(number)
             yield {"id": f"M{number}", "blobId": f"G{number}", "size": size, "receivedAt": "2024-01-01T00:00:00Z"}
 
-    records = stream.new_records("acc1", emails(), "2026-01-01T00:00:00Z", Blobs())
+    records = stream.new_records("acc1", emails(), "2026-01-01T00:00:00Z")
     assert next(records)["id"] == "M0"
     assert len(taken) == ahead
     assert [record["id"] for record in records] == [f"M{number}" for number in range(1, 200)]

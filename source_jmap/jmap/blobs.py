@@ -1,5 +1,5 @@
 """Blobs: downloads through the session's downloadUrl template (RFC 8620 section 6.2), and Blob/get
-(RFC 9404), which brings many blobs' bytes in one method call, chained to the `/get` that names them."""
+(RFC 9404), which brings many blobs' bytes in one method call."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .errors import JmapServerError
 from .responses import ObjectList
 from .results import GetResult
 from .session import MAIL, JmapSession
-from .wire import MethodCall, ResultReference
+from .wire import MethodCall
 
 RFC822 = "message/rfc822"
 
@@ -49,13 +49,8 @@ BLOB_GET_CAPABILITIES = (BLOB, CYRUS_BLOB)
 BLOB_GET_LARGEST_BLOB = 1_000_000
 
 
-def blob_get_largest_answer() -> int:
-    """The most one blob adds to a Blob/get answer: its data in base64, with room for its id and size."""
-    return BLOB_GET_LARGEST_BLOB * 4 // 3 + 1000
-
-
 # The messages of one Blob/get request (raw_messages): consecutive ones of at most BLOB_GET_LARGEST_BLOB, up to
-# this many octets by the sizes their emails declare. Batches rather than a Blob/get chained to the page:
+# this many octets by the sizes their emails declare. Batches rather than 0.2.0's Blob/get chained to each page:
 # their sizes are known before they are asked for (no first page sized for the worst), each answer is
 # a few MB (not one 64 MB document that the server builds whole before sending any of it), and several
 # run at once, so the server builds the next while the last is written: 3,000 messages of real size (100 MB)
@@ -70,22 +65,17 @@ def blob_get_capability(session: JmapSession, account_id: str) -> str | None:
     return next((name for name in BLOB_GET_CAPABILITIES if account is not None and account.has(name)), None)
 
 
-def blob_get(account_id: str, ids: Sequence[str] | ResultReference, call_id: str) -> MethodCall:
-    """Blob/get of the blobs `ids` names (or a back-reference, `get.ref("/list/*/blobId")`), each cut at
-    BLOB_GET_LARGEST_BLOB octets."""
-    return MethodCall("Blob/get", {"accountId": account_id, "ids": ids, "properties": ["data:asBase64", "size"],
-                                   "length": BLOB_GET_LARGEST_BLOB}, call_id)
-
-
 def fetch_blobs(client: JmapClient, account_id: str, capability: str, blob_ids: Sequence[str],
                 declared_bytes: int) -> Blobs:
-    """The Blob/get of `blob_ids` in one request (`blob_get`), under `capability`; `declared_bytes` is what their
-    objects say the blobs hold. An answer of more than twice that in base64 (plus 1000 octets a blob) is
-    refused (JmapAnswerTooLargeError) rather than held: a broken server cannot fill the memory.
+    """The Blob/get of `blob_ids` in one request, under `capability`, each blob cut at BLOB_GET_LARGEST_BLOB
+    octets; `declared_bytes` is what their objects say the blobs hold. An answer of more than twice that in base64
+    (plus 1000 octets a blob) is refused (JmapAnswerTooLargeError) rather than held: a broken server cannot fill
+    the memory.
 
     Raises what the client raises; JmapServerError where the answer has no usable `list`.
     """
-    call = blob_get(account_id, blob_ids, "blobs")
+    call = MethodCall("Blob/get", {"accountId": account_id, "ids": blob_ids,
+                                   "properties": ["data:asBase64", "size"], "length": BLOB_GET_LARGEST_BLOB}, "blobs")
     cap = 2 * (declared_bytes * 4 // 3 + 1000 * len(blob_ids))
     blobs = Blobs()
     blobs.add(client.call([call], (MAIL, capability), max_bytes=cap)[call])

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .blobs import blob_get
 from .datatype import DataType, Query, ResumePoint
 from .responses import JsonObject
 from .wire import MethodCall
@@ -31,7 +30,6 @@ class ImportRequest:
     query: MethodCall
     via: MethodCall | None
     get: MethodCall
-    blobs: MethodCall | None
     # `Foo/changes` since the import's state, after the query: which of the page's objects were created after it.
     created: MethodCall | None = None
     # A page of one object that follows an id cannot hold that id too (its /get would ask for two): this asks for
@@ -41,7 +39,7 @@ class ImportRequest:
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *(call for call in (self.blobs, self.created, self.check) if call is not None)]
+        return [*self.page_calls, *(call for call in (self.created, self.check) if call is not None)]
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -53,12 +51,10 @@ class ChangesRequest:
     changes: MethodCall
     created: MethodCall
     updated: MethodCall
-    created_blobs: MethodCall | None
-    updated_blobs: MethodCall | None
 
     @property
     def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *(call for call in (self.created_blobs, self.updated_blobs) if call is not None)]
+        return self.page_calls
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -69,9 +65,9 @@ def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
     changes_since: str | None, size: int,
 ) -> ImportRequest:
-    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, the
-    Blob/get of their blobs when the type asks for them, and `Foo/changes` since `changes_since` (or since the
-    state captured here, when capturing and `changes_since` is "") for the objects created meanwhile.
+    """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, and
+    `Foo/changes` since `changes_since` (or since the state captured here, when capturing and `changes_since` is
+    "") for the objects created meanwhile.
 
     A page of more than one object that follows an id starts at it, one position early."""
     arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
@@ -92,7 +88,6 @@ def import_request(
         ids = via.ref(f"/list/*/{spec.via}")
     state = data_type.get(account_id, [], "state") if capture_state else None
     get = data_type.get(account_id, ids, "get")
-    blobs = blob_get(account_id, get.ref("/list/*/blobId"), "blobs") if data_type.blobs else None
     created = None
     if changes_since is not None:
         since = state.ref("/state") if state is not None and not changes_since else changes_since
@@ -101,7 +96,7 @@ def import_request(
     if follows(progress) is not None and size == 1:
         check = MethodCall(query.name, {**query_arguments(data_type, account_id, progress),
                                         "position": progress["position"] - 1, "limit": 1}, "check")
-    return ImportRequest(state, query, via, get, blobs, created, check)
+    return ImportRequest(state, query, via, get, created, check)
 
 
 def query_arguments(data_type: DataType, account_id: str, progress: ResumePoint) -> dict[str, Any]:
@@ -127,17 +122,12 @@ def locate_call(data_type: DataType, account_id: str, progress: ResumePoint, spa
 
 
 def changes_request(data_type: DataType, account_id: str, since: str, size: int) -> ChangesRequest:
-    """`Foo/changes`, the `Foo/get` of what it created and updated, and the Blob/get of their blobs when the
-    type asks for them, in one request."""
+    """`Foo/changes` and the `Foo/get` of what it created and updated, in one request."""
     changes = MethodCall(f"{data_type.name}/changes",
                          {"accountId": account_id, "sinceState": since, "maxChanges": size}, "changes")
     created = data_type.get(account_id, changes.ref("/created"), "created")
     updated = data_type.get(account_id, changes.ref("/updated"), "updated")
-    return ChangesRequest(
-        changes, created, updated,
-        blob_get(account_id, created.ref("/list/*/blobId"), "createdBlobs") if data_type.blobs else None,
-        blob_get(account_id, updated.ref("/list/*/blobId"), "updatedBlobs") if data_type.blobs_of_updated else None,
-    )
+    return ChangesRequest(changes, created, updated)
 
 
 def via_ids(spec: Query, query_ids: list[str], via_objects: Sequence[JsonObject]) -> list[str]:

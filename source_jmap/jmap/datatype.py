@@ -42,9 +42,6 @@ class DataType:
     threads moves elsewhere), so every incremental sync ends with the type read whole again.
     `read_whole_if_query_refused`: the type is small enough to be read with `Foo/get ids: null` where the
     server refuses its `/query` (Apache James answers Mailbox/query only with a `role` filter).
-    `blobs`: each page's `/get` of objects imported or created is followed, in the same request, by a
-    Blob/get of their `blobId`s (blobs.blob_get; `using` must name a Blob/get capability); the page holds
-    what came (Page.blobs). `blobs_of_updated`: the same for the objects a changes page updated.
     """
 
     name: str
@@ -54,8 +51,6 @@ class DataType:
     query: Query | None = field(default_factory=Query)
     reread_after_changes: bool = False
     read_whole_if_query_refused: bool = False
-    blobs: bool = False
-    blobs_of_updated: bool = False
 
     def get(self, account_id: str, ids: Sequence[str] | ResultReference | None, call_id: str) -> MethodCall:
         arguments: dict[str, Any] = {"accountId": account_id, "ids": ids, **self.get_arguments}

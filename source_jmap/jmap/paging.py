@@ -7,9 +7,8 @@ bytes, not its object count, bound the memory of a read: long bodies or many hea
 pages, and pages grow back, never beyond what the server allows, when the objects get smaller.
 
 A page is sized by the one before it, so a page of objects much larger than those before (a run of
-large messages, each with its blob) can overshoot the budget: past ANSWER_CAP_IN_BUDGETS budgets its
-answer is not held but asked for again in halves. Where one object may bring much (a blob with it),
-the first page is sized as if each did, and later ones by what came.
+long bodies) can overshoot the budget: past ANSWER_CAP_IN_BUDGETS budgets its answer is not held but
+asked for again in halves.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ class Request(Protocol):
     """The method calls of one HTTP request, kept by name so that their responses can be looked up.
 
     `page_calls` are those that list and get the page's objects: their refusal for size is the page's. The
-    others (a Blob/get chained to the page) have their failures handled by whoever reads their answers.
+    others (an import page's `Foo/changes` and check) have their failures handled by whoever reads their answers.
     """
 
     @property
@@ -61,17 +60,12 @@ def refused_for_size(error: JmapError) -> bool:
 class PageSize:
     """The size of the pages of one read, between 1 and the server's limit."""
 
-    def __init__(
-        self, ceiling: int, label: str, log: logging.Logger, budget: int | None = None,
-        largest_object: int | None = None,
-    ) -> None:
-        """`largest_object`: the most answer one object may bring; the first page holds as many as fit the
-        budget at that size (none fewer than 1)."""
+    def __init__(self, ceiling: int, label: str, log: logging.Logger, budget: int | None = None) -> None:
         self._label = label
         self._log = log
         self._budget = PAGE_BYTES_BUDGET if budget is None else budget
         self.ceiling = ceiling
-        self.current = ceiling if largest_object is None else max(1, min(ceiling, self._budget // largest_object))
+        self.current = ceiling
         self._answer_cap = self._budget * ANSWER_CAP_IN_BUDGETS
 
     def send(self, client: JmapClient, build: Callable[[int], R], using: Sequence[str]) -> tuple[R, MethodResponses]:

@@ -8,8 +8,6 @@ Import:       `Foo/get ids: []` captures the state first, then pages of `Foo/que
 Changes:      `Foo/changes` with `Foo/get` of created and updated ids in the same request, until
               `hasMoreChanges` is false.
 Whole read:   `Foo/get ids: null`, for types without `/query`.
-Blobs:        for a type that asks (DataType.blobs), a Blob/get of the page's `blobId`s rides in the same
-              request, chained to its `/get`; a page holds what came (Page.blobs), its caller downloads the rest.
 
 Pages hold the server's JSON and decode each object when it is iterated. The engine knows nothing
 of what becomes of the objects; what it does about each method error is retry.py's table. A server
@@ -26,7 +24,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blobs import Blobs, blob_get_largest_answer
 from .calls import (
     changes_request,
     follows,
@@ -82,7 +79,6 @@ class Page:
     goes on (None once it is done, and for changes). `total` is the server's count of what this run of an
     import reads, from its first page on (on that page); `count` how many objects an import page brought
     (None for other pages).
-    `blobs`: what the page's Blob/get calls brought, for a type that asks for blobs.
     """
 
     created: Iterator[JsonObject]
@@ -93,7 +89,6 @@ class Page:
     resume: ResumePoint | None = None
     total: int | None = None
     count: int | None = None
-    blobs: Blobs = field(default_factory=Blobs)
 
 
 class Sync:
@@ -110,7 +105,6 @@ class Sync:
         self._account_id = account_id
         self._label = label
         self._logger = logger
-        self._told_blob_get_failed = False  # a Blob/get that fails on one page likely fails on all: said once
 
     def pages(self, state: str | None, resume: ResumePoint | None) -> Iterator[Page]:
         """From a saved state: the changes since it, or an import when the table says the state is of no use.
@@ -274,8 +268,7 @@ class Sync:
             assert captured is not None  # taken from the saved state or from this request
             yield Page(itertools.chain(got.objects.in_order(ids), refetched), captured, imported=True,
                        resume=None if done else next_point, total=page_total,
-                       count=len(ids) - len(not_found) + len(refetched),
-                       blobs=self._blobs(responses, request.blobs))
+                       count=len(ids) - len(not_found) + len(refetched))
             if done:
                 return
             progress = next_point
@@ -383,7 +376,6 @@ class Sync:
                 itertools.chain(iter(created.objects), self._refetch(created.not_found, request.created.name)),
                 changes.new_state, imported=False, destroyed=changes.destroyed,
                 updated=itertools.chain(iter(updated.objects), self._refetch(updated.not_found, request.updated.name)),
-                blobs=self._blobs(responses, request.created_blobs, request.updated_blobs),
             )
             if not changes.has_more_changes:
                 break
@@ -396,26 +388,9 @@ class Sync:
             yield Page(self.objects(), changes.new_state, imported=True)
 
     def _page_size(self) -> PageSize:
-        """Pages up to maxObjectsInGet; where each object may bring its blob, the first one sized for the worst."""
+        """Pages up to maxObjectsInGet, or the read's own `page_limit` below it."""
         limit = self._client.session.limits.max_objects_in_get
-        return PageSize(min(limit, self._page_limit or limit), self._label, self._logger,
-                        largest_object=blob_get_largest_answer() if self._type.blobs else None)
-
-    def _blobs(self, responses: MethodResponses, *calls: MethodCall | None) -> Blobs:
-        """What the page's Blob/get calls brought. One the server failed or answered unusably is logged (once
-        a read): its blobs are left to the caller's downloads, as are those it did not send whole."""
-        blobs = Blobs()
-        for call in calls:
-            if call is None:
-                continue
-            try:
-                blobs.add(responses[call])
-            except (JmapMethodError, JmapServerError) as error:
-                if not self._told_blob_get_failed:
-                    self._told_blob_get_failed = True
-                    self._logger.warning("%s: account %s: %s failed (%s); its blobs are downloaded instead",
-                                         self._label, self._account_id, call.name, error)
-        return blobs
+        return PageSize(min(limit, self._page_limit or limit), self._label, self._logger)
 
     def _refetch(self, not_found: list[str], method: str) -> list[JsonObject]:
         """Ids the server listed but could not get: asked for once more, and those still missing reported."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..failures import config_error
-from ..jmap import MAIL, Blobs, DataType, JmapClient, JmapServerError, blob_url, existing_emails
+from ..jmap import MAIL, DataType, JmapClient, JmapServerError, blob_url, existing_emails
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .downloads import Download, MissingBlobs, checked_in_order
 from .selection import EmailSelection
@@ -88,19 +88,15 @@ class AttachmentStream(JmapStream):
             for part in parts
         ]
 
-    def new_records(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Record]:
+    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         if self._staging is None:
-            return super().new_records(account_id, objects, fetched_at, blobs)
+            return super().new_records(account_id, objects, fetched_at)
         return self._with_files(account_id, objects, fetched_at, self.records_of, self._staging)
 
-    def updated_records(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Record]:
+    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """In file mode a row emitted again gets its file again: the same path, the same content, rewritten."""
         if self._staging is None:
-            return super().updated_records(account_id, objects, fetched_at, blobs)
+            return super().updated_records(account_id, objects, fetched_at)
         return self._with_files(account_id, objects, fetched_at, self.updated_records_of, self._staging)
 
     def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:

@@ -21,7 +21,7 @@ from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.sources.utils import files_directory
 
 from ..failures import config_error, traced
-from ..jmap import Blobs, DataType, JmapClient, JmapError, Page, Sync
+from ..jmap import DataType, JmapClient, JmapError, Page, Sync
 from .progress import ImportProgress
 from .selection import EmailSelection
 from .staging import FileRecord, flush_to_disk
@@ -88,16 +88,11 @@ class JmapStream(Stream, CheckpointMixin):
         obj[UPDATED_AT] = fetched_at
         return [obj]
 
-    def new_records(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Record]:
-        """The records of objects read for the first time, in order, as they are iterated; `blobs` is what
-        came with their page where the data type asks for blobs."""
+    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
+        """The records of objects read for the first time, in order, as they are iterated."""
         return (record for obj in objects for record in self.records_of(account_id, obj, fetched_at))
 
-    def updated_records(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Record]:
+    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """The records of the objects `/changes` reports as updated, as they are iterated."""
         return (record for obj in objects for record in self.updated_records_of(account_id, obj, fetched_at))
 
@@ -241,11 +236,11 @@ class JmapStream(Stream, CheckpointMixin):
     def _records(self, account_id: str, page: Page, fetched_at: str) -> Iterator[Record]:
         """A page as records: objects imported or created, updated ones, and deletions."""
         if page.imported:
-            yield from self.new_records(account_id, page.created, fetched_at, page.blobs)
+            yield from self.new_records(account_id, page.created, fetched_at)
             return
         yield from self.new_records(account_id, (obj for obj in page.created if self.selects(account_id, obj)),
-                                    fetched_at, page.blobs)
-        yield from self.updated_records(account_id, page.updated, fetched_at, page.blobs)
+                                    fetched_at)
+        yield from self.updated_records(account_id, page.updated, fetched_at)
         for object_id in page.destroyed:
             yield from self.deleted_records_of(account_id, object_id, fetched_at)
 

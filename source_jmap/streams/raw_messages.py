@@ -79,13 +79,9 @@ class RawMessageStream(JmapStream):
     def selects(self, account_id: str, obj: Record) -> bool:
         return self._selection.matches(account_id, obj)
 
-    def new_records(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Record]:
+    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """The messages by Blob/get batches and downloads, run in a sliding window (`downloads.checked_in_order`);
-        records in query order, but for those whose download answered 404 at first. (`blobs` is empty: the data
-        type asks for none with its pages.)
-        """
+        records in query order, but for those whose download answered 404 at first."""
         workers = self._client.session.limits.max_concurrent_requests
         missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
                                f"{self.name}: account {account_id}")
@@ -166,9 +162,7 @@ class RawMessageStream(JmapStream):
                 records.append(NotFound(download))
         return records
 
-    def updated_records(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str, blobs: Blobs
-    ) -> Iterator[Record]:
+    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """An updated email that left the selection is deleted; one that is in it may have just entered it.
 
         Content is immutable, so a keyword change alone changes nothing here; but an email moved out
@@ -186,7 +180,7 @@ class RawMessageStream(JmapStream):
                 elif self._selection.filters_mailboxes:
                     yield obj
 
-        yield from self.new_records(account_id, selected(), fetched_at, blobs)
+        yield from self.new_records(account_id, selected(), fetched_at)
         for object_id in left:
             yield from self.deleted_records_of(account_id, object_id, fetched_at)
 
