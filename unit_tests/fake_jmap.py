@@ -122,7 +122,7 @@ class FakeJmap:
         responses = []
         for name, arguments, call_id in body["methodCalls"]:
             try:
-                arguments = self._resolve(arguments, results)
+                arguments = resolve_references(arguments, results)
             except LookupError:
                 response = ["error", {"type": "invalidResultReference"}]
             else:
@@ -131,19 +131,6 @@ class FakeJmap:
             results[call_id] = response
             responses.append([response[0], response[1], call_id])
         return {"methodResponses": responses, "sessionState": "s0"}
-
-    @staticmethod
-    def _resolve(arguments: dict[str, Any], results: dict[str, list[Any]]) -> dict[str, Any]:
-        resolved = {}
-        for key, value in arguments.items():
-            if key.startswith("#"):
-                name, result = results[value["resultOf"]]
-                if name == "error":
-                    raise LookupError(value["resultOf"])
-                resolved[key[1:]] = _evaluate(result, value["path"].strip("/").split("/"))
-            else:
-                resolved[key] = value
-        return resolved
 
     def _dispatch(self, name: str, arguments: dict[str, Any]) -> list[Any]:
         jmap_type, method = name.split("/")
@@ -209,13 +196,32 @@ class FakeJmap:
         }]
 
 
+def resolve_references(arguments: dict[str, Any], results: dict[str, list[Any]]) -> dict[str, Any]:
+    """A call's arguments with each `#name` back-reference (RFC 8620 section 3.7) replaced by its value;
+    LookupError for a reference to a call that failed."""
+    resolved = {}
+    for key, value in arguments.items():
+        if key.startswith("#"):
+            name, result = results[value["resultOf"]]
+            if name == "error":
+                raise LookupError(value["resultOf"])
+            resolved[key[1:]] = _evaluate(result, value["path"].strip("/").split("/"))
+        else:
+            resolved[key] = value
+    return resolved
+
+
 def _evaluate(value: Any, path: list[str]) -> Any:
-    """A JSON pointer with RFC 8620's `*` over arrays."""
+    """A JSON pointer with RFC 8620's `*` over arrays, an array met under it flattened into the result."""
     if not path:
         return value
     head, rest = path[0], path[1:]
     if head == "*":
-        return [_evaluate(item, rest) for item in value]
+        out: list[Any] = []
+        for item in value:
+            got = _evaluate(item, rest)
+            out.extend(got if isinstance(got, list) else [got])
+        return out
     return _evaluate(value[head], rest)
 
 

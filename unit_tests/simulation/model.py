@@ -25,6 +25,8 @@ from urllib.parse import unquote
 
 import urllib3
 
+from ..fake_jmap import resolve_references
+
 ORIGIN = "https://jmap.sim"
 SESSION_URL = f"{ORIGIN}/jmap/session"
 API_URL = f"{ORIGIN}/jmap/api/"
@@ -289,7 +291,7 @@ class Model:
         for name, arguments, call_id in calls:
             between()
             try:
-                resolved = _resolve(arguments, results)
+                resolved = resolve_references(arguments, results)
             except LookupError:
                 response = ["error", {"type": "invalidResultReference"}]
             else:
@@ -481,33 +483,6 @@ class ProtocolViolation(BaseException):
 def _utc(minutes: int) -> str:
     day, minute = divmod(minutes, 24 * 60)
     return f"2020-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T{minute // 60:02d}:{minute % 60:02d}:00Z"
-
-
-def _resolve(arguments: dict[str, Any], results: dict[str, list[Any]]) -> dict[str, Any]:
-    resolved = {}
-    for key, value in arguments.items():
-        if key.startswith("#"):
-            name, result = results[value["resultOf"]]
-            if name == "error":
-                raise LookupError(value["resultOf"])
-            resolved[key[1:]] = _evaluate(result, value["path"].strip("/").split("/"))
-        else:
-            resolved[key] = value
-    return resolved
-
-
-def _evaluate(value: Any, path: list[str]) -> Any:
-    """A JSON pointer with RFC 8620's `*` over arrays (flattening arrays of arrays)."""
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if head == "*":
-        out: list[Any] = []
-        for item in value:
-            got = _evaluate(item, rest)
-            out.extend(got if isinstance(got, list) else [got])
-        return out
-    return _evaluate(value[head], rest)
 
 
 def _matches(email: dict[str, Any], condition: dict[str, Any] | None) -> bool:
