@@ -31,6 +31,8 @@ def test_every_history_ends_with_the_destination_equal_to_the_server() -> None:
 FOUND_BUGS = {
     "s1-946": "Mailbox/changes with pages of 1 listing one mailbox again and again was taken for a server going round",
     "s1-624": "the same, on another history",
+    "big-6453": "a /changes page without records moved the state, which the CDK emitted after the next page's "
+                "first record: an attachment row committed under a state that did not cover it was never deleted",
 }
 
 

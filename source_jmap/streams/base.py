@@ -63,6 +63,7 @@ class JmapStream(Stream, CheckpointMixin):
         self._states = AccountStates()
         self._estimated_rows = 0
         self._staging: Path | None = None  # set by `read` when a file-based stream is configured to include files
+        self._inside_page = False  # between a page's first and last record: no checkpoint (`_emit`)
 
     # --- what a stream declares -----------------------------------------------------------
 
@@ -172,7 +173,7 @@ class JmapStream(Stream, CheckpointMixin):
         """
         reader = super()._get_checkpoint_reader(*args, **kwargs)
         reader.get_checkpoint()
-        return reader
+        return _BetweenPages(reader, lambda: self._inside_page)
 
     def stream_slices(self, **kwargs: Any) -> Iterable[StreamSlice]:
         try:
@@ -256,13 +257,42 @@ class JmapStream(Stream, CheckpointMixin):
         """
         last: Record | None = None
         files = False
-        for record in records:
-            if last is not None:
-                yield last
-            last = record
-            files = files or isinstance(record, FileRecord)
+        self._inside_page = True
+        try:
+            for record in records:
+                if last is not None:
+                    yield last
+                last = record
+                files = files or isinstance(record, FileRecord)
+        finally:
+            self._inside_page = False
         if files:
             flush_to_disk()
         self._states.put(account_id, state.model_copy(update={"extra_state": self.extra_state(account_id)}))
         if last is not None:
             yield last
+
+
+class _BetweenPages(CheckpointReader):
+    """The CDK's checkpoints of a stream, none of them inside a page.
+
+    The CDK asks for a checkpoint after each record and emits the state when it changed since the last STATE.
+    A page without records (a /changes page of deletions the stream held no rows for) moves the state without a
+    record to carry it, so the CDK emitted that state after the NEXT page's first record, which it does not
+    cover: simulation seed big-6453 committed an attachment row created after that state, and its email's
+    destruction later found no part ids to delete. Inside a page the reader says nothing; between pages, and at
+    the end of the slice, the CDK's own reader decides.
+    """
+
+    def __init__(self, reader: CheckpointReader, inside_page: Callable[[], bool]) -> None:
+        self._reader = reader
+        self._inside_page = inside_page
+
+    def next(self) -> Mapping[str, Any] | None:
+        return self._reader.next()
+
+    def observe(self, new_state: Mapping[str, Any]) -> None:
+        self._reader.observe(new_state)
+
+    def get_checkpoint(self) -> Mapping[str, Any] | None:
+        return None if self._inside_page() else self._reader.get_checkpoint()
