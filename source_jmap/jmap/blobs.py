@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .client import JmapClient
+from .datatype import DataType
 from .errors import JmapServerError
 from .responses import ObjectList
 from .results import GetResult
@@ -127,6 +128,10 @@ def _base64(text: str) -> bytes | None:
         return None
 
 
+# The Email/get of ids alone that tells which emails still exist.
+EMAIL_IDS = DataType("Email", (MAIL,), properties=("id",))
+
+
 def existing_emails(client: JmapClient, account_id: str, ids: Sequence[str]) -> set[str]:
     """Of the emails `ids`, those the server still has, by Email/get of their ids alone (one request for a page's
     worth). A download's 404 says only that no blob is at that URL: an email is taken as destroyed when Email/get
@@ -135,8 +140,7 @@ def existing_emails(client: JmapClient, account_id: str, ids: Sequence[str]) -> 
     chunks = [ids[start:start + limits.max_objects_in_get] for start in range(0, len(ids), limits.max_objects_in_get)]
     gone: set[str] = set()
     for first in range(0, len(chunks), limits.max_calls_in_request):
-        calls = [MethodCall("Email/get", {"accountId": account_id, "ids": list(chunk), "properties": ["id"]},
-                            f"exists{number}")
+        calls = [EMAIL_IDS.get(account_id, list(chunk), f"exists{number}")
                  for number, chunk in enumerate(chunks[first:first + limits.max_calls_in_request])]
         responses = client.call(calls, (MAIL,))
         for call in calls:
