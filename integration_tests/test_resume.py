@@ -31,7 +31,8 @@ def bulk_account(bulk: int = BULK) -> MailAccount:
 
 
 def read_until_first_checkpoint_then_kill(config: dict[str, Any], tmp_path: Path) -> tuple[list[dict], dict]:
-    """Run a first import and SIGKILL it right after its first STATE message."""
+    """Run a first import and SIGKILL it right after its first STATE message that covers records (the one before
+    them is the import's captured state, saved before any record)."""
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "catalog.json").write_text(json.dumps(catalog(["emails"])))
     process = subprocess.Popen(
@@ -45,7 +46,7 @@ def read_until_first_checkpoint_then_kill(config: dict[str, Any], tmp_path: Path
         message = json.loads(line)
         if message["type"] == "RECORD":
             records.append(message["record"]["data"])
-        elif message["type"] == "STATE":
+        elif message["type"] == "STATE" and records:
             process.kill()
             process.wait()
             return records, message["state"]

@@ -169,6 +169,8 @@ CORRUPTED_ENTRIES = {
     "memo a string": {"state": "5", "memo": "parts"},  # what is inside a memo is its stream's to check
     "selection a list": {"state": "5", "selection": ["inbox"]},
     "state a number": {"state": 5},
+    "pending a string": {"state": "5", "pending": "M1"},
+    "pending of numbers": {"state": "5", "pending": [1, 2]},
 }
 
 
@@ -189,8 +191,9 @@ def test_entries_this_connector_writes_are_accepted() -> None:
         "acc5": {"state": "9", "import": {"anchor": "M1", "receivedAt": None}},
         "acc6": {"state": "9", "import": {"after": None, "position": 2}},
         "acc7": {"state": "9", "import": {"anchor": "M1", "receivedAt": "2024-01-01T10:00:00.25+02:00"}},
+        "acc8": {"state": "9", "pending": ["M1", "M2"]},  # written ahead of a page of created emails
     }})
-    assert states.account_ids() == ["acc1", "acc2", "acc3", "acc4", "acc5", "acc6", "acc7"]
+    assert states.account_ids() == ["acc1", "acc2", "acc3", "acc4", "acc5", "acc6", "acc7", "acc8"]
 
 
 def test_a_corrupted_entry_fails_a_read_as_a_config_error_naming_the_state(

@@ -115,7 +115,8 @@ def test_emails_that_exist_but_whose_every_download_answers_404_fail_the_sync_in
     served = Downloads(fake, missing=None)
     output = read_with_files(config, stream, include_files, failing=True)
     assert output.records == []
-    assert stream_states(output) == []  # nothing the state could cover: the next sync imports them again
+    # Only the import's start, which covers no record: the next sync imports them again
+    assert [state["accounts"]["acc1"]["import"] for state in stream_states(output)] == [{}]
     assert failure(output) == (
         f"raw_messages: account acc1: the message of email M0000 (blob G0) and 24 more answered HTTP 404 to each of "
         f"{ATTEMPTS} downloads while Email/get still finds their emails: the server does not serve their bytes; the "
@@ -169,7 +170,8 @@ def test_an_attachment_whose_email_exists_but_whose_part_answers_404_fails_the_s
     seed_emails(fake, 2)
     Downloads(fake, missing={"B1"})
     output = read_with_files(config, "attachments", include_files=True, failing=True)
-    assert stream_states(output) == []  # the page's records are not covered: the next sync reads it again
+    # Only the import's start: the page's records are not covered, the next sync reads it again
+    assert [state["accounts"]["acc1"]["import"] for state in stream_states(output)] == [{}]
     assert failure(output) == (
         f"attachments: account acc1: part 2 of email M0001 (blob B1) answered HTTP 404 to each of {ATTEMPTS} "
         "downloads while Email/get still finds the email: the server does not serve its bytes; the sync stops "

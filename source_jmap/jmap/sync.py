@@ -78,7 +78,10 @@ class Page:
     `state` may be saved once the page's records are out; `resume` is where an unfinished import
     goes on (None once it is done, and for changes). `total` is the server's count of what this run of an
     import reads, from its first page on (on that page); `count` how many objects an import page brought
-    (None for other pages).
+    (None for other pages). `created_ids`: the objects the page may bring that the state it starts from does
+    not know, which that state's `/changes` may never list again (created and destroyed since it: RFC 8620
+    section 5.2): those /changes lists as created, and every object of a read whole. An import page has none:
+    its objects existed at its captured state, those created later are held back for the changes after it.
     """
 
     created: Iterator[JsonObject]
@@ -89,6 +92,7 @@ class Page:
     resume: ResumePoint | None = None
     total: int | None = None
     count: int | None = None
+    created_ids: Sequence[str] = ()
 
 
 class Sync:
@@ -374,7 +378,7 @@ class Sync:
             updated = GetResult.of(request.updated.name, responses[request.updated])
             yield Page(
                 itertools.chain(iter(created.objects), self._refetch(created.not_found, request.created.name)),
-                changes.new_state, imported=False, destroyed=changes.destroyed,
+                changes.new_state, imported=False, destroyed=changes.destroyed, created_ids=changes.created,
                 updated=itertools.chain(iter(updated.objects), self._refetch(updated.not_found, request.updated.name)),
             )
             if not changes.has_more_changes:
@@ -385,7 +389,8 @@ class Sync:
         if self._type.reread_after_changes:
             # Every object, as an import reads them: an object the destination holds and this read does not
             # bring is gone, even one created after `new_state` and destroyed since (left out of /changes).
-            yield Page(self.objects(), changes.new_state, imported=True)
+            objects = list(self.objects())  # a type read whole is small (mailboxes): its ids come first
+            yield Page(iter(objects), changes.new_state, imported=True, created_ids=[obj["id"] for obj in objects])
 
     def _page_size(self) -> PageSize:
         """Pages up to maxObjectsInGet, or the read's own `page_limit` below it."""
@@ -421,7 +426,20 @@ class Sync:
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
         get = self._type.get(self._account_id, None, "get")
         response = GetResult.of(get.name, self._client.call([get], self._type.using)[get])
-        return Page(iter(response.objects), response.state, imported=True)
+        return Page(iter(response.objects), response.state, imported=True,
+                    created_ids=[obj["id"] for obj in response.objects])
+
+    def fetch(self, ids: Sequence[str]) -> tuple[list[JsonObject], list[str]]:
+        """The objects of `ids` as the type's `/get` reads them, and the ids the server did not find."""
+        found: list[JsonObject] = []
+        not_found: list[str] = []
+        size = self._page_size().current
+        for start in range(0, len(ids), size):
+            get = self._type.get(self._account_id, list(ids[start:start + size]), "get")
+            got = GetResult.of(get.name, self._client.call([get], self._type.using)[get])
+            found.extend(got.objects)
+            not_found.extend(got.not_found)
+        return found, not_found
 
 
 def read_all(

@@ -7,6 +7,7 @@ page it emitted. A stream declares what it reads (`data_type`) and how an object
 
 from __future__ import annotations
 
+import itertools
 import logging
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
@@ -64,6 +65,9 @@ class JmapStream(Stream, CheckpointMixin):
         self._estimated_rows = 0
         self._staging: Path | None = None  # set by `read` when a file-based stream is configured to include files
         self._inside_page = False  # between a page's first and last record: no checkpoint (`_emit`)
+        self._state_manager: Any = None  # an incremental read's, for the states written ahead of a page
+        self._written_ahead: dict[str, frozenset[str]] = {}  # per account: the saved state's pending ids
+        self._checkpoints: _BetweenPages | None = None  # the CDK's checkpoints of this read (`_get_checkpoint_reader`)
 
     # --- what a stream declares -----------------------------------------------------------
 
@@ -140,6 +144,7 @@ class JmapStream(Stream, CheckpointMixin):
         self._staging = Path(files_directory.get_files_directory()) if include_files else None
         if self._staging is not None:
             self.logger.info("%s: file mode: each record's file is written under %s", self.name, self._staging)
+        self._state_manager = state_manager if configured_stream.sync_mode == SyncMode.incremental else None
         if state_manager and self.state:  # the saved state, before any record (see _get_checkpoint_reader)
             yield self._checkpoint_state(self.state, state_manager=state_manager)
         yield from super().read(configured_stream, logger, slice_logger, stream_state, state_manager,
@@ -171,9 +176,9 @@ class JmapStream(Stream, CheckpointMixin):
         created and destroyed before the next sync then never came as a deletion from a server that leaves
         such ids out of /changes (RFC 8620 section 5.2; simulation seed 5-80, a thread left over).
         """
-        reader = super()._get_checkpoint_reader(*args, **kwargs)
-        reader.get_checkpoint()
-        return _BetweenPages(reader, lambda: self._inside_page)
+        self._checkpoints = _BetweenPages(super()._get_checkpoint_reader(*args, **kwargs), self._states,
+                                          lambda: self._inside_page)
+        return self._checkpoints
 
     def stream_slices(self, **kwargs: Any) -> Iterable[StreamSlice]:
         try:
@@ -208,6 +213,7 @@ class JmapStream(Stream, CheckpointMixin):
 
     def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
         selection = self._selection.describe() if self._selection else None
+        pending = saved.pending if saved is not None else None
         if saved is not None and None not in (saved.selection, selection) and saved.selection != selection:
             self.logger.warning(
                 "%s: account %s: the email selection changed since the last sync (now %s, was %s); importing "
@@ -219,11 +225,15 @@ class JmapStream(Stream, CheckpointMixin):
         incremental = saved is not None and saved.import_progress is None
         progress = ImportProgress(self.name, account_id, self.logger)
         sync = Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger)
+        if pending:
+            yield from self._settle(account_id, sync, pending, saved)
         pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
         while (page := next(pages, None)) is not None:
             if page.imported and incremental:  # the saved state was of no use: the stream starts over
                 self.restore_extra_state(account_id, None)
                 incremental = False
+            if (ahead := self._written_ahead_of(account_id, page, selection)) is not None:
+                yield ahead
             if page.total is not None:
                 self._estimated_rows += page.total
                 yield progress.estimate(page.total, self._estimated_rows)
@@ -233,6 +243,49 @@ class JmapStream(Stream, CheckpointMixin):
                 progress.advance(page.count)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del page
+
+    def _written_ahead_of(self, account_id: str, page: Page, selection: dict[str, Any] | None) -> AirbyteMessage | None:
+        """The STATE to emit before a page's records when the account's state does not cover them, or None.
+
+        A destination may keep the records a killed run emitted after its last STATE. One of an object the
+        saved state does not know, destroyed before the next run, never comes back as a deletion: `/changes`
+        since that state leaves out what was created and destroyed since (RFC 8620 section 5.2; Cyrus does),
+        and a fresh import does not know what an earlier one emitted (simulation seed h1-73: a killed first
+        page of emails, one destroyed, left in the destination for ever). So before such a page the state is
+        saved with those ids pending (`_settle` checks them), and before an import's first page its captured
+        state, from which the changes after the import report every object of the import that goes away.
+        """
+        if self._state_manager is None:
+            return None
+        current = self._states.get(account_id)
+        if page.created_ids:
+            start = current or AccountState(state=page.state, import_progress={}, selection=selection)
+            ahead = start.model_copy(update={"pending": list(page.created_ids)})
+        elif page.imported and (current is None or current.state != page.state):
+            ahead = AccountState(state=page.state, import_progress={}, selection=selection,
+                                 extra_state=self.extra_state(account_id))
+        else:
+            return None
+        self._states.put(account_id, ahead)
+        assert self._checkpoints is not None  # the CDK made it before the first slice
+        self._checkpoints.emitted(self.state)
+        return self._checkpoint_state(self.state, state_manager=self._state_manager)
+
+    def _settle(self, account_id: str, sync: Sync, pending: list[str], saved: AccountState | None) -> Iterator[Record]:
+        """Deletions for the ids written ahead of a page of a killed run that are no longer the stream's: destroyed
+        (the server does not find them) or out of the selection. Those still in it come again with the changes."""
+        self._written_ahead[account_id] = frozenset(pending)
+        found, not_found = sync.fetch(pending)
+        fetched_at = utc_now()
+        records = itertools.chain(
+            (record for gone in not_found for record in self.deleted_records_of(account_id, gone, fetched_at)),
+            (record for obj in found if not self.selects(account_id, obj)
+             for record in self.updated_records_of(account_id, obj, fetched_at)),
+        )
+        if saved is None:  # the stream starts over, from a state of its own
+            yield from records
+            return
+        yield from self._emit(account_id, records, saved.model_copy(update={"pending": None}))
 
     def _records(self, account_id: str, page: Page, fetched_at: str) -> Iterator[Record]:
         """A page as records: objects imported or created, updated ones, and deletions."""
@@ -281,12 +334,17 @@ class _BetweenPages(CheckpointReader):
     record to carry it, so the CDK emitted that state after the NEXT page's first record, which it does not
     cover: simulation seed big-6453 committed an attachment row created after that state, and its email's
     destruction later found no part ids to delete. Inside a page the reader says nothing; between pages, and at
-    the end of the slice, the CDK's own reader decides.
+    the end of the slice, the state goes out when it differs from the last one out: the one the read started
+    from (`JmapStream.read` emits it first), a page's, or one written ahead of a page (`emitted`). The CDK's own
+    reader knew only its own: a state written ahead of the last page, which ended on the state before it (a
+    mailbox read whole after changes that changed nothing), was left as the last STATE, its ids still pending.
     """
 
-    def __init__(self, reader: CheckpointReader, inside_page: Callable[[], bool]) -> None:
-        self._reader = reader
+    def __init__(self, reader: CheckpointReader, states: AccountStates, inside_page: Callable[[], bool]) -> None:
+        self._reader = reader  # the CDK's: it walks the slices
+        self._states = states
         self._inside_page = inside_page
+        self._last: Mapping[str, Any] = states.get_stream_state()
 
     def next(self) -> Mapping[str, Any] | None:
         return self._reader.next()
@@ -294,5 +352,13 @@ class _BetweenPages(CheckpointReader):
     def observe(self, new_state: Mapping[str, Any]) -> None:
         self._reader.observe(new_state)
 
+    def emitted(self, state: Mapping[str, Any]) -> None:
+        """A STATE the stream emitted itself, before a page."""
+        self._last = state
+
     def get_checkpoint(self) -> Mapping[str, Any] | None:
-        return None if self._inside_page() else self._reader.get_checkpoint()
+        state = self._states.get_stream_state()
+        if self._inside_page() or state == self._last:
+            return None
+        self._last = state
+        return state

@@ -51,9 +51,10 @@ class HeldIdsStream(JmapStream):
     def holds(self, account_id: str, object_id: str) -> bool:
         """Whether the destination may hold the object: yes, unless the saved state had a memo (a state
         without one, as written before the stream kept it, says nothing of what the destination holds)
-        and the object is not in it."""
+        and the object is not in it nor written ahead of a page of a killed run."""
         known = self._known.get(account_id, set()) | self._unseen.get(account_id, set())
-        return account_id not in self._remembered or object_id in known
+        return (account_id not in self._remembered or object_id in known
+                or object_id in self._written_ahead.get(account_id, ()))
 
     def extra_state(self, account_id: str) -> dict[str, Any] | None:
         known, unseen = self._known.get(account_id, set()), self._unseen.get(account_id, set())

@@ -4,6 +4,7 @@
     {"accounts": {"<accountId>": {"state": "<JMAP state>", "import": {...}}}}       # import under way
     {"accounts": {"<accountId>": {"state": "<JMAP state>", "memo": {...}}}}         # a stream's extra state
     {"accounts": {"<accountId>": {"state": "<JMAP state>", "selection": {...}}}}    # the emails it covers
+    {"accounts": {"<accountId>": {"state": "<JMAP state>", "pending": [...]}}}      # ids written ahead of a page
 
 During an import, "state" is the state captured BEFORE the first page, so that the
 changes replayed after the import cover everything that happened while it ran.
@@ -30,6 +31,10 @@ class AccountState(BaseModel):
     # The email selection (start_date and mailbox filters) the state was built with: a sync with another
     # selection imports again, so that what it now covers arrives. None in states written before 0.2.
     selection: dict[str, Any] | None = None
+    # The ids of the objects a page is about to emit that `state` does not know (jmap.Page.created_ids): saved
+    # just before the page's records, gone from the state saved after them. A run killed in between left them
+    # in the destination, maybe, and the next one checks each of them first (base.JmapStream._settle).
+    pending: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"state": self.state}
@@ -39,6 +44,8 @@ class AccountState(BaseModel):
             document["memo"] = self.extra_state
         if self.selection is not None:
             document["selection"] = self.selection
+        if self.pending is not None:
+            document["pending"] = self.pending
         return document
 
 
@@ -93,6 +100,7 @@ _PROBLEMS = {
     "dict_type": "is not an object",
     "model_type": "is not an object",
     "string_type": "is not a string",
+    "list_type": "is not a list",
 }
 
 
@@ -156,12 +164,13 @@ class AccountStates(Cursor):
     def _parse(account_id: str, document: Any) -> AccountState:
         if not isinstance(document, dict):
             raise InvalidStreamState(f"the entry for account {account_id!r} is not an object")
-        if set(document) - {"state", "import", "memo", "selection"}:
+        if set(document) - {"state", "import", "memo", "selection", "pending"}:
             raise InvalidStreamState(f"the entry for account {account_id!r} is malformed")
         try:
             account_state = AccountState.model_validate(
                 {"state": document.get("state"), "import_progress": document.get("import"),
-                 "extra_state": document.get("memo"), "selection": document.get("selection")}
+                 "extra_state": document.get("memo"), "selection": document.get("selection"),
+                 "pending": document.get("pending")}
             )
         except ValidationError as error:
             raise InvalidStreamState(f"the entry for account {account_id!r} is malformed: {_problem(error)}") from None
