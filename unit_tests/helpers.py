@@ -27,6 +27,16 @@ def stream_states(output: EntrypointOutput) -> list[dict[str, Any]]:
     return [message.state.stream.stream_state.__dict__ for message in output.state_messages]
 
 
+def last_state_before_the_first_record(output: EntrypointOutput) -> dict[str, Any]:
+    """What a run killed right after its first record leaves for the next one."""
+    states = []
+    for message in output.records_and_state_messages:
+        if message.type.value == "RECORD":
+            return dict(states[-1].stream.stream_state.__dict__)
+        states.append(message.state)
+    raise AssertionError("no record")
+
+
 def final_state(output: EntrypointOutput) -> dict[str, Any]:
     return stream_states(output)[-1]
 

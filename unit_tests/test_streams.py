@@ -16,7 +16,7 @@ from source_jmap.jmap import BasicCredentials, JmapClient
 from source_jmap.streams import EmailSelection, downloads, raw_messages
 
 from .fake_jmap import SESSION_URL, FakeJmap, email
-from .helpers import final_state, ids, read_stream, stream_states
+from .helpers import final_state, ids, last_state_before_the_first_record, read_stream, stream_states
 
 # The selection of the test config: every email of every mailbox, at any date.
 EVERY_EMAIL = {"start_date": None, "mailboxes": [], "exclude_mailboxes": []}
@@ -237,7 +237,9 @@ def test_mailboxes_stream_reads_every_property_and_adds_account_id(fake: FakeJma
     assert "properties" not in fake.requests[0]["methodCalls"][2][1]
 
 
-def test_a_sync_that_changed_nothing_ends_on_a_state_without_pending_ids(fake: FakeJmap, config: dict[str, Any]) -> None:
+def test_a_sync_that_changed_nothing_ends_on_a_state_without_pending_ids(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
     """The mailboxes read whole after /changes are written ahead of their page; that page ends on the state the
     sync had before it. Its STATE must still go out, or the last one is the one with every mailbox pending (seen on
     Cyrus in integration_tests/test_interrupted.py: the clean run's final state differed by it)."""
@@ -324,16 +326,6 @@ def test_no_state_follows_a_record_that_it_does_not_cover(fake: FakeJmap, config
     assert told == ["STATE", "STATE", "RECORD", "RECORD", "STATE"] and set(ids(output)) == {"T0002", "T0003"}
     assert stream_states(output) == [state, pending(state, "T0002", "T0003"), final_state(output)]
     assert final_state(output) != state
-
-
-def last_state_before_the_first_record(output: Any) -> dict[str, Any]:
-    """What a run killed right after its first record leaves for the next one."""
-    states = []
-    for message in output.records_and_state_messages:
-        if message.type.value == "RECORD":
-            return dict(states[-1].stream.stream_state.__dict__)
-        states.append(message.state)
-    raise AssertionError("no record")
 
 
 def pending(state: dict[str, Any], *object_ids: str) -> dict[str, Any]:

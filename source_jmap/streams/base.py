@@ -7,7 +7,6 @@ page it emitted. A stream declares what it reads (`data_type`) and how an object
 
 from __future__ import annotations
 
-import itertools
 import logging
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
@@ -122,6 +121,10 @@ class JmapStream(Stream, CheckpointMixin):
 
     def restore_extra_state(self, account_id: str, extra: dict[str, Any] | None) -> None:
         """Take back what `extra_state` saved; None when the stream starts an account from scratch."""
+
+    def learn_ahead(self, account_id: str, page: Page) -> None:
+        """Take into the extra state, before a page's records go out, what deleting them later will need; a stream
+        that reads the page's objects for it leaves them in the page to be read again."""
 
     # --- Airbyte ----------------------------------------------------------------------------
 
@@ -253,18 +256,19 @@ class JmapStream(Stream, CheckpointMixin):
         and a fresh import does not know what an earlier one emitted (simulation seed h1-73: a killed first
         page of emails, one destroyed, left in the destination for ever). So before such a page the state is
         saved with those ids pending (`_settle` checks them), and before an import's first page its captured
-        state, from which the changes after the import report every object of the import that goes away.
+        state, from which the changes after the import report every object of the import that goes away. What the
+        stream learns from the page and needs to delete its records later (`learn_ahead`) is saved with it.
         """
         if self._state_manager is None:
             return None
+        self.learn_ahead(account_id, page)
         current = self._states.get(account_id)
-        if page.created_ids:
-            start = current or AccountState(state=page.state, import_progress={}, selection=selection)
-            ahead = start.model_copy(update={"pending": list(page.created_ids)})
-        elif page.imported and (current is None or current.state != page.state):
-            ahead = AccountState(state=page.state, import_progress={}, selection=selection,
-                                 extra_state=self.extra_state(account_id))
-        else:
+        start = current or AccountState(state=page.state, import_progress={}, selection=selection)
+        if page.imported and not page.created_ids and start.state != page.state:  # an import starts again
+            start = AccountState(state=page.state, import_progress={}, selection=selection)
+        ahead = start.model_copy(update={"pending": list(page.created_ids) or None,
+                                         "extra_state": self.extra_state(account_id)})
+        if ahead == current:
             return None
         self._states.put(account_id, ahead)
         assert self._checkpoints is not None  # the CDK made it before the first slice
@@ -272,28 +276,40 @@ class JmapStream(Stream, CheckpointMixin):
         return self._checkpoint_state(self.state, state_manager=self._state_manager)
 
     def _settle(self, account_id: str, sync: Sync, pending: list[str], saved: AccountState | None) -> Iterator[Record]:
-        """Deletions for the ids written ahead of a page of a killed run that are no longer the stream's: destroyed
-        (the server does not find them) or out of the selection. Those still in it come again with the changes."""
+        """Deletions for the ids written ahead of a page of a killed run that the server no longer finds: destroyed
+        since, they may be in no /changes (created and destroyed since the saved state). Those it finds come again
+        with the changes, as created, and one out of the selection by then as deleted (`_records`)."""
         self._written_ahead[account_id] = frozenset(pending)
-        found, not_found = sync.fetch(pending)
+        _, not_found = sync.fetch(pending)
         fetched_at = utc_now()
-        records = itertools.chain(
-            (record for gone in not_found for record in self.deleted_records_of(account_id, gone, fetched_at)),
-            (record for obj in found if not self.selects(account_id, obj)
-             for record in self.updated_records_of(account_id, obj, fetched_at)),
-        )
+        records = (record for gone in not_found for record in self.deleted_records_of(account_id, gone, fetched_at))
         if saved is None:  # the stream starts over, from a state of its own
             yield from records
             return
         yield from self._emit(account_id, records, saved.model_copy(update={"pending": None}))
 
     def _records(self, account_id: str, page: Page, fetched_at: str) -> Iterator[Record]:
-        """A page as records: objects imported or created, updated ones, and deletions."""
+        """A page as records: objects imported or created, updated ones, and deletions.
+
+        A created object out of the selection has no record, unless a killed run may have emitted it (written
+        ahead): then it is deleted (simulation seed wa2-1077: an email emitted, moved to Trash before the next run,
+        which /changes since the saved state lists as created).
+        """
         if page.imported:
             yield from self.new_records(account_id, page.created, fetched_at)
             return
-        yield from self.new_records(account_id, (obj for obj in page.created if self.selects(account_id, obj)),
-                                    fetched_at)
+        written_ahead = self._written_ahead.get(account_id, frozenset())
+        left: list[Record] = []
+
+        def selected(objects: Iterable[Record]) -> Iterator[Record]:
+            for obj in objects:
+                if self.selects(account_id, obj):
+                    yield obj
+                elif obj["id"] in written_ahead:
+                    left.append(obj)
+
+        yield from self.new_records(account_id, selected(page.created), fetched_at)
+        yield from self.updated_records(account_id, iter(left), fetched_at)
         yield from self.updated_records(account_id, page.updated, fetched_at)
         for object_id in page.destroyed:
             yield from self.deleted_records_of(account_id, object_id, fetched_at)

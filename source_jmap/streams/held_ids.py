@@ -75,9 +75,11 @@ class HeldIdsStream(JmapStream):
         return memo
 
     def restore_extra_state(self, account_id: str, extra: dict[str, Any] | None) -> None:
-        """None: a full read starts; what the destination held is unseen until the read brings it."""
+        """None: a full read starts; what the destination held is unseen until the read brings it. That includes
+        what a killed full read had not seen yet (its memo's "unseen", taken back just before): simulation seed
+        ci-185 lost the deletion of an identity so, once a state written ahead of the page saved that memo."""
         if extra is None:
-            self._unseen[account_id] = self._known.pop(account_id, set())
+            self._unseen[account_id] = self._known.pop(account_id, set()) | self._unseen.get(account_id, set())
             self._overflowing.discard(account_id)  # a full read counts the account's objects again
             return
         if extra.get("overflow") is True:
