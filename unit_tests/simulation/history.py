@@ -3,9 +3,10 @@
 One history, drawn from its seed: a model server (model.py) with a dialect and some mail; a catalog of
 streams (each incremental or full refresh, files or rows); then a few runs of the connector, in process,
 each of which may be killed after any message (the next run starts from the last STATE emitted), may meet
-faults on any request, and sees the mailbox change between any two method calls (new mail, mail destroyed,
-the email emitted last destroyed or moved to Trash, keyword flips, moves in and out of the selection,
-threads split, mailboxes made, renamed and destroyed, identities, a purged change log). Then one quiescent
+faults on any request, and sees the mailbox change between any two method calls, a burst of a few changes
+an object (new mail, mail destroyed, the email emitted last destroyed or moved to Trash, keyword flips, moves
+in and out of the selection, threads split, mailboxes made, renamed and destroyed, identities, a purged
+change log). Then one quiescent
 incremental sync, and the oracle: the destination (records applied by primary key, `_ab_cdc_deleted_at`
 removes, each file reference read back) must equal the server's view under the selection, stream by stream.
 
