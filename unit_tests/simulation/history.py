@@ -3,9 +3,10 @@
 One history, drawn from its seed: a model server (model.py) with a dialect and some mail; a catalog of
 streams (each incremental or full refresh, files or rows); then a few runs of the connector, in process,
 each of which may be killed after any message (the next run starts from the last STATE emitted), may meet
-faults on any request, and sees the mailbox change between any two method calls (new mail, mail destroyed,
-the email emitted last destroyed or moved to Trash, keyword flips, moves in and out of the selection,
-threads split, mailboxes made, renamed and destroyed, identities, a purged change log). Then one quiescent
+faults on any request, and sees the mailbox change between any two method calls, a burst of a few changes
+an object (new mail, mail destroyed, the email emitted last destroyed or moved to Trash, keyword flips, moves
+in and out of the selection, threads split, mailboxes made, renamed and destroyed, identities, a purged
+change log). Then one quiescent
 incremental sync, and the oracle: the destination (records applied by primary key, `_ab_cdc_deleted_at`
 removes, each file reference read back) must equal the server's view under the selection, stream by stream.
 
@@ -68,6 +69,17 @@ PRIMARY_KEYS = {"attachments": ("accountId", "emailId", "partId")}
 EXCLUDED_ROLES = frozenset({"trash", "junk"})  # the spec's default exclude_mailboxes
 GENERIC_FAILURE = "Something went wrong in the connector"
 LOGGER = logging.getLogger("airbyte.simulation")
+# Changes mid-request one run may see: MID_RUN_CHANGES_PER_OBJECT for each object at its start, and
+# MID_RUN_CHANGES_BASE more; a burst as a user's, not a server that changes faster the more it is asked. Drawn
+# before each method call without end, they came in proportion to the connector's own calls, and each stream's
+# /changes began behind every change made while the streams before it ran: pages of one object at one change
+# before a call in five, final-771's run 3 (70 objects, 5 streams) logged 0.78 changes a request while
+# /changes read 1.25 a request; every stream caught up (emails 980 behind to 1 in 2,201 requests, attachments
+# 4,039 to 3 in 8,514), but raw_messages started 10,064 behind and gained 0.26 a request, past any bound a
+# run's size can set (14,200). 600 histories drew at most 8.4 changes an object in a run (904 for 107
+# objects); 3 runs of their 1,834 drew more than the cap.
+MID_RUN_CHANGES_PER_OBJECT = 4
+MID_RUN_CHANGES_BASE = 20
 
 
 @dataclass
@@ -203,6 +215,7 @@ class History:
         self.states: dict[str, AirbyteStateMessage] = {}
         self.last_emitted: str | None = None
         self.mutating = 0.0
+        self.changes_left = 0
         self.requests_this_run = 0
         self.request_budget = 0
         self.downloads: dict[str, int] = {}  # per blob: downloads so far, each drawing its faults from its own rng
@@ -275,7 +288,9 @@ class History:
             self.model.set_mailboxes(email_id, {self.model.role("trash"): True})
 
     def between_calls(self) -> None:
-        if self.mutating and self.rng.random() < self.mutating:
+        # Drawn before the cap is looked at: a run under it plays as it did before there was one.
+        if self.mutating and self.rng.random() < self.mutating and self.changes_left:
+            self.changes_left -= 1
             self.mutate()
 
     # --- the wire ------------------------------------------------------------------------------------------
@@ -374,9 +389,11 @@ class History:
         self.mutating = 0.0 if quiescent else self.plan.mid_request_changes
         kill_after = None if quiescent or rng.random() < 0.3 else rng.randint(1, 4 + 2 * self.plan.emails)
         objects = len(self.model.emails) + len(self.model.mailboxes) + len(self.model.identities)
-        # Each object may take a request of its own in each stream (pages of one, downloads of parts), and
-        # each request a few retries: anything past this is a loop.
-        self.request_budget = 200 + 40 * objects * len(self.plan.streams)
+        self.changes_left = MID_RUN_CHANGES_PER_OBJECT * objects + MID_RUN_CHANGES_BASE if self.mutating else 0
+        # Each object, and each change made during the run, may take a request of its own in each stream (pages of
+        # one, downloads of parts), and each request a few retries: anything past this is a loop. The changes
+        # are few (above), so a connector that loops is still stopped here.
+        self.request_budget = 200 + 40 * (objects + self.changes_left) * len(self.plan.streams)
         self.requests_this_run = 0
         run = Run()
         state = list(self.states.values())
