@@ -10,7 +10,7 @@ Changes:      `Foo/changes` with `Foo/get` of created and updated ids in the sam
 Whole read:   `Foo/get ids: null`, for types without `/query`.
 
 Pages hold the server's JSON and decode each object when it is iterated. The engine knows nothing
-of what becomes of the objects; what it does about each method error is retry.py's table. A server
+of what becomes of the objects; what it does about each method error is policy.py's rows. A server
 that answers without progress (an ignored anchor, states that go round) is stopped with one line.
 """
 
@@ -41,9 +41,9 @@ from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
 from .paging import PageSize
+from .policy import Action, resolve
 from .responses import JsonObject, MethodResponses
 from .results import ChangesResult, GetResult, QueryResult
-from .retry import Action, method_error_action
 from .wire import MethodCall
 
 # `/changes` pages that list no id the run had not listed before (empty ones included), in a row: a few
@@ -120,7 +120,7 @@ class Sync:
                 yield from self.changes(state)
                 return
             except JmapMethodError as error:
-                action = method_error_action(error)
+                action = resolve(error).action
                 if action is Action.READ_WHOLE:
                     self._logger.info("%s: the server has no %s/changes; reading it whole",
                                       self._label, self._type.name)
@@ -188,7 +188,7 @@ class Sync:
             try:
                 query = QueryResult.of(request.query.name, responses[request.query])
             except JmapMethodError as error:
-                action = method_error_action(error)
+                action = resolve(error).action
                 if action is Action.RESTART and "anchor" not in progress:
                     raise JmapServerError(
                         f"{request.query.name} answered anchorNotFound to a query without an anchor (asked from "
