@@ -1,4 +1,4 @@
-"""Map JMAP failures to Airbyte failure types: the user fixes config errors, transient ones pass."""
+"""JMAP failures as Airbyte failure types: jmap/policy.py says whose each failure is, this says it to Airbyte."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ def failure_type_of(error: JmapError) -> FailureType:
 
 
 def traced(error: JmapError) -> AirbyteTracedException:
+    """The error's message for the user; the internal message adds what its row says it means."""
+    row = resolve(error)
     message = str(error)
-    return AirbyteTracedException(message=message, internal_message=message, failure_type=failure_type_of(error))
+    return AirbyteTracedException(message=message, internal_message=f"{message} ({row.wording})",
+                                  failure_type=FAILURE_TYPES[row.kind])
 
 
 def config_error(message: str) -> AirbyteTracedException:

@@ -120,14 +120,14 @@ class Sync:
                 yield from self.changes(state)
                 return
             except JmapMethodError as error:
-                action = resolve(error).action
-                if action is Action.READ_WHOLE:
+                row = resolve(error)
+                if row.action is Action.READ_WHOLE:
                     self._logger.info("%s: the server has no %s/changes; reading it whole",
                                       self._label, self._type.name)
-                elif action is Action.RESYNC:
+                elif row.action is Action.RESYNC:
                     self._logger.warning(
-                        "%s: the server cannot calculate changes for account %s since state %s (%s); "
-                        "importing the whole stream again", self._label, self._account_id, state, error.error_type,
+                        "%s: the server cannot calculate changes for account %s since state %s (%s: %s); importing "
+                        "the whole stream again", self._label, self._account_id, state, error.error_type, row.wording,
                     )
                 else:
                     raise
