@@ -40,6 +40,7 @@ from .calls import (
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
+from .methods import ChangesCall
 from .paging import PageSize
 from .policy import Action, resolve
 from .responses import JsonObject, MethodResponses
@@ -295,7 +296,7 @@ class Sync:
             created.update(changes.created)
             while changes.has_more_changes:
                 since = changes.new_state
-                more = MethodCall(call.name, {"accountId": self._account_id, "sinceState": since}, call.call_id)
+                more = ChangesCall(self._type.name, self._account_id, since, call.call_id).call()
                 changes = ChangesResult.of(call.name, self._client.call([more], self._type.using)[more])
                 if changes.new_state == since:
                     raise JmapServerError(f"{call.name} says more changes follow state {since} but gives it again")
