@@ -22,7 +22,7 @@ from source_jmap.config import JmapConfig
 from source_jmap.failures import failure_type_of
 from source_jmap.jmap import BasicCredentials, JmapClient
 from source_jmap.jmap.errors import JmapConfigError, JmapMethodError, JmapServerError
-from source_jmap.jmap.retry import METHOD_ERRORS, Action
+from source_jmap.jmap.policy import Action, FailureKind, resolve
 from source_jmap.source import SourceJmap
 from source_jmap.streams.state import AccountStates, InvalidStreamState
 
@@ -94,7 +94,8 @@ USERS_TO_FIX = ["forbidden", "accountNotFound", "accountNotSupportedByMethod"]
 
 @pytest.mark.parametrize("error_type", USERS_TO_FIX)
 def test_method_errors_about_the_account_are_config_errors_by_the_table(error_type: str) -> None:
-    assert METHOD_ERRORS[error_type] is Action.FAIL_CONFIG
+    row = resolve(JmapMethodError("Email/get", error_type))
+    assert (row.action, row.kind) == (Action.FAIL, FailureKind.USER)
     assert failure_type_of(JmapMethodError("Email/get", error_type)) is FailureType.config_error
 
 

@@ -19,7 +19,8 @@ import pytest
 from source_jmap.failures import failure_type_of
 from source_jmap.jmap import BasicCredentials
 from source_jmap.jmap.errors import JmapTransportError
-from source_jmap.jmap.retry import TRANSPORT_FAILURES, Action, RetryPolicy, TransportFailure
+from source_jmap.jmap.policy import Action
+from source_jmap.jmap.retry import TRANSPORT_FAILURES, RetryPolicy, TransportFailure
 from source_jmap.jmap.transport import HttpResponse, HttpTransport
 
 from .loopback import LoopbackHandler, loopback_server, origin

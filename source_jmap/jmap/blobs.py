@@ -12,10 +12,10 @@ from urllib.parse import quote
 from .client import JmapClient
 from .datatype import DataType
 from .errors import JmapServerError
+from .methods import GetCall
 from .responses import ObjectList
 from .results import GetResult
 from .session import MAIL, JmapSession
-from .wire import MethodCall
 
 RFC822 = "message/rfc822"
 
@@ -75,8 +75,8 @@ def fetch_blobs(client: JmapClient, account_id: str, capability: str, blob_ids: 
 
     Raises what the client raises; JmapServerError where the answer has no usable `list`.
     """
-    call = MethodCall("Blob/get", {"accountId": account_id, "ids": blob_ids,
-                                   "properties": ["data:asBase64", "size"], "length": BLOB_GET_LARGEST_BLOB}, "blobs")
+    call = GetCall("Blob", account_id, blob_ids, "blobs", properties=["data:asBase64", "size"],
+                   extra={"length": BLOB_GET_LARGEST_BLOB}).call()
     cap = 2 * (declared_bytes * 4 // 3 + 1000 * len(blob_ids))
     blobs = Blobs()
     blobs.add(client.call([call], (MAIL, capability), max_bytes=cap)[call])

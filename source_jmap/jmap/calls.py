@@ -15,17 +15,35 @@ the same answer shows whether objects before it came or went, which positions al
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .datatype import DataType, Query, ResumePoint
+from .methods import ChangesCall, GetCall, Ids, QueryCall
 from .responses import JsonObject
 from .wire import MethodCall
 
 
+class PageRequest:
+    """The calls of one page's request: `page_calls` list and get the page's objects (their refusal for size is
+    the page's, paging.py); `other_calls` are checks whose failures their readers handle."""
+
+    @property
+    def page_calls(self) -> list[MethodCall]:
+        raise NotImplementedError
+
+    @property
+    def other_calls(self) -> list[MethodCall]:
+        return []
+
+    @property
+    def calls(self) -> list[MethodCall]:
+        return [*self.page_calls, *self.other_calls]
+
+
 @dataclass(frozen=True)
-class ImportRequest:
+class ImportRequest(PageRequest):
     state: MethodCall | None
     query: MethodCall
     via: MethodCall | None
@@ -38,23 +56,19 @@ class ImportRequest:
     check: MethodCall | None = None
 
     @property
-    def calls(self) -> list[MethodCall]:
-        return [*self.page_calls, *(call for call in (self.created, self.check) if call is not None)]
-
-    @property
     def page_calls(self) -> list[MethodCall]:
         return [call for call in (self.state, self.query, self.via, self.get) if call is not None]
 
+    @property
+    def other_calls(self) -> list[MethodCall]:
+        return [call for call in (self.created, self.check) if call is not None]
+
 
 @dataclass(frozen=True)
-class ChangesRequest:
+class ChangesRequest(PageRequest):
     changes: MethodCall
     created: MethodCall
     updated: MethodCall
-
-    @property
-    def calls(self) -> list[MethodCall]:
-        return self.page_calls
 
     @property
     def page_calls(self) -> list[MethodCall]:
@@ -70,64 +84,53 @@ def import_request(
     "") for the objects created meanwhile.
 
     A page of more than one object that follows an id starts at it, one position early."""
-    arguments: dict[str, Any] = {**query_arguments(data_type, account_id, progress), "limit": size}
+    query = replace(query_call(data_type, account_id, progress, "query"), limit=size, calculate_total=calculate_total)
     if "anchor" in progress:
-        arguments |= {"anchor": progress["anchor"], "anchorOffset": 1}
+        query = replace(query, anchor=progress["anchor"], anchor_offset=1)
     elif follows(progress) is not None:
-        arguments["position"] = progress["position"] - (size > 1)
+        query = replace(query, position=progress["position"] - (size > 1))
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
-        arguments["position"] = progress.get("position", 0)
-    if calculate_total:
-        arguments["calculateTotal"] = True
+        query = replace(query, position=progress.get("position", 0))
     spec = data_type.query or Query()
-    query = MethodCall(f"{spec.type or data_type.name}/query", arguments, "query")
     via = None
-    ids = query.ref("/ids")
+    ids: Ids = query.ids_ref()
     if spec.via is not None:
-        via = MethodCall(f"{spec.type}/get", {"accountId": account_id, "ids": ids, "properties": [spec.via]}, "via")
-        ids = via.ref(f"/list/*/{spec.via}")
-    state = data_type.get(account_id, [], "state") if capture_state else None
+        via = GetCall(query.type_name, account_id, ids, "via", properties=[spec.via])
+        ids = via.property_ref(spec.via)
+    state = data_type.get_call(account_id, [], "state") if capture_state else None
     get = data_type.get(account_id, ids, "get")
     created = None
     if changes_since is not None:
-        since = state.ref("/state") if state is not None and not changes_since else changes_since
-        created = MethodCall(f"{data_type.name}/changes", {"accountId": account_id, "sinceState": since}, "created")
+        since = state.state_ref() if state is not None and not changes_since else changes_since
+        created = ChangesCall(data_type.name, account_id, since, "created").call()
     check = None
     if follows(progress) is not None and size == 1:
-        check = MethodCall(query.name, {**query_arguments(data_type, account_id, progress),
-                                        "position": progress["position"] - 1, "limit": 1}, "check")
-    return ImportRequest(state, query, via, get, created, check)
+        check = replace(query_call(data_type, account_id, progress, "check"), position=progress["position"] - 1,
+                        limit=1).call()
+    return ImportRequest(None if state is None else state.call(), query.call(), None if via is None else via.call(),
+                         get, created, check)
 
 
-def query_arguments(data_type: DataType, account_id: str, progress: ResumePoint) -> dict[str, Any]:
-    """The `/query` arguments that say which objects and in what order: filter (`after` the bound), sort, collapse."""
+def query_call(data_type: DataType, account_id: str, progress: ResumePoint, call_id: str) -> QueryCall:
+    """The type's `/query` of the objects `progress` is among, in order (filter `after` its bound, sort, collapse),
+    the caller says from where and how many."""
     spec = data_type.query or Query()
-    arguments: dict[str, Any] = {"accountId": account_id}
-    if (query_filter := spec.filter(progress.get("after"))) is not None:
-        arguments["filter"] = query_filter
-    if spec.sort:
-        arguments["sort"] = [dict(comparator) for comparator in spec.sort]
-    if spec.collapse_threads:
-        arguments["collapseThreads"] = True
-    return arguments
+    return QueryCall(spec.type or data_type.name, account_id, call_id, filter=spec.filter(progress.get("after")),
+                     sort=spec.sort, collapse_threads=spec.collapse_threads)
 
 
 def locate_call(data_type: DataType, account_id: str, progress: ResumePoint, span: int) -> MethodCall:
     """The ids of a window around the position before `progress`'s, to find where the ids it follows went."""
-    spec = data_type.query or Query()
     start = max(0, progress["position"] - 1 - span)
-    return MethodCall(f"{spec.type or data_type.name}/query",
-                      {**query_arguments(data_type, account_id, progress), "position": start, "limit": 2 * span + 1},
-                      "locate")
+    return replace(query_call(data_type, account_id, progress, "locate"), position=start, limit=2 * span + 1).call()
 
 
 def changes_request(data_type: DataType, account_id: str, since: str, size: int) -> ChangesRequest:
     """`Foo/changes` and the `Foo/get` of what it created and updated, in one request."""
-    changes = MethodCall(f"{data_type.name}/changes",
-                         {"accountId": account_id, "sinceState": since, "maxChanges": size}, "changes")
-    created = data_type.get(account_id, changes.ref("/created"), "created")
-    updated = data_type.get(account_id, changes.ref("/updated"), "updated")
-    return ChangesRequest(changes, created, updated)
+    changes = ChangesCall(data_type.name, account_id, since, "changes", max_changes=size)
+    created = data_type.get(account_id, changes.created_ref(), "created")
+    updated = data_type.get(account_id, changes.updated_ref(), "updated")
+    return ChangesRequest(changes.call(), created, updated)
 
 
 def via_ids(spec: Query, query_ids: list[str], via_objects: Sequence[JsonObject]) -> list[str]:

@@ -18,6 +18,7 @@ import requests
 from .auth import Credentials
 from .discovery import SessionDiscovery
 from .errors import JmapBlobNotFoundError, JmapRequestError, JmapServerError
+from .policy import Action, resolve
 from .responses import (
     MethodResponses,
     NotJsonError,
@@ -27,7 +28,7 @@ from .responses import (
     json_or_none,
     refuse_broken_json,
 )
-from .retry import Action, RetryPolicy, method_error_action, raised_as, request_problem_action
+from .retry import RetryPolicy, raised_as
 from .session import JmapSession
 from .transport import DEFAULT_REQUEST_TIMEOUT_SECONDS, MAX_ANSWER_BYTES, HttpResponse, HttpTransport
 from .wire import MethodCall, encode_request
@@ -148,7 +149,7 @@ class JmapClient:
         except NotMethodResponsesError as error:
             raise JmapServerError(f"The JMAP API at {response.url} answered with {error}") from None
         responses = MethodResponses(calls, entries, session_state, len(response.content))
-        retried = [error for error in responses.method_errors() if method_error_action(error) is Action.RETRY]
+        retried = [error for error in responses.method_errors() if resolve(error).action is Action.RETRY]
         if retried:
             raise raised_as(Action.RETRY, JmapServerError(str(retried[0])))
         return responses
@@ -161,6 +162,6 @@ def _request_error(problem: dict[str, Any]) -> Exception:
     limit = problem.get("limit")
     error = JmapRequestError(f"The JMAP server rejected the request: {problem_type} {detail}".strip(),
                              problem_type, limit)
-    if request_problem_action(problem_type, limit) is Action.RETRY:
+    if resolve(error).action is Action.RETRY:
         return raised_as(Action.RETRY, JmapServerError(f"{error} (limit {limit})"))
     return error

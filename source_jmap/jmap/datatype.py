@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .wire import MethodCall, ResultReference
+from .methods import GetCall, Ids
+from .wire import MethodCall
 
 ResumePoint = dict[str, Any]
 
@@ -52,8 +53,9 @@ class DataType:
     reread_after_changes: bool = False
     read_whole_if_query_refused: bool = False
 
-    def get(self, account_id: str, ids: Sequence[str] | ResultReference | None, call_id: str) -> MethodCall:
-        arguments: dict[str, Any] = {"accountId": account_id, "ids": ids, **self.get_arguments}
-        if self.properties is not None:
-            arguments["properties"] = list(self.properties)
-        return MethodCall(f"{self.name}/get", arguments, call_id)
+    def get_call(self, account_id: str, ids: Ids, call_id: str) -> GetCall:
+        """The type's `/get` of `ids`, with its properties and arguments."""
+        return GetCall(self.name, account_id, ids, call_id, self.properties, self.get_arguments)
+
+    def get(self, account_id: str, ids: Ids, call_id: str) -> MethodCall:
+        return self.get_call(account_id, ids, call_id).call()

@@ -6,6 +6,7 @@ The connector maps these classes to its failure types (source_jmap/failures.py).
 from __future__ import annotations
 
 import re
+from enum import Enum
 from http import HTTPStatus
 
 from urllib3.exceptions import NewConnectionError
@@ -62,8 +63,42 @@ class JmapRequestError(JmapError):
         self.limit = limit
 
 
+class MethodErrorType(Enum):
+    """The `type` of a method-level error (RFC 8620 section 3.6.2 and each method's own, RFC 8620/8621)."""
+
+    SERVER_UNAVAILABLE = "serverUnavailable"
+    SERVER_FAIL = "serverFail"
+    SERVER_PARTIAL_FAIL = "serverPartialFail"
+    UNKNOWN_METHOD = "unknownMethod"
+    INVALID_ARGUMENTS = "invalidArguments"
+    INVALID_RESULT_REFERENCE = "invalidResultReference"
+    FORBIDDEN = "forbidden"
+    ACCOUNT_NOT_FOUND = "accountNotFound"
+    ACCOUNT_NOT_SUPPORTED_BY_METHOD = "accountNotSupportedByMethod"
+    ACCOUNT_READ_ONLY = "accountReadOnly"
+    REQUEST_TOO_LARGE = "requestTooLarge"
+    CANNOT_CALCULATE_CHANGES = "cannotCalculateChanges"
+    TOO_MANY_CHANGES = "tooManyChanges"
+    ANCHOR_NOT_FOUND = "anchorNotFound"
+    UNSUPPORTED_SORT = "unsupportedSort"
+    UNSUPPORTED_FILTER = "unsupportedFilter"
+    STATE_MISMATCH = "stateMismatch"
+    FROM_ACCOUNT_NOT_FOUND = "fromAccountNotFound"
+    FROM_ACCOUNT_NOT_SUPPORTED_BY_METHOD = "fromAccountNotSupportedByMethod"
+    # Any other string a server sends; the error keeps the string itself (`JmapMethodError.error_type`).
+    OTHER = "(other)"
+
+    @classmethod
+    def of(cls, error_type: str) -> MethodErrorType:
+        try:
+            return cls(error_type)
+        except ValueError:
+            return cls.OTHER
+
+
 class JmapMethodError(JmapError):
-    """A method-level error response (RFC 8620 section 3.6.2) for one call."""
+    """A method-level error response (RFC 8620 section 3.6.2) for one call: `type` is what the policy reads,
+    `error_type` the server's own string, for messages."""
 
     def __init__(self, method: str, error_type: str, description: str | None = None,
                  arguments: list[str] | None = None) -> None:
@@ -71,6 +106,7 @@ class JmapMethodError(JmapError):
         super().__init__(f"{method} failed with JMAP error '{error_type}'{detail}")
         self.method = method
         self.error_type = error_type
+        self.type = MethodErrorType.of(error_type)
         # A server's answer is input: an error whose members have the wrong types is still an error.
         self.description = description if isinstance(description, str) else ""
         self.arguments = [name for name in arguments if isinstance(name, str)] if isinstance(arguments, list) else []

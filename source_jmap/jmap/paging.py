@@ -1,14 +1,14 @@
 """How many objects one page asks for: the server's limit, its refusals, and a byte budget.
 
-A page starts at the server's maxObjectsInGet. A server that refuses a page for its size (retry.py's
-SHRINK: `requestTooLarge`, or Cyrus's `limit` problem on maxObjectsInGet) is asked again for half as
+A page starts at the server's maxObjectsInGet. A server that refuses a page for its size (policy.py's
+SHRINK rows: `requestTooLarge`, or Cyrus's `limit` problem on maxObjectsInGet) is asked again for half as
 many, and never for more again in this read. A page is held as the JSON the server sent, so its
 bytes, not its object count, bound the memory of a read: long bodies or many headers get smaller
 pages, and pages grow back, never beyond what the server allows, when the objects get smaller.
 
 A page is sized by the one before it, so a page of objects much larger than those before (a run of
 long bodies) can overshoot the budget: past ANSWER_CAP_IN_BUDGETS budgets its answer is not held but
-asked for again in halves.
+asked for again in halves (policy.py's SHRINK row for an answer too large).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Protocol, TypeVar
 
 from .client import JmapClient
 from .errors import JmapAnswerTooLargeError, JmapError, JmapMethodError, JmapRequestError
+from .policy import Action, resolve
 from .responses import MethodResponses
-from .retry import Action, method_error_action, request_problem_action
 from .wire import MethodCall
 
 logger = logging.getLogger("source_jmap.jmap")
@@ -51,10 +51,9 @@ R = TypeVar("R", bound=Request)
 
 
 def refused_for_size(error: JmapError) -> bool:
-    """Whether the server refused a request for asking too many objects at once, so that fewer may pass."""
-    if isinstance(error, JmapRequestError):
-        return request_problem_action(error.problem_type, error.limit) is Action.SHRINK
-    return isinstance(error, JmapMethodError) and method_error_action(error) is Action.SHRINK
+    """Whether the server refused a request for asking too many objects at once, or its answer was too large to
+    hold, so that fewer may pass."""
+    return resolve(error).action is Action.SHRINK
 
 
 class PageSize:
@@ -86,8 +85,8 @@ class PageSize:
                 if refusal is not None:
                     raise refusal
                 return request, responses
-            except JmapAnswerTooLargeError:
-                if self.current == 1:
+            except JmapAnswerTooLargeError as error:
+                if not refused_for_size(error) or self.current == 1:
                     raise
                 self._log.warning("%s: a page of %d objects came to more than %d MB; asking for %d at a time",
                                   self._label, self.current, self._answer_cap // 1_000_000, self.current // 2)

@@ -1,17 +1,14 @@
-"""What the client does about each failure, as data: the one place to read for "is this retried?".
+"""Retrying a request, as data: what HTTP statuses and transport failures mean, and how long to wait.
 
 Everything the client sends is a read (`/get`, `/query`, `/changes`, the session, a download), so a
 whole request can be sent again after any failure that may pass by itself. The tables below say, for
-each place a failure can show up, whether it is retried, shrunk, resynced or fails; the modules that
-meet the failure look the action up here. How a failure is put in words, and which error class a
-failure carries (401/403: the credentials, errors.auth_failure; a server never reached: unreachable),
-stays with the module that meets it.
+the failures of HTTP itself (transport.py meets them, before any JMAP answer), whether they are retried
+or fail; what a JMAP answer's errors mean (method errors, request problems) is policy.py's rows.
+How a failure is put in words, and which error class it carries (401/403: the credentials,
+errors.auth_failure; a server never reached: unreachable), stays with transport.py, which meets it.
 
 - `HTTP_STATUSES`: the status of an HTTP answer (transport.py); an unlisted status fails.
 - `TRANSPORT_FAILURES`: a request that got no complete answer (transport.py).
-- `REQUEST_PROBLEMS`: a request-level JMAP problem, HTTP 400 with RFC 7807 JSON (client.py); unlisted: fail.
-- `METHOD_ERRORS`: a method-level error response (client.py, paging.py, sync.py); unlisted: fail. Those
-  that FAIL_CONFIG are the user's to fix, whoever raises them.
 
 How long to wait between attempts, and when to give up, is `RetryPolicy`. This is a small loop rather
 than the connector framework's HTTP client (this package is free of it) or the `backoff` library:
@@ -30,22 +27,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
-from .errors import JmapMethodError, JmapServerError, JmapTransportError
-from .wire import LIMIT_PROBLEM
+from .errors import JmapServerError, JmapTransportError
+from .policy import Action
 
 logger = logging.getLogger("source_jmap.jmap")
-
-
-class Action(Enum):
-    RETRY = "send the same request again, after the server's Retry-After or a backoff"
-    RETRY_ONCE_ANSWERED = "retry if the server answered earlier in this run; before that, fail as unreachable"
-    SHRINK = "send it again asking for half as many objects (paging.py)"
-    RESYNC = "the saved state is of no use any more: import the type again (sync.py)"
-    READ_WHOLE = "the server has no Foo/changes: read the type in full again, every sync (sync.py)"
-    RESTART = "the anchor object is gone: page on from the last position known (sync.py)"
-    NO_ANCHOR = "the server refuses `anchor`: page by the sort value and a position within it (sync.py)"
-    FAIL = "raise the error; its class tells whose to fix it"
-    FAIL_CONFIG = "raise the error as the user's to fix: the account, or what these credentials may read in it"
 
 
 class TransportFailure(Enum):
@@ -81,47 +66,6 @@ TRANSPORT_FAILURES: dict[TransportFailure, Action] = {
     TransportFailure.DAMAGED: Action.RETRY,
     TransportFailure.UNUSABLE_REQUEST: Action.FAIL,
 }
-REQUEST_PROBLEMS: dict[tuple[str, str | None], Action] = {
-    (LIMIT_PROBLEM, "maxObjectsInGet"): Action.SHRINK,  # what Cyrus answers for a /get of too many ids
-    (LIMIT_PROBLEM, "maxConcurrentRequests"): Action.RETRY,
-}
-
-METHOD_ERRORS: dict[str, Action] = {
-    "serverUnavailable": Action.RETRY,
-    "requestTooLarge": Action.SHRINK,
-    "cannotCalculateChanges": Action.RESYNC,
-    "serverPartialFail": Action.RESYNC,  # RFC 8620 section 3.6.2: the client must resync
-    # RFC 8620 section 5.6 defines it for /queryChanges (which this connector never calls: /changes pages with
-    # hasMoreChanges instead); a server answering it to /changes cannot list the changes since the state.
-    "tooManyChanges": Action.RESYNC,
-    "anchorNotFound": Action.RESTART,
-    "unknownMethod": Action.READ_WHOLE,  # met on `Foo/changes` only: Cyrus has no Identity/changes
-    # RFC 8620 section 3.6.2: the account is gone, not shared with this user, or lacks the data type;
-    # only the user can change that (account_ids, sharing rights), so they are config errors.
-    "forbidden": Action.FAIL_CONFIG,
-    "accountNotFound": Action.FAIL_CONFIG,
-    "accountNotSupportedByMethod": Action.FAIL_CONFIG,
-}
-# Errors that name an argument, in `arguments` or in their description: Cyrus answers `invalidArguments`
-# naming `sinceState` where RFC 8620 says `cannotCalculateChanges`; Apache James refuses `anchor` on
-# Email/query ("The following parameter anchor is syntactically valid, but is not supported").
-METHOD_ERRORS_ON_ARGUMENT: dict[tuple[str, str], Action] = {
-    ("invalidArguments", "sinceState"): Action.RESYNC,
-    ("invalidArguments", "anchor"): Action.NO_ANCHOR,
-    ("invalidArguments", "anchorOffset"): Action.NO_ANCHOR,
-}
-
-
-def method_error_action(error: JmapMethodError) -> Action:
-    words = set(error.arguments) | set(error.description.replace(".", " ").replace(",", " ").split())
-    for (error_type, argument), action in METHOD_ERRORS_ON_ARGUMENT.items():
-        if error_type == error.error_type and argument in words:
-            return action
-    return METHOD_ERRORS.get(error.error_type, Action.FAIL)
-
-
-def request_problem_action(problem_type: str, limit: str | None) -> Action:
-    return REQUEST_PROBLEMS.get((problem_type, limit), Action.FAIL)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ Changes:      `Foo/changes` with `Foo/get` of created and updated ids in the sam
 Whole read:   `Foo/get ids: null`, for types without `/query`.
 
 Pages hold the server's JSON and decode each object when it is iterated. The engine knows nothing
-of what becomes of the objects; what it does about each method error is retry.py's table. A server
+of what becomes of the objects; what it does about each method error is policy.py's rows. A server
 that answers without progress (an ignored anchor, states that go round) is stopped with one line.
 """
 
@@ -40,10 +40,11 @@ from .calls import (
 from .client import JmapClient
 from .datatype import DataType, ResumePoint
 from .errors import JmapMethodError, JmapServerError
+from .methods import ChangesCall
 from .paging import PageSize
+from .policy import Action, resolve
 from .responses import JsonObject, MethodResponses
 from .results import ChangesResult, GetResult, QueryResult
-from .retry import Action, method_error_action
 from .wire import MethodCall
 
 # `/changes` pages that list no id the run had not listed before (empty ones included), in a row: a few
@@ -120,14 +121,14 @@ class Sync:
                 yield from self.changes(state)
                 return
             except JmapMethodError as error:
-                action = method_error_action(error)
-                if action is Action.READ_WHOLE:
+                row = resolve(error)
+                if row.action is Action.READ_WHOLE:
                     self._logger.info("%s: the server has no %s/changes; reading it whole",
                                       self._label, self._type.name)
-                elif action is Action.RESYNC:
+                elif row.action is Action.RESYNC:
                     self._logger.warning(
-                        "%s: the server cannot calculate changes for account %s since state %s (%s); "
-                        "importing the whole stream again", self._label, self._account_id, state, error.error_type,
+                        "%s: the server cannot calculate changes for account %s since state %s (%s: %s); importing "
+                        "the whole stream again", self._label, self._account_id, state, error.error_type, row.wording,
                     )
                 else:
                     raise
@@ -188,7 +189,7 @@ class Sync:
             try:
                 query = QueryResult.of(request.query.name, responses[request.query])
             except JmapMethodError as error:
-                action = method_error_action(error)
+                action = resolve(error).action
                 if action is Action.RESTART and "anchor" not in progress:
                     raise JmapServerError(
                         f"{request.query.name} answered anchorNotFound to a query without an anchor (asked from "
@@ -295,7 +296,7 @@ class Sync:
             created.update(changes.created)
             while changes.has_more_changes:
                 since = changes.new_state
-                more = MethodCall(call.name, {"accountId": self._account_id, "sinceState": since}, call.call_id)
+                more = ChangesCall(self._type.name, self._account_id, since, call.call_id).call()
                 changes = ChangesResult.of(call.name, self._client.call([more], self._type.using)[more])
                 if changes.new_state == since:
                     raise JmapServerError(f"{call.name} says more changes follow state {since} but gives it again")

@@ -32,11 +32,11 @@ from .errors import (
     never_connected,
     root_cause,
 )
+from .policy import Action
 from .retry import (
     HTTP_STATUSES,
     RETRY_AFTER_STATUSES,
     TRANSPORT_FAILURES,
-    Action,
     Retries,
     RetryableError,
     RetryPolicy,

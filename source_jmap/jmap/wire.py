@@ -38,10 +38,6 @@ class MethodCall:
     arguments: dict[str, Any]
     call_id: str
 
-    def ref(self, path: str) -> ResultReference:
-        """A back-reference to a part of this call's result, e.g. `query.ref("/ids")`."""
-        return ResultReference(self.call_id, self.name, path)
-
     def to_json(self) -> list[Any]:
         arguments = {
             (f"#{key}" if isinstance(value, ResultReference) else key): (

@@ -20,6 +20,7 @@ from airbyte_cdk.models import AirbyteMessage
 
 from ..jmap import DataType
 from ..jmap.errors import JmapMethodError
+from ..jmap.policy import Action, resolve
 from .base import Record
 from .held_ids import HeldIdsStream
 from .state import AccountState
@@ -99,11 +100,12 @@ class DialectStream(HeldIdsStream):
         try:
             super().probe(account_id)
         except JmapMethodError as error:
-            if error.error_type != "unknownMethod":
+            if resolve(error).action is not Action.NOT_OFFERED:
                 raise
 
     def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
-        """A capability the server names but does not serve is one it does not offer.
+        """A capability the server names but does not serve is one it does not offer (policy.py's NOT_OFFERED:
+        unknownMethod on any method but `/changes`, which is read whole instead).
 
         Cyrus without `jmap_nonstandard_extensions` lists its sieve capability yet answers SieveScript/get
         with unknownMethod. That comes with the first request, before any record.
@@ -111,7 +113,7 @@ class DialectStream(HeldIdsStream):
         try:
             yield from super()._read_account(account_id, saved)
         except JmapMethodError as error:
-            if error.error_type != "unknownMethod":
+            if resolve(error).action is not Action.NOT_OFFERED:
                 raise
             self.logger.info("%s: account %s: the server lists %s but has no %s; nothing to read", self.name,
                              account_id, self.data_type(account_id).using[0], error.method)
