@@ -8,7 +8,7 @@ import logging
 import pytest
 from airbyte_cdk.models import SyncMode
 
-from source_jmap.jmap.sync import Sync
+from source_jmap.jmap.importing import Import
 
 from .simulation.history import Shrink, play
 
@@ -62,7 +62,7 @@ def test_a_history_that_found_a_bug_ends_with_the_destination_equal_to_the_serve
 
 def test_a_connector_that_never_ends_an_import_is_hung_under_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bound grows with the changes a run may see, and those are capped: an endless loop still ends as hung."""
-    monkeypatch.setattr(Sync, "_import_done", staticmethod(lambda query, follows: False))
+    monkeypatch.setattr(Import, "_last_page", staticmethod(lambda query, follows: False))
     outcome = play("endless", open_holes=False, shrunk=Shrink(
         plan={"runs": 1, "emails": 3, "fault_rate": 0.0, "mid_request_changes": 0.2,
               "streams": {"emails": (SyncMode.incremental, False)}},

@@ -1,7 +1,7 @@
 """A JMAP (RFC 8620/8621) client and sync engine, free of the connector framework (see docs/architecture.md).
 
 config -> session (discovery, session) -> client (wire, transport, retry, responses) -> sync engine
-(sync, paging): the streams use what is exported here.
+(sync, importing, page, paging): the streams use what is exported here.
 """
 
 from .accounts import select_mail_accounts
@@ -28,10 +28,11 @@ from .errors import (
     JmapServerError,
     JmapTransportError,
 )
+from .page import Page
 from .paging import PAGE_BYTES_BUDGET
 from .responses import JsonObject, MethodResponses
 from .session import MAIL, SUBMISSION, JmapSession
-from .sync import Page, Sync, read_all
+from .sync import Sync, read_all
 from .wire import MethodCall, ResultReference
 
 __all__ = [

@@ -14,7 +14,7 @@ the same answer shows whether objects before it came or went, which positions al
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,6 +171,21 @@ def next_window(progress: ResumePoint, position: int, page_ids: list[str], last_
     if bound is not None and later is not None and (current is None or later > current):
         return {"after": bound, "position": 0}
     return {**in_window(progress, position + len(page_ids)), "follows": page_ids[-1]}
+
+
+def seen_in_window(
+    seen: dict[str, Any], window: ResumePoint, objects: Iterable[JsonObject], new_ids: list[str],
+    sort_property: str | None,
+) -> dict[str, Any]:
+    """The ids a window from `window` may bring again: those seen before and those of this page (`new_ids` of its
+    `objects`), less the ones whose sort value is before the window's bound (ids without a known value are kept)."""
+    fresh = set(new_ids)
+    seen = seen | {obj["id"]: obj.get(sort_property) if sort_property else None
+                   for obj in objects if obj["id"] in fresh}
+    if (bound := moment_of(window.get("after"))) is None:
+        return seen
+    return {object_id: value for object_id, value in seen.items()
+            if (moment := moment_of(value)) is None or moment >= bound}
 
 
 def follows(progress: ResumePoint) -> str | None:

@@ -7,7 +7,7 @@ and the row's wording, what the error means here. A caller that cannot take the 
 a one-object `/get`) raises the error, and its kind says whose it is.
 
 - `METHOD_ERRORS` (and the rows keyed by the argument named or the method called): a method-level error
-  response (client.py retries, paging.py shrinks, sync.py resyncs, restarts or reads whole, the dialect
+  response (client.py retries, paging.py shrinks, sync.py resyncs or reads whole, importing.py restarts, the dialect
   streams take NOT_OFFERED as a type the account does not have); unlisted: fail.
 - `REQUEST_PROBLEMS`: a request-level JMAP problem, HTTP 400 with RFC 7807 JSON (client.py); unlisted: fail.
 - An answer too large to hold (transport.py refuses it): halved by a pager (paging.py).
@@ -43,8 +43,8 @@ class Action(Enum):
     SHRINK = "send it again asking for half as many objects (paging.py)"
     RESYNC = "the saved state is of no use any more: import the type again (sync.py)"
     READ_WHOLE = "the server has no Foo/changes: read the type in full again, every sync (sync.py)"
-    RESTART = "the anchor object is gone: page on from the last position known (sync.py)"
-    NO_ANCHOR = "the server refuses `anchor`: page by the sort value and a position within it (sync.py)"
+    RESTART = "the anchor object is gone: page on from the last position known (importing.py)"
+    NO_ANCHOR = "the server refuses `anchor`: page by the sort value and a position within it (importing.py)"
     NOT_OFFERED = "the server names the type's capability but does not serve it: nothing to read (streams/dialects.py)"
     FAIL = "raise the error; its kind tells whose to fix it"
 
