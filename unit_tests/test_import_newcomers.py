@@ -66,14 +66,16 @@ def test_an_object_created_during_an_import_and_still_there_comes_with_the_chang
     assert (imported, changes) == (["M0000", "M0001", "M0002", "M0003"], ["M0004"])
 
 
-def test_an_import_page_asks_the_changes_since_the_captured_state_after_its_get_in_the_same_request(
+def test_an_import_page_asks_the_changes_since_the_captured_state_then_its_ids_again_after_its_get(
     fake: FakeJmap,
 ) -> None:
     for number in range(4):
         create_mail(fake, number)
     list(sync(THREADS).pages(None, None))
-    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes"],
-                                   ["Email/query", "Email/get", "Thread/get", "Thread/changes"]]
+    assert fake.method_calls() == [
+        ["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes", "Thread/get"],
+        ["Email/query", "Email/get", "Thread/get", "Thread/changes", "Thread/get"]]
+    assert [call["properties"] for call in fake.sent_calls("Thread/get") if call.get("properties")] == [["id"]] * 2
     assert [call.get("sinceState", call.get("#sinceState")) for call in fake.sent_calls("Thread/changes")] == [
         {"resultOf": "state", "name": "Thread/get", "path": "/state"}, "4"]
 
@@ -89,3 +91,27 @@ def test_an_import_on_a_server_without_changes_delivers_every_object(fake: FakeJ
     create_mail(fake, 4)
     ids = [obj["id"] for page in [first, *sync().pages(first.state, first.resume)] for obj in page.created]
     assert ids == ["M0000", "M0001", "M0002", "M0003", "M0004"]
+
+
+@pytest.mark.parametrize("data_type", [EMAILS, THREADS], ids=["emails", "threads"])
+def test_an_object_created_and_destroyed_within_an_import_pages_request_is_left_out(
+    fake: FakeJmap, data_type: DataType
+) -> None:
+    """Created after the captured state and seen by the page's query and get, destroyed before its Foo/changes:
+    that call lists it neither as created nor destroyed, and no /changes after the import ever will (simulation
+    seed issue18-3013: emitted, and left in the destination). The page's ids asked again leave it out."""
+    for number in range(2):
+        create_mail(fake, number)
+
+    came: list[int] = []
+
+    def come_and_go(name: str, arguments: dict[str, Any]) -> None:
+        if name == "Email/query" and not came:
+            came.append(9)
+            create_mail(fake, 9)
+        elif name.endswith("/changes") and "M0009" in fake.store("Email").objects:
+            destroy_mail(fake, 9)
+
+    fake.override = come_and_go
+    imported = [obj["id"] for page in sync(data_type).pages(None, None) for obj in page.created]
+    assert imported == {"Email": ["M0000", "M0001"], "Thread": ["T0000", "T0001"]}[data_type.name]

@@ -71,7 +71,8 @@ class Downloads:
 
 def checks(fake: FakeJmap) -> list[list[str]]:
     """The ids of each Email/get that asks only for ids: the checks of 404s (a page's Email/get asks for more)."""
-    return [arguments["ids"] for arguments in fake.sent_calls("Email/get") if arguments.get("properties") == ["id"]]
+    return [arguments["ids"] for arguments in fake.sent_calls("Email/get")
+            if arguments.get("properties") == ["id"] and "ids" in arguments]  # not a page's ids asked again ("#ids")
 
 
 def seed_emails(fake: FakeJmap, count: int) -> None:

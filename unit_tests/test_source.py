@@ -40,10 +40,10 @@ def test_check_asks_each_stream_for_one_page_of_what_its_read_will_ask(
 ) -> None:
     SourceJmap().check(logger, config)
     probes = [calls for calls in fake.method_calls()[1:] if calls[0].startswith(("Mailbox", "Email", "Thread"))]
-    assert probes == [["Mailbox/get", "Mailbox/query", "Mailbox/get", "Mailbox/changes"],
-                      ["Email/get", "Email/query", "Email/get", "Email/changes"],
-                      ["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes"],
-                      ["Email/get", "Email/query", "Email/get", "Email/changes"]]
+    assert probes == [["Mailbox/get", "Mailbox/query", "Mailbox/get", "Mailbox/changes", "Mailbox/get"],
+                      ["Email/get", "Email/query", "Email/get", "Email/changes", "Email/get"],
+                      ["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes", "Thread/get"],
+                      ["Email/get", "Email/query", "Email/get", "Email/changes", "Email/get"]]
     assert fake.sent_calls("Email/get")[1]["fetchTextBodyValues"] is True  # the emails stream's own arguments
 
 

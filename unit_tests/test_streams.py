@@ -48,7 +48,7 @@ def test_first_sync_captures_state_before_paging_and_ends_with_it(fake: FakeJmap
 def test_query_and_get_share_one_http_request_through_a_back_reference(fake: FakeJmap, config: dict[str, Any]) -> None:
     seed(fake, 2)
     read_stream(config, "emails")
-    assert fake.method_calls() == [["Email/get", "Email/query", "Email/get", "Email/changes"]]
+    assert fake.method_calls() == [["Email/get", "Email/query", "Email/get", "Email/changes", "Email/get"]]
     get_call = fake.requests[0]["methodCalls"][2][1]
     assert get_call["#ids"] == {"resultOf": "query", "name": "Email/query", "path": "/ids"}
     assert "ids" not in get_call
@@ -299,7 +299,8 @@ def test_threads_are_imported_from_the_emails_collapsed_by_thread_in_one_request
         {"id": "T1", "emailIds": ["M0001", "M0003"], "accountId": "acc1",
          "_ab_cdc_updated_at": output.records[1].record.data["_ab_cdc_updated_at"]},
     ]
-    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes"]]
+    assert fake.method_calls() == [["Thread/get", "Email/query", "Email/get", "Thread/get", "Thread/changes",
+                                    "Thread/get"]]
     assert final_state(output) == {"accounts": {"acc1": {"state": "2", "selection": EVERY_EMAIL}}}
 
 

@@ -3,10 +3,9 @@ the same request (back-reference), each page anchored after the last id of the p
 the `total` of its own answer or comes back empty. A page's `resume` point lets a killed import go on where it was.
 Without usable anchors, pages go by windows of sort value and position (calls.py).
 
-Objects created after the import's state are held back for the /changes that follow it, tracked by a `Foo/changes`
-in each page's request. What the import does about each method error is policy.py's rows; a server that answers
-without progress (an ignored anchor or position, results that never hold still) is stopped with one line.
-"""
+Objects created after the import's state, or destroyed before a page's request ended, are left to the /changes
+that follow it (a `Foo/changes` and the page's ids again in each request). Method errors: policy.py's rows; a
+server without progress (ignored anchor or position, results that never hold still) is stopped in one line."""
 
 from __future__ import annotations
 
@@ -223,6 +222,9 @@ class Import:
         last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
         done = self._last_page(query, overlap)
         ids = [object_id for object_id in ids if object_id not in self._created_after]
+        if request.alive is not None and self._tracked is not None:  # destroyed before the page's request ended
+            alive = {obj["id"] for obj in GetResult.of(request.alive.name, responses[request.alive]).objects}
+            ids = [object_id for object_id in ids if object_id in alive or object_id in got.not_found]
         if self._windowed:
             ids = [object_id for object_id in ids if object_id not in self._seen]
             asked_position = request.query.arguments.get("position", 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -228,26 +228,32 @@ class JmapStream(Stream, CheckpointMixin):
         incremental = saved is not None and saved.import_progress is None
         progress = ImportProgress(self.name, account_id, self.logger)
         sync = Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger)
-        if pending:
-            yield from self._settle(account_id, sync, pending, saved)
+        # Written-ahead ids the server still has: carried in every state of this read until its last page, so that a
+        # read killed before its /changes list them (as created; deleted if out of the selection) checks them again
+        # (simulation seed issue18-2413: killed after the check's STATE, the email moved to Trash was never deleted).
+        carried = (yield from self._settle(account_id, sync, pending, saved)) if pending else []
         pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
         while (page := next(pages, None)) is not None:
             if page.imported and incremental:  # the saved state was of no use: the stream starts over
                 self.restore_extra_state(account_id, None)
                 incremental = False
-            if (ahead := self._written_ahead_of(account_id, page, selection)) is not None:
+            if (ahead := self._written_ahead_of(account_id, page, selection, carried)) is not None:
                 yield ahead
             if page.total is not None:
                 self._estimated_rows += page.total
                 yield progress.estimate(page.total, self._estimated_rows)
-            yield from self._emit(account_id, self._records(account_id, page, utc_now()),
-                                  AccountState(state=page.state, import_progress=page.resume, selection=selection))
+            yield from self._emit(account_id, self._records(account_id, page, utc_now()), AccountState(
+                state=page.state, import_progress=page.resume, selection=selection, pending=carried or None))
             if page.count is not None:
                 progress.advance(page.count)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del page
+        if carried and (done := self._states.get(account_id)) is not None:  # the CDK emits it at the slice's end
+            self._states.put(account_id, done.model_copy(update={"pending": None}))
 
-    def _written_ahead_of(self, account_id: str, page: Page, selection: dict[str, Any] | None) -> AirbyteMessage | None:
+    def _written_ahead_of(
+        self, account_id: str, page: Page, selection: dict[str, Any] | None, carried: list[str],
+    ) -> AirbyteMessage | None:
         """The STATE to emit before a page's records when the account's state does not cover them, or None.
 
         A destination may keep the records a killed run emitted after its last STATE. One of an object the
@@ -266,7 +272,7 @@ class JmapStream(Stream, CheckpointMixin):
         start = current or AccountState(state=page.state, import_progress={}, selection=selection)
         if page.imported and not page.created_ids and start.state != page.state:  # an import starts again
             start = AccountState(state=page.state, import_progress={}, selection=selection)
-        ahead = start.model_copy(update={"pending": list(page.created_ids) or None,
+        ahead = start.model_copy(update={"pending": sorted({*carried, *page.created_ids}) or None,
                                          "extra_state": self.extra_state(account_id)})
         if ahead == current:
             return None
@@ -275,18 +281,22 @@ class JmapStream(Stream, CheckpointMixin):
         self._checkpoints.emitted(self.state)
         return self._checkpoint_state(self.state, state_manager=self._state_manager)
 
-    def _settle(self, account_id: str, sync: Sync, pending: list[str], saved: AccountState | None) -> Iterator[Record]:
+    def _settle(
+        self, account_id: str, sync: Sync, pending: list[str], saved: AccountState | None,
+    ) -> Generator[Record, None, list[str]]:
         """Deletions for the ids written ahead of a page of a killed run that the server no longer finds: destroyed
         since, they may be in no /changes (created and destroyed since the saved state). Those it finds come again
-        with the changes, as created, and one out of the selection by then as deleted (`_records`)."""
+        with the changes, as created, and one out of the selection by then as deleted (`_records`); returned."""
         self._written_ahead[account_id] = frozenset(pending)
-        _, not_found = sync.fetch(pending)
+        found, not_found = sync.fetch(pending)
         fetched_at = utc_now()
         records = (record for gone in not_found for record in self.deleted_records_of(account_id, gone, fetched_at))
+        still = sorted(obj["id"] for obj in found)
         if saved is None:  # the stream starts over, from a state of its own
             yield from records
-            return
-        yield from self._emit(account_id, records, saved.model_copy(update={"pending": None}))
+        else:
+            yield from self._emit(account_id, records, saved.model_copy(update={"pending": still or None}))
+        return still
 
     def _records(self, account_id: str, page: Page, fetched_at: str) -> Iterator[Record]:
         """A page as records: objects imported or created, updated ones, and deletions.
