@@ -17,10 +17,10 @@ from source_jmap.jmap import (
     BasicCredentials,
     JmapClient,
     JmapServerError,
-    MethodCall,
     blob_get_capability,
     fetch_blobs,
 )
+from source_jmap.jmap.methods import GetCall, QueryCall
 from source_jmap.streams import EmailSelection, downloads
 from source_jmap.streams.raw_messages import RawMessageStream
 from unit_tests.helpers import path_name
@@ -73,9 +73,9 @@ def page_with_a_missing_blob(
     client = JmapClient(account.config()["session_url"], BasicCredentials(account.user, account.password))
     account_id = client.session.primary_accounts[MAIL]
     inbox = [sample for sample in account.seeded if sample.mailbox == "INBOX"][:3]
-    query = MethodCall("Email/query", {"accountId": account_id, "filter": {"inMailboxOtherThan": []}}, "q")
-    get = MethodCall("Email/get", {"accountId": account_id, "ids": query.ref("/ids"),
-                                   "properties": [*RAW_PROPERTIES, "messageId"]}, "g")
+    query_call = QueryCall("Email", account_id, "q", filter={"inMailboxOtherThan": []})
+    query = query_call.call()
+    get = GetCall("Email", account_id, query_call.ids_ref(), "g", properties=[*RAW_PROPERTIES, "messageId"]).call()
     by_message_id = {e["messageId"][0]: e for e in client.call([query, get], [MAIL])[get]["list"]}
     emails = [by_message_id[sample.message_id.strip("<>")] for sample in inbox]
     emails[1] = {**emails[1], "blobId": "G" + "0" * (len(emails[1]["blobId"]) - 1)}
