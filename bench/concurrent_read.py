@@ -311,6 +311,7 @@ def main() -> int:
     print(f"{user}: session lists {check_accounts(user, expected)} accounts", flush=True)
     delays: list[float | None] = [*([None] if args.direct else []), *args.delay_ms]
     runs = [(connector, delay_ms) for delay_ms in delays for connector in connectors]
+    labels = {connector: label(connector) for connector in connectors}  # once: a commit made mid-run splits no group
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-concurrent-", dir=args.work) as work:
         if args.floor and args.scenario == "a":
@@ -321,7 +322,7 @@ def main() -> int:
         for round_ in range(args.rounds):
             for connector, delay_ms in runs[round_ % len(runs):] + runs[:round_ % len(runs)]:  # none always first
                 row = first_sync(Path(work), connector, user, args.scenario, delay_ms, args.workers)
-                row.update(connector=label(connector), delay="no proxy" if delay_ms is None else f"{delay_ms:g} ms")
+                row.update(connector=labels[connector], delay="no proxy" if delay_ms is None else f"{delay_ms:g} ms")
                 print_row(row)
                 print(f"<!-- records per stream: {json.dumps(row['records_per_stream'], sort_keys=True)} -->")
                 rows.append(row)
