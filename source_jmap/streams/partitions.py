@@ -36,7 +36,7 @@ from .staging import FileRecord
 from .state import AccountState, AccountStates
 
 if TYPE_CHECKING:
-    from .base import JmapStream
+    from .engine import PartitionedStream
 
 
 class StateOut:
@@ -78,7 +78,7 @@ class StateOut:
 class AccountPartition(Partition):
     """One account of one stream."""
 
-    def __init__(self, stream: JmapStream, account_id: str) -> None:
+    def __init__(self, stream: PartitionedStream, account_id: str) -> None:
         self._stream = stream
         self._account_id = account_id
 
