@@ -120,7 +120,9 @@ class SourceJmap(AbstractSource):
                 f"The catalog selects {', '.join(missing)}, which this configuration does not provide{hint}"
             )
         selected = [(provided[configured.stream.name], configured) for configured in catalog.streams]
+        logger.info("Starting syncing %s", self.name)  # as the classic AbstractSource said it
         yield from read_concurrently(built.client, built.config, selected, state, logger)
+        logger.info("Finished syncing %s", self.name)
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         """Build the streams without touching the network: discover must work offline of the data."""
