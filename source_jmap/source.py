@@ -23,6 +23,7 @@ from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from .config import JmapConfig
 from .failures import config_error, traced
 from .jmap import JmapClient, JmapError, select_mail_accounts
+from .reading import read_concurrently
 from .streams import (
     AddressBookStream,
     AttachmentStream,
@@ -41,8 +42,6 @@ from .streams import (
     offered,
 )
 from .streams.base import JmapStream
-
-USER_AGENT = "source-jmap (Airbyte JMAP connector)"
 
 
 class SourceJmap(AbstractSource):
@@ -91,15 +90,14 @@ class SourceJmap(AbstractSource):
         read and its mailbox filters resolved as the read does it (the same EmailSelection), and every stream
         it can serve answers the first page of its read (the read's own request and fallbacks, of one object)."""
         try:
-            jmap_config = JmapConfig.parse(config)
-            client, selection, streams = _build(jmap_config)
-            for account_id in _accounts(client, jmap_config):
-                logger.info("Account %s: %d mailboxes readable", account_id, len(selection.mailboxes(account_id)))
-                selection.mailbox_ids(account_id)
+            built = _Built(JmapConfig.parse(config))
+            for account_id in built.accounts():
+                logger.info("Account %s: %d mailboxes readable", account_id, len(built.selection.mailboxes(account_id)))
+                built.selection.mailbox_ids(account_id)
                 logger.info("Account %s offers %s", account_id,
-                            offered(client.session.accounts[account_id].account_capabilities))
-                for stream in streams:
-                    if isinstance(stream, JmapStream) and stream.supports_account(account_id):
+                            offered(built.client.session.accounts[account_id].account_capabilities))
+                for stream in built.streams:
+                    if stream.supports_account(account_id):
                         stream.probe(account_id)
         except JmapError as error:
             return False, str(error)
@@ -109,61 +107,67 @@ class SourceJmap(AbstractSource):
         self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
-        """Refuse a catalog that selects a stream this configuration does not provide, in one line: the
+        """Read the selected streams, each account of each a partition, side by side on the CDK's concurrent
+        engine (`reading.read_concurrently`).
+
+        A catalog that selects a stream this configuration does not provide is refused in one line: the
         CDK would end such a read with exit 0 and the stream incomplete."""
-        provided = {stream.name for stream in self.streams(config)}
-        if missing := sorted({configured.stream.name for configured in catalog.streams} - provided):
+        built = _Built(_parsed(config))
+        provided = {stream.name: stream for stream in built.streams}
+        if missing := sorted({configured.stream.name for configured in catalog.streams} - set(provided)):
             hint = "; turn on include_raw_message for raw_messages" if "raw_messages" in missing else ""
             raise config_error(
                 f"The catalog selects {', '.join(missing)}, which this configuration does not provide{hint}"
             )
-        yield from super().read(logger, config, catalog, state)
+        selected = [(provided[configured.stream.name], configured) for configured in catalog.streams]
+        logger.info("Starting syncing %s", self.name)  # as the classic AbstractSource said it
+        yield from read_concurrently(built.client, built.config, selected, state, logger)
+        logger.info("Finished syncing %s", self.name)
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         """Build the streams without touching the network: discover must work offline of the data."""
-        try:
-            jmap_config = JmapConfig.parse(config)
-        except JmapError as error:
-            raise traced(error) from None
-        return _build(jmap_config)[2]
+        return _Built(_parsed(config)).streams  # type: ignore[return-value]  # AbstractSource.discover needs only as_airbyte_stream
 
 
-def _build(jmap_config: JmapConfig) -> tuple[JmapClient, EmailSelection, list[Stream]]:
-    """The client, the email selection and the streams of a config: one for a read and for a check alike."""
-    client = _client_for(jmap_config)
-    accounts = functools.cache(lambda: _accounts(client, jmap_config))
-    selection = EmailSelection(
-        client, jmap_config.start_date, jmap_config.mailboxes, jmap_config.exclude_mailboxes
-    )
-    return client, selection, [
-        MailboxStream(client, accounts),
-        EmailStream(
-            client, accounts, selection, jmap_config.body_values, jmap_config.max_body_value_bytes,
-            jmap_config.include_headers,
-        ),
-        # Threads follow the account: only start_date applies (threads.py says why).
-        ThreadStream(client, accounts, EmailSelection(client, jmap_config.start_date, [], [])),
-        IdentityStream(client, accounts),
-        AttachmentStream(client, accounts, selection),
-        *([RawMessageStream(client, accounts, selection, jmap_config.max_raw_message_bytes)]
-          if jmap_config.include_raw_message else []),
-        *(stream(client, accounts) for stream in (ContactStream, ContactGroupStream, AddressBookStream,
-                                                   CalendarStream, CalendarEventStream, QuotaStream,
-                                                   SieveScriptStream)),
-    ]
+def _parsed(config: Mapping[str, Any]) -> JmapConfig:
+    try:
+        return JmapConfig.parse(config)
+    except JmapError as error:
+        raise traced(error) from None
 
 
-def _accounts(client: JmapClient, config: JmapConfig) -> list[str]:
-    return select_mail_accounts(client.session, config.account_ids, every=config.read_all_accounts)
+class _Built:
+    """The client, the email selection and the streams of a config, built once for a read or a check."""
+
+    def __init__(self, config: JmapConfig) -> None:
+        self.config = config
+        self.client = client = _client_for(config)
+        self.accounts = functools.cache(lambda: select_mail_accounts(
+            client.session, config.account_ids, every=config.read_all_accounts))
+        accounts = self.accounts
+        self.selection = selection = EmailSelection(client, config.start_date, config.mailboxes,
+                                                    config.exclude_mailboxes)
+        self.streams: list[JmapStream] = [
+            MailboxStream(client, accounts),
+            EmailStream(client, accounts, selection, config.body_values, config.max_body_value_bytes,
+                        config.include_headers),
+            # Threads follow the account: only start_date applies (threads.py says why).
+            ThreadStream(client, accounts, EmailSelection(client, config.start_date, [], [])),
+            IdentityStream(client, accounts),
+            AttachmentStream(client, accounts, selection),
+            *([RawMessageStream(client, accounts, selection, config.max_raw_message_bytes)]
+              if config.include_raw_message else []),
+            *(stream(client, accounts) for stream in (ContactStream, ContactGroupStream, AddressBookStream,
+                                                       CalendarStream, CalendarEventStream, QuotaStream,
+                                                       SieveScriptStream)),
+        ]
 
 
 def _client_for(config: JmapConfig) -> JmapClient:
     credentials = config.jmap_credentials()
     for secret in secrets_to_mask(credentials.secrets):
         add_to_secrets(secret)
-    return JmapClient(
-        config.session_url, credentials, user_agent=USER_AGENT, request_timeout=config.request_timeout_seconds
-    )
+    return JmapClient(config.session_url, credentials, request_timeout=config.request_timeout_seconds)
 
 
 # Masking a secret this short would star its characters in every log line ("Sourc****Jmap" for the password "e")

@@ -104,10 +104,12 @@ def test_a_message_that_could_not_be_written_fails_the_sync_and_the_next_one_res
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G3/"), status_code=410)
     output = read_raw(config, include_files=True, failing=True)
     assert "answered HTTP 410" in str(output.errors[-1].trace.error.message)
-    assert [message.record.data["id"] for message in output.records] == ["M0000", "M0001"]
+    # M0002's record went out as soon as its file was whole (the classic CDK held a page's last record back);
+    # the last STATE covers only the first page, so the next sync sends it again.
+    assert [message.record.data["id"] for message in output.records] == ["M0000", "M0001", "M0002"]
     assert final_state(output)["accounts"]["acc1"]["import"]["anchor"] == "M0001"
     files = sorted(path.name for path in staging.rglob("*") if path.is_file())
-    assert files == [f"{M0000}.eml", f"{M0001}.eml", f"{M0002}.eml"]  # M0002's record waited for its page: never sent
+    assert files == [f"{M0000}.eml", f"{M0001}.eml", f"{M0002}.eml"]
 
     fake.mocker.get(re.compile(r"https://jmap\.test/jmap/download/acc1/G3/"), content=b"x" * 100)
     resumed = read_raw(config, include_files=True, state=final_state(output))

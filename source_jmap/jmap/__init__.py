@@ -21,6 +21,7 @@ from .datatype import DataType, Query
 from .discovery import validate_session_url
 from .errors import (
     JmapBlobNotFoundError,
+    JmapCancelled,
     JmapConfigError,
     JmapError,
     JmapMethodError,
@@ -48,6 +49,7 @@ __all__ = [
     "Credentials",
     "DataType",
     "JmapBlobNotFoundError",
+    "JmapCancelled",
     "JmapClient",
     "JmapConfigError",
     "JmapError",

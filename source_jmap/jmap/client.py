@@ -17,7 +17,7 @@ import requests
 
 from .auth import Credentials
 from .discovery import SessionDiscovery
-from .errors import JmapBlobNotFoundError, JmapRequestError, JmapServerError
+from .errors import JmapBlobNotFoundError, JmapCancelled, JmapRequestError, JmapServerError
 from .policy import Action, resolve
 from .responses import (
     MethodResponses,
@@ -30,7 +30,7 @@ from .responses import (
 )
 from .retry import RetryPolicy, raised_as
 from .session import JmapSession
-from .transport import DEFAULT_REQUEST_TIMEOUT_SECONDS, MAX_ANSWER_BYTES, HttpResponse, HttpTransport
+from .transport import DEFAULT_REQUEST_TIMEOUT_SECONDS, MAX_ANSWER_BYTES, USER_AGENT, HttpResponse, HttpTransport
 from .wire import MethodCall, encode_request
 
 logger = logging.getLogger("source_jmap.jmap")
@@ -44,6 +44,8 @@ class JmapClient:
     Transient failures are retried within `retry`; `sleep` is how the client waits (tests pass
     their own). `request_timeout` bounds each HTTP attempt whole, answer included (transport.py).
     `max_answer_bytes` caps an answer's decoded size. `requests_sent` counts every HTTP attempt, retries included.
+    Threads may share a client: once the session is known, at most its maxConcurrentRequests requests and
+    downloads are under way at once, whichever threads send them; `cancel` stops them all.
     """
 
     def __init__(
@@ -54,7 +56,7 @@ class JmapClient:
         http: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        user_agent: str = "source-jmap",
+        user_agent: str = USER_AGENT,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
@@ -65,6 +67,7 @@ class JmapClient:
         self._discovery = SessionDiscovery(url, self._transport)
         self._session: JmapSession | None = None
         self._session_lock = threading.Lock()
+        self._cancelled = threading.Event()
 
     @property
     def session(self) -> JmapSession:
@@ -72,7 +75,18 @@ class JmapClient:
         with self._session_lock:
             if self._session is None:
                 self._session = self._discovery.session()
+                self._transport.limit_concurrency(self._session.limits.max_concurrent_requests)
             return self._session
+
+    def cancel(self) -> None:
+        """Call no more methods: every `call` from now on, in any thread, raises JmapCancelled, so a stopped read
+        ends at its next request instead of going on talking to the server. Downloads under way finish (a
+        window of them is bounded, and ends as it did when a read's generator was closed)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     @property
     def requests_sent(self) -> int:
@@ -87,6 +101,8 @@ class JmapClient:
 
         An answer larger than `max_bytes` (by default the client's answer cap) raises JmapAnswerTooLargeError.
         """
+        if self._cancelled.is_set():
+            raise JmapCancelled("No more method calls: the read was stopped")
         session = self.session
         body = encode_request(calls, using, session.limits)
         responses = self._transport.exchange(

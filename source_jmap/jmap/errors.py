@@ -18,6 +18,13 @@ class JmapError(Exception):
     """Base class; `str(error)` is a complete one-line message for the user."""
 
 
+class JmapCancelled(Exception):  # not a failure: the read was stopped
+    """The client was cancelled (`JmapClient.cancel`): a stopped read asks the server for nothing more.
+
+    Not a JmapError: nothing retries it or reports it as the server's failure.
+    """
+
+
 class JmapConfigError(JmapError):
     """The user's settings are wrong (URL, credentials, account ids, dates)."""
 

@@ -9,6 +9,7 @@ One transport is shared by the download threads of raw_messages: its counters ar
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -46,6 +47,8 @@ from .retry import (
 )
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+# What the connector calls itself in each request's User-Agent header, stated once.
+USER_AGENT = "source-jmap (Airbyte JMAP connector)"
 # The longest one HTTP attempt may take, from sending the request to the last byte of the answer: a
 # page within the 64 MB byte budget (paging.py) arrives in well under a minute even at 10 Mbit/s.
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 300
@@ -142,7 +145,7 @@ class HttpTransport:
     def __init__(
         self, credentials: Credentials, read_timeout: float, retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep, http: requests.Session | None = None,
-        user_agent: str = "source-jmap", request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        user_agent: str = USER_AGENT, request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.credentials = credentials
@@ -157,6 +160,16 @@ class HttpTransport:
         self._server_answered = False
         self.requests_sent = 0
         self.bytes_received = 0
+        # Requests under way at once, across every thread sharing the transport (`limit_concurrency`).
+        self._slots: threading.BoundedSemaphore | None = None
+
+    def limit_concurrency(self, requests_at_once: int) -> None:
+        """Keep at most `requests_at_once` HTTP exchanges under way at once from now on (set once: the server's
+        maxConcurrentRequests, from the session). A slot is held only while a request is sent and its answer
+        read, never while the caller handles it, so nested pools of downloads cannot deadlock."""
+        with self._lock:
+            if self._slots is None:
+                self._slots = threading.BoundedSemaphore(requests_at_once)
 
     def exchange(
         self, method: str, url: str, read: Callable[[HttpResponse], T], authenticate: bool = True,
@@ -182,15 +195,25 @@ class HttpTransport:
         """One HTTP request; a status the table retries raises RetryableError."""
         parts = urlsplit(url)
         host = parts.netloc
-        with self._lock:
-            self.requests_sent += 1
+        with self._slots or contextlib.nullcontext():
+            with self._lock:
+                self.requests_sent += 1
+            response = self._exchange_once(method, url, authenticate, max_bytes, sink, **kwargs)
+        return self._answer(response, host)
+
+    def _exchange_once(
+        self, method: str, url: str, authenticate: bool, max_bytes: int, sink: BinaryIO | None, **kwargs: Any
+    ) -> HttpResponse:
+        """Send the request and read its answer whole, within the attempt's deadline."""
+        parts = urlsplit(url)
+        host = parts.netloc
         deadline = ATTEMPT.current = Deadline(time.monotonic() + self._request_timeout)
         try:
             with self._http.request(
                 method, url, auth=self.credentials if authenticate else None, timeout=self._timeout, stream=True,
                 **kwargs,
             ) as streamed:
-                response = HttpResponse.read(streamed, max_bytes, sink)
+                return HttpResponse.read(streamed, max_bytes, sink)
         except AnswerTooLarge:
             raise JmapAnswerTooLargeError(
                 f"The JMAP server at {host} sent more than {_amount(max_bytes)} (decoded) in answer to "
@@ -200,6 +223,9 @@ class HttpTransport:
             raise self._transport_failure(error, host, url, deadline) from None
         finally:
             ATTEMPT.current = None
+
+    def _answer(self, response: HttpResponse, host: str) -> HttpResponse:
+        """Count the answer; a status the table retries raises RetryableError."""
         with self._lock:
             self._server_answered = True
             self.bytes_received += len(response.content) + response.streamed

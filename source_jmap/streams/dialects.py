@@ -12,7 +12,7 @@ SieveScript), the ids that the new read did not bring are emitted as deleted at 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,7 +21,7 @@ from airbyte_cdk.models import AirbyteMessage
 from ..jmap import DataType
 from ..jmap.errors import JmapMethodError
 from ..jmap.policy import Action, resolve
-from .base import Record
+from .base import Checkpoint, Record
 from .held_ids import HeldIdsStream
 from .state import AccountState
 
@@ -103,7 +103,9 @@ class DialectStream(HeldIdsStream):
             if resolve(error).action is not Action.NOT_OFFERED:
                 raise
 
-    def _read_account(self, account_id: str, saved: AccountState | None) -> Iterator[Record | AirbyteMessage]:
+    def _read_account(
+        self, account_id: str, saved: AccountState | None,
+    ) -> Generator[Record | AirbyteMessage | Checkpoint]:
         """A capability the server names but does not serve is one it does not offer (policy.py's NOT_OFFERED:
         unknownMethod on any method but `/changes`, which is read whole instead).
 

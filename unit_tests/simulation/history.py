@@ -24,8 +24,10 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import random
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +82,9 @@ LOGGER = logging.getLogger("airbyte.simulation")
 # objects); 3 runs of their 1,834 drew more than the cap.
 MID_RUN_CHANGES_PER_OBJECT = 4
 MID_RUN_CHANGES_BASE = 20
+# Partitions the connector reads at once. One (CI's) replays a seed's history exactly; more must lose nothing
+# either, though which request comes first, and so the story, varies from play to play.
+WORKERS = int(os.environ.get("JMAP_SIMULATION_WORKERS", "1"))
 
 
 @dataclass
@@ -219,6 +224,10 @@ class History:
         self.requests_this_run = 0
         self.request_budget = 0
         self.downloads: dict[str, int] = {}  # per blob: downloads so far, each drawing its faults from its own rng
+        # The connector's workers ask side by side; the model answers one request at a time.
+        self.wire = threading.RLock()
+        # What a worker thread raised (Hung, ProtocolViolation): the engine reports it as the stream's failure.
+        self.escaped: Exception | None = None
 
     # --- the mailbox ---------------------------------------------------------------------------------------
 
@@ -299,64 +308,69 @@ class History:
         self.requests_this_run += 1
         self.outcome.requests += 1
         if self.requests_this_run > self.request_budget:
-            raise Hung(f"more than {self.request_budget} requests in one run")
+            self.escaped = self.escaped or Hung(f"more than {self.request_budget} requests in one run")
+            raise self.escaped
 
     def _session(self, request: Any, context: Any) -> Any:
-        self._count()
-        fault = self.faults.api_fault()
-        if fault in ("timeout", "reset"):
-            raise requests.exceptions.ReadTimeout("simulated") if fault == "timeout" else \
-                requests.exceptions.ConnectionError("simulated reset")
-        context.headers["Content-Type"] = "application/json"
-        return json.dumps(self.model.session()).encode()
+        with self.wire:
+            self._count()
+            fault = self.faults.api_fault()
+            if fault in ("timeout", "reset"):
+                raise requests.exceptions.ReadTimeout("simulated") if fault == "timeout" else \
+                    requests.exceptions.ConnectionError("simulated reset")
+            context.headers["Content-Type"] = "application/json"
+            return json.dumps(self.model.session()).encode()
 
     def _api(self, request: Any, context: Any) -> Any:
-        self._count()
-        context.headers["Content-Type"] = "application/json"
-        fault = self.faults.api_fault()
-        if fault is not None and fault.startswith(("429", "503")):
-            context.status_code = int(fault[:3])
-            if fault.endswith("retry-after"):
-                context.headers["Retry-After"] = "1"
-            return b'{"type": "about:blank", "status": %d}' % context.status_code
-        if fault == "timeout":
-            raise requests.exceptions.ReadTimeout("simulated")
-        if fault == "reset":
-            raise requests.exceptions.ConnectionError("simulated reset")
-        try:
-            body = json.loads(request.body)
-        except ValueError as error:
-            raise ProtocolViolation(f"a request that is not JSON: {error}") from None
-        answer = self.model.api(body, self.between_calls)
-        if fault == "serverUnavailable":
-            answer["methodResponses"] = [["error", {"type": "serverUnavailable"}, call[2]]
-                                         for call in answer["methodResponses"]]
-        text = json.dumps(answer).encode()
-        if fault == "truncated":
-            return text[: len(text) // 2]
-        if fault == "garbled":
-            return b"<html>502 Bad Gateway</html>"
-        return text
+        with self.wire:
+            self._count()
+            context.headers["Content-Type"] = "application/json"
+            fault = self.faults.api_fault()
+            if fault is not None and fault.startswith(("429", "503")):
+                context.status_code = int(fault[:3])
+                if fault.endswith("retry-after"):
+                    context.headers["Retry-After"] = "1"
+                return b'{"type": "about:blank", "status": %d}' % context.status_code
+            if fault == "timeout":
+                raise requests.exceptions.ReadTimeout("simulated")
+            if fault == "reset":
+                raise requests.exceptions.ConnectionError("simulated reset")
+            try:
+                body = json.loads(request.body)
+            except ValueError as error:
+                self.escaped = self.escaped or ProtocolViolation(f"a request that is not JSON: {error}")
+                raise self.escaped from None
+            answer = self.model.api(body, self.between_calls)
+            if fault == "serverUnavailable":
+                answer["methodResponses"] = [["error", {"type": "serverUnavailable"}, call[2]]
+                                             for call in answer["methodResponses"]]
+            text = json.dumps(answer).encode()
+            if fault == "truncated":
+                return text[: len(text) // 2]
+            if fault == "garbled":
+                return b"<html>502 Bad Gateway</html>"
+            return text
 
     def _download(self, request: Any, context: Any) -> Any:
-        self._count()
-        _, blob_id = blob_of_download(request.url)
-        attempt = self.downloads[blob_id] = self.downloads.get(blob_id, 0) + 1
-        fault = self.faults.download_fault(random.Random(f"{self.seed}/download/{blob_id}/{attempt}"))
-        if fault in ("429", "503"):
-            return http_answer(int(fault), b"")
-        if fault == "timeout":
-            raise requests.exceptions.ReadTimeout("simulated")
-        if fault == "reset":
-            raise requests.exceptions.ConnectionError("simulated reset")
-        if fault == "404" or blob_id not in self.model.blobs:
-            return http_answer(404, b"")
-        data = self.model.blobs[blob_id]
-        # A download cut short breaks off before the length its head declared, and the client stack says so
-        # (test_streamed_download's loopback cut). It was a whole answer of half the bytes, which no HTTP/1.1
-        # client can tell from a short blob: seed 3-55 kept half a message at exit 0.
-        return http_answer(200, data[: len(data) // 2], declared=len(data)) if fault == "truncated" and data else \
-            http_answer(200, data)
+        with self.wire:
+            self._count()
+            _, blob_id = blob_of_download(request.url)
+            attempt = self.downloads[blob_id] = self.downloads.get(blob_id, 0) + 1
+            fault = self.faults.download_fault(random.Random(f"{self.seed}/download/{blob_id}/{attempt}"))
+            if fault in ("429", "503"):
+                return http_answer(int(fault), b"")
+            if fault == "timeout":
+                raise requests.exceptions.ReadTimeout("simulated")
+            if fault == "reset":
+                raise requests.exceptions.ConnectionError("simulated reset")
+            if fault == "404" or blob_id not in self.model.blobs:
+                return http_answer(404, b"")
+            data = self.model.blobs[blob_id]
+            # A download cut short breaks off before the length its head declared, and the client stack says so
+            # (test_streamed_download's loopback cut). It was a whole answer of half the bytes, which no HTTP/1.1
+            # client can tell from a short blob: seed 3-55 kept half a message at exit 0.
+            return http_answer(200, data[: len(data) // 2], declared=len(data)) if fault == "truncated" and data else \
+                http_answer(200, data)
 
     # --- runs ----------------------------------------------------------------------------------------------
 
@@ -365,6 +379,7 @@ class History:
             "session_url": SESSION_URL,
             "credentials": {"auth_type": "basic", "username": "alice", "password": "sim-secret-password"},
             "include_raw_message": "raw_messages" in self.plan.streams,
+            "num_workers": WORKERS,
         }
         if self.plan.include_roles:
             config["mailboxes"] = list(self.plan.include_roles)
@@ -395,6 +410,7 @@ class History:
         # are few (above), so a connector that loops is still stopped here.
         self.request_budget = 200 + 40 * (objects + self.changes_left) * len(self.plan.streams)
         self.requests_this_run = 0
+        self.escaped = None
         run = Run()
         state = list(self.states.values())
         messages = SourceJmap().read(LOGGER, self.config(), self.catalog, state or None)
@@ -429,6 +445,12 @@ class History:
                 run.failures.append(message)
         finally:
             messages.close()
+        if isinstance(self.escaped, Hung) and not run.hung:
+            run.hung = True
+            self.outcome.hung.append(f"run {self.outcome.runs + 1}: {self.escaped}")
+        elif isinstance(self.escaped, ProtocolViolation) and run.violation is None:
+            run.violation = str(self.escaped)
+            self.outcome.unclear.append(f"run {self.outcome.runs + 1}: protocol violation: {self.escaped}")
         self.outcome.runs += 1
         return run
 

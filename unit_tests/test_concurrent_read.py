@@ -1,0 +1,97 @@
+"""Streams read side by side (reading.py): one limiter for every thread, a stopped read stops, STATEs in place."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests_mock
+from airbyte_cdk.models import Type
+from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
+
+from source_jmap import SourceJmap
+from source_jmap.jmap import BasicCredentials, JmapClient, JmapConfigError
+from source_jmap.jmap.transport import HttpTransport
+
+from .fake_jmap import SESSION_URL, FakeJmap, email, session_document
+
+STREAMS = ("mailboxes", "emails", "threads", "identities")
+
+
+def test_threads_sharing_a_client_never_have_more_requests_under_way_than_max_concurrent_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counted around the HTTP exchange itself (requests_mock answers one request at a time, under its lock)."""
+    under_way, most = 0, 0
+    lock = threading.Lock()
+    exchange = HttpTransport._exchange_once
+
+    def counted(self: HttpTransport, *args: Any, **kwargs: Any) -> Any:
+        nonlocal under_way, most
+        with lock:
+            under_way += 1
+            most = max(most, under_way)
+        time.sleep(0.005)
+        try:
+            return exchange(self, *args, **kwargs)
+        finally:
+            with lock:
+                under_way -= 1
+
+    with requests_mock.Mocker() as mocker:
+        mocker.get(SESSION_URL, json=session_document())  # maxConcurrentRequests 4
+        mocker.get("https://jmap.test/blob", content=b"x")
+        client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+        assert client.session.limits.max_concurrent_requests == 4
+        monkeypatch.setattr(HttpTransport, "_exchange_once", counted)
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            list(pool.map(lambda _: client.download("https://jmap.test/blob"), range(60)))
+    assert most == 4
+
+
+def catalog() -> Any:
+    builder = CatalogBuilder()
+    for name in STREAMS:
+        builder = builder.with_stream(ConfiguredAirbyteStreamBuilder().with_name(name).with_primary_key([["id"]]))
+    return builder.build()
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_every_state_follows_the_records_it_covers_whatever_the_number_of_workers(
+    fake: FakeJmap, config: dict[str, Any], workers: int
+) -> None:
+    for number in range(1, 8):
+        fake.create("Email", email(number))
+    messages = list(SourceJmap().read(logging.getLogger("test"), config | {"num_workers": workers}, catalog()))
+    emails = [m.record.data["id"] for m in messages if m.type == Type.RECORD and m.record.stream == "emails"]
+    assert len(emails) == 7
+    for position, message in enumerate(messages):
+        if message.type == Type.STATE and message.state.stream.stream_descriptor.name == "emails":
+            anchor = (message.state.stream.stream_state.accounts["acc1"].get("import") or {}).get("anchor")
+            emitted = [m.record.data["id"] for m in messages[:position]
+                       if m.type == Type.RECORD and m.record.stream == "emails"]
+            assert anchor is None or anchor in emitted, f"a STATE at {anchor} before its record"
+
+
+def test_a_read_closed_after_its_first_record_sends_no_request_after_it(fake: FakeJmap, config: dict[str, Any]) -> None:
+    for number in range(1, 30):
+        fake.create("Email", email(number))
+    messages = SourceJmap().read(logging.getLogger("test"), config | {"num_workers": 4}, catalog())
+    next(message for message in messages if message.type == Type.RECORD)
+    messages.close()  # joins the workers
+    sent = fake.mocker.call_count
+    time.sleep(0.05)
+    assert fake.mocker.call_count == sent
+    assert [thread.name for thread in threading.enumerate() if thread.name.startswith("partition")] == []
+
+
+@pytest.mark.parametrize("workers", [0, 9, True, "4"])
+def test_a_number_of_workers_out_of_range_is_refused(config: dict[str, Any], workers: Any) -> None:
+    from source_jmap.config import JmapConfig
+
+    with pytest.raises(JmapConfigError, match="num_workers must be a whole number from 1 to 8"):
+        JmapConfig.parse(config | {"num_workers": workers})
