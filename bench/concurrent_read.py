@@ -63,7 +63,7 @@ B_EMAILS = 200
 SHARED_RIGHTS = "lrs"  # lookup, read, keep \Seen: what a JMAP reader of the mailbox needs
 FILE_STREAMS = ("raw_messages", "attachments")
 # Issue 19 item 4's setting for the number of workers, which does not exist yet: rename here if it lands as another.
-WORKERS_SETTING = "workers"
+WORKERS_SETTING = "num_workers"
 CORE, MAIL = "urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"
 
 

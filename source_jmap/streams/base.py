@@ -12,7 +12,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from airbyte_cdk.models import AirbyteMessage
 
@@ -34,6 +34,10 @@ def utc_now() -> str:
 
 class JmapStream(PartitionedStream):
     """A JMAP data type as an Airbyte stream, one partition per account (`engine.py`)."""
+
+    # Whether a full read that replaces a state the server rejected finds what was destroyed meanwhile (the
+    # streams of held_ids.py keep the ids the destination holds); the others say what that costs.
+    finds_deletions_when_read_again: ClassVar[bool] = False
 
     def __init__(
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection | None = None
@@ -125,6 +129,11 @@ class JmapStream(PartitionedStream):
             if page.imported and incremental:  # the saved state was of no use: the stream starts over
                 self.restore_extra_state(account_id, None)
                 incremental = False
+                if not self.finds_deletions_when_read_again:
+                    self.logger.warning(
+                        "%s: account %s: rows of objects destroyed since the last sync cannot be found by importing "
+                        "again and stay in the destination; a refresh of the stream removes them", self.name,
+                        account_id)
             if (ahead := self._written_ahead_of(account_id, page, selection, carried)) is not None:
                 yield ahead
             if page.total is not None:

@@ -32,6 +32,8 @@ def _fits(ids: set[str], unseen: set[str]) -> bool:
 class HeldIdsStream(JmapStream):
     """A stream that remembers, per account, the ids the destination holds (see the module)."""
 
+    finds_deletions_when_read_again = True
+
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]]) -> None:
         super().__init__(client, accounts)
         self._known: dict[str, set[str]] = {}  # per account: the ids the destination holds
