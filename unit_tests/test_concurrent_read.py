@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -14,7 +15,7 @@ from airbyte_cdk.models import Type
 from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 
 from source_jmap import SourceJmap
-from source_jmap.jmap import BasicCredentials, JmapClient, JmapConfigError
+from source_jmap.jmap import BasicCredentials, JmapCancelled, JmapClient, JmapConfigError
 from source_jmap.jmap.transport import HttpTransport
 
 from .fake_jmap import SESSION_URL, FakeJmap, email, session_document
@@ -95,3 +96,15 @@ def test_a_number_of_workers_out_of_range_is_refused(config: dict[str, Any], wor
 
     with pytest.raises(JmapConfigError, match="num_workers must be a whole number from 1 to 8"):
         JmapConfig.parse(config | {"num_workers": workers})
+
+
+def test_a_stopped_read_starts_no_download(fake: FakeJmap) -> None:
+    """A window of downloads may have queued more when the read is closed: none of them goes out."""
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    requests_before = len(fake.mocker.request_history)
+    client.cancel()
+    for download in (lambda: client.download("https://jmap.test/download/acc1/B1/x"),
+                     lambda: client.download_to("https://jmap.test/download/acc1/B1/x", io.BytesIO())):
+        with pytest.raises(JmapCancelled, match="the read was stopped"):
+            download()
+    assert len(fake.mocker.request_history) == requests_before

@@ -101,8 +101,7 @@ class JmapClient:
 
         An answer larger than `max_bytes` (by default the client's answer cap) raises JmapAnswerTooLargeError.
         """
-        if self._cancelled.is_set():
-            raise JmapCancelled("No more method calls: the read was stopped")
+        self._raise_if_cancelled()
         session = self.session
         body = encode_request(calls, using, session.limits)
         responses = self._transport.exchange(
@@ -122,6 +121,7 @@ class JmapClient:
         a caller that knows the blob's size (an Email's `size`) may cap it at that, plus slack.
         JmapBlobNotFoundError when the server has no such blob (HTTP 404).
         """
+        self._raise_if_cancelled()
         return self._transport.exchange("GET", url, self._read_blob, max_bytes=max_bytes)
 
     def download_to(self, url: str, sink: BinaryIO, max_bytes: int | None = None) -> int:
@@ -131,7 +131,13 @@ class JmapClient:
         retried attempt writes the sink again from its start, so it must be seekable (a file). Memory does
         not grow with the blob. JmapBlobNotFoundError when the server has no such blob (HTTP 404).
         """
+        self._raise_if_cancelled()
         return self._transport.exchange("GET", url, self._read_streamed_blob, max_bytes=max_bytes, sink=sink)
+
+    def _raise_if_cancelled(self) -> None:
+        """A stopped read sends nothing more: no method call, and no download a window of downloads had queued."""
+        if self._cancelled.is_set():
+            raise JmapCancelled("No more requests: the read was stopped")
 
     def _read_blob(self, response: HttpResponse) -> bytes:
         self._check_blob_answer(response)

@@ -135,6 +135,8 @@ class PartitionedStream(AbstractStream):
         stream (a TRACE of their own type), not the read."""
         try:
             return self._partitions()
+        except Exception:
+            raise  # as it is: `from` itself would make the error its own cause
         except BaseException as error:
             raise as_exception(error) from error
 

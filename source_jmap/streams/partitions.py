@@ -91,6 +91,8 @@ class AccountPartition(Partition):
                 yield Record(data=dict(record) if reference else record, stream_name=name, file_reference=reference)
         except GeneratorExit:
             raise
+        except Exception:
+            raise  # as it is: `from` itself would make the error its own cause
         except BaseException as error:
             raise as_exception(error) from error
 
