@@ -101,3 +101,21 @@ def state_after_the_first_record(output: Any) -> dict[str, Any]:
     first = next(n for n, message in enumerate(messages) if message.type.value == "RECORD")
     state = next(message.state for message in messages[first:] if message.type.value == "STATE")
     return dict(state.stream.stream_state.__dict__)
+
+
+def test_a_written_ahead_object_found_then_gone_before_the_full_read_is_deleted_at_its_end(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """Simulation seed many8-1583: the check found I1, the whole read that followed no longer did; the rows of a
+    killed run's page stayed, as nothing deleted what the full read did not bring."""
+    fake.mocker.get(SESSION_URL, json=_session_with_submission())
+    fake.create("Identity", {"id": "I1", "name": "Alice", "email": "alice1@jmap.test"})
+    killed = last_state_before_the_first_record(read_stream(config, "identities"))
+    assert killed["accounts"]["acc1"]["pending"] == ["I1"]
+
+    def destroy_before_the_whole_read(name: str, arguments: dict[str, Any]) -> None:
+        if name == "Identity/get" and arguments["ids"] is None and "I1" in fake.store("Identity").objects:
+            fake.destroy("Identity", "I1")
+
+    fake.override = destroy_before_the_whole_read
+    assert deleted(read_stream(config, "identities", state=killed)) == ["I1"]
