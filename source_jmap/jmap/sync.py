@@ -158,9 +158,8 @@ class Sync:
         """Ids the server listed but could not get: asked for once more, and those still missing reported."""
         if not not_found:
             return []
-        get = self._type.get(self._account_id, not_found, "get")
-        found = list(GetResult.of(method, self._client.call([get], self._type.using)[get]).objects)
-        if missing := sorted(set(not_found) - {obj["id"] for obj in found}):
+        found, missing = self.fetch(not_found)
+        if missing:
             self._logger.warning(
                 "%s: account %s: %d object(s) the server listed were not found by %s even when asked again "
                 "(destroyed meanwhile; the next sync's changes bring the deletion): %s", self._label,
@@ -187,16 +186,14 @@ class Sync:
                     created_ids=[obj["id"] for obj in response.objects])
 
     def fetch(self, ids: Sequence[str]) -> tuple[list[JsonObject], list[str]]:
-        """The objects of `ids` as the type's `/get` reads them, and the ids the server did not find."""
+        """The objects of `ids` as the type's `/get` reads them, and the ids it did not bring, sorted (in `notFound`
+        or left out of both lists)."""
         found: list[JsonObject] = []
-        not_found: list[str] = []
         size = self._page_size().current
         for start in range(0, len(ids), size):
             get = self._type.get(self._account_id, list(ids[start:start + size]), "get")
-            got = GetResult.of(get.name, self._client.call([get], self._type.using)[get])
-            found.extend(got.objects)
-            not_found.extend(got.not_found)
-        return found, not_found
+            found.extend(GetResult.of(get.name, self._client.call([get], self._type.using)[get]).objects)
+        return found, sorted(set(ids) - {obj["id"] for obj in found})
 
 
 def read_all(
