@@ -385,13 +385,18 @@ def test_identities_are_read_whole_with_the_submission_capability(fake: FakeJmap
     assert fake.method_calls() == [["Identity/get"]] and fake.requests[0]["methodCalls"][0][1]["ids"] is None
 
 
+def serve_identities_without_identity_changes(fake: FakeJmap, *numbers: int) -> None:
+    """A server with the submission capability but no Identity/changes (as Cyrus), holding identities I<number>."""
+    fake.mocker.get(SESSION_URL, json=_session_with_submission())
+    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name == "Identity/changes" else None
+    for number in numbers:
+        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+
+
 def test_an_identity_destroyed_between_syncs_is_emitted_as_deleted_by_a_server_without_identity_changes(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:
-    fake.mocker.get(SESSION_URL, json=_session_with_submission())
-    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name == "Identity/changes" else None
-    for number in (1, 2):
-        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+    serve_identities_without_identity_changes(fake, 1, 2)
     first = read_stream(config, "identities")
     fake.destroy("Identity", "I1")
     second = read_stream(config, "identities", state=final_state(first))

@@ -10,7 +10,7 @@ from typing import Any
 from .fake_jmap import SESSION_URL, FakeJmap, email
 from .helpers import final_state, last_state_before_the_first_record, read_stream
 from .test_attachment_state import keys, mailboxes, with_attachments
-from .test_streams import _session_with_submission
+from .test_streams import _session_with_submission, serve_identities_without_identity_changes
 
 
 def deleted(output: Any, key: str = "id") -> list[str]:
@@ -64,10 +64,7 @@ def test_an_identity_a_killed_whole_read_had_not_seen_yet_is_deleted_by_the_next
 ) -> None:
     """Simulation seed ci-185: the state written ahead of a whole read holds, as unseen, what the destination held
     before it; the next whole read started its unseen set from the ids seen so far (none) and lost I1's deletion."""
-    fake.mocker.get(SESSION_URL, json=_session_with_submission())
-    fake.override = lambda name, arguments: ["error", {"type": "unknownMethod"}] if name == "Identity/changes" else None
-    for number in (1, 2):
-        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+    serve_identities_without_identity_changes(fake, 1, 2)
     first = read_stream(config, "identities")
     fake.destroy("Identity", "I1")
     killed = last_state_before_the_first_record(read_stream(config, "identities", state=final_state(first)))

@@ -173,9 +173,10 @@ class JmapStream(PartitionedStream):
             return None
         self.learn_ahead(account_id, page)
         current = self._states.get(account_id)
-        start = current or AccountState(state=page.state, import_progress={}, selection=selection)
-        if page.imported and not page.created_ids and start.state != page.state:  # an import starts again
-            start = AccountState(state=page.state, import_progress={}, selection=selection)
+        if current is None or (page.imported and not page.created_ids and current.state != page.state):
+            start = AccountState(state=page.state, import_progress={}, selection=selection)  # an import starts
+        else:
+            start = current
         ahead = start.model_copy(update={"pending": sorted({*carried, *page.created_ids}) or None,
                                          "extra_state": self.extra_state(account_id)})
         if ahead == current:
@@ -208,7 +209,8 @@ class JmapStream(PartitionedStream):
         """
         if page.imported:
             unbrought = self._unbrought.get(account_id, set())
-            yield from self.new_records(account_id, _brought(page.created, unbrought), fetched_at)
+            objects = _brought(page.created, unbrought) if unbrought else page.created
+            yield from self.new_records(account_id, objects, fetched_at)
             if page.resume is None and unbrought:  # a full read's end: written ahead, found, and gone since
                 for gone in sorted(unbrought):
                     yield from self.deleted_records_of(account_id, gone, fetched_at)
