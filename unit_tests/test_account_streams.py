@@ -243,6 +243,20 @@ def test_a_full_read_killed_and_resumed_still_finds_the_deletions_it_was_looking
     assert final_state(output)["accounts"][ACCOUNT]["memo"] == {"ids": ["c1", "c3"]}
 
 
+def test_a_contact_destroyed_after_an_upgrade_from_a_state_without_memo_is_deleted(
+    contacts_account: FakeJmap, config: dict[str, Any]
+) -> None:
+    """A state without a memo says nothing of what the destination holds: an incremental sync that saw only one
+    contact changed must not save a memo that lists only that one, which would leave the others undeletable."""
+    state = final_state(read_stream(config, "contacts"))
+    del state["accounts"][ACCOUNT]["memo"]  # as a version before the memo wrote it
+    contacts_account.update("ContactCard", "c3", name={"full": "Jane B. Doe"})
+    state = final_state(read_stream(config, "contacts", state=state))
+    assert "memo" not in state["accounts"][ACCOUNT]
+    contacts_account.destroy("ContactCard", "c1")
+    assert deleted(read_stream(config, "contacts", state=state)) == ["c1"]
+
+
 def test_a_memo_that_is_not_a_list_of_ids_is_a_config_error(contacts_account: FakeJmap, config: dict[str, Any]) -> None:
     output = read_stream(config, "contacts", state={"accounts": {ACCOUNT: {"state": "3", "memo": {"ids": "c1"}}}},
                          expecting_exception=True)
@@ -264,3 +278,4 @@ def test_the_state_of_an_account_with_thousands_of_contacts_stays_under_4_kb_and
     fake.destroy("ContactCard", "card-00007-" + "x" * 24)
     second = read_stream(config, "contacts", state=final_state(first))
     assert deleted(second) == ["card-00007-" + "x" * 24]  # /changes still brings every deletion
+    assert final_state(second)["accounts"][ACCOUNT]["memo"] == {"overflow": True}  # still none are known

@@ -1,24 +1,19 @@
 from __future__ import annotations
 
 import functools
-import json
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from ..failures import config_error
-from ..jmap import MAIL, DataType, JmapClient, JmapServerError, Page, blob_url, existing_emails
+from ..jmap import MAIL, DataType, JmapClient, JmapServerError, blob_url, existing_emails
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
+from .dialects import Dialect
 from .downloads import Download, MissingBlobs, checked_in_order
+from .ledger import PartIdCounts, parts_of
 from .selection import EmailSelection
 from .staging import FileRecord, attachment_path, file_name, most_file_bytes
 
 ATTACHMENT_FIELDS = ("partId", "blobId", "name", "type", "size", "disposition", "cid")
-# The part ids kept in the state: at most this many, and at most this many bytes of JSON, so that the
-# account's entry in the state stays under 4 KB with its state string and import resume point.
-MAX_PART_IDS = 200
-MAX_PART_IDS_BYTES = 3000
 
 
 class AttachmentStream(JmapStream):
@@ -44,7 +39,7 @@ class AttachmentStream(JmapStream):
     uses a handful. A destroyed email gets a deletion record for each of them: the ones it had remove
     its rows; the others name rows that never existed, which a deduplicating destination ignores (in
     append mode they are extra rows flagged `_ab_cdc_deleted_at`). The set is bounded: past
-    MAX_PART_IDS entries or MAX_PART_IDS_BYTES of JSON the most common are kept and a warning says so,
+    ledger.MAX_PART_IDS entries or ledger.MAX_PART_IDS_BYTES of JSON the most common are kept and a warning says so,
     since a destroyed email's attachment under a dropped part id then stays in the destination.
 
     Why not something else: a Bloom filter or a hash of the map cannot give back the ids to delete;
@@ -65,33 +60,25 @@ class AttachmentStream(JmapStream):
     name = "attachments"
     file_based = True
     primary_key: ClassVar[list[str]] = ["accountId", "emailId", "partId"]
+    ledger = PartIdCounts
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
-        super().__init__(client, accounts, selection)
-        self._selection: EmailSelection = selection
-        self._part_ids: dict[str, Counter[str]] = {}  # per account: part id -> emails emitted with it
-        self._reported: set[str] = set()  # accounts whose part ids were cut to the bound (said once a run)
-        self._ahead: dict[str, set[str]] = {}  # per account: part ids `learn_ahead` counted before their first record
+        super().__init__(client, accounts)
+        self._selection = selection
 
-    def data_type(self, account_id: str) -> DataType:
-        return DataType("Email", (MAIL,), ("id", "receivedAt", "mailboxIds", "attachments"),
-                        query=self._selection.query(account_id))
+    def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
+        return (Dialect(MAIL, DataType("Email", (MAIL,), ("id", "receivedAt", "mailboxIds", "attachments"),
+                                       query=self._selection.query(account_id)),
+                        functools.partial(self._selection.matches, account_id), unserved_is_absent=False),)
 
-    def selects(self, account_id: str, obj: Record) -> bool:
-        return self._selection.matches(account_id, obj)
+    def fingerprint(self) -> dict[str, Any] | None:
+        return self._selection.describe()
 
-    def records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        parts = _parts_of(obj)
-        counts, ahead = self._part_ids.setdefault(account_id, Counter()), self._ahead.get(account_id, set())
-        for part_id in {str(part["partId"]) for part in parts}:
-            if part_id in ahead:
-                ahead.discard(part_id)  # counted once already, by `learn_ahead`
-            else:
-                counts[part_id] += 1
+    def rows_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
         return [
             {"accountId": account_id, "emailId": obj["id"], **{key: part.get(key) for key in ATTACHMENT_FIELDS},
              UPDATED_AT: fetched_at}
-            for part in parts
+            for part in parts_of(obj)
         ]
 
     def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
@@ -111,12 +98,11 @@ class AttachmentStream(JmapStream):
             return []  # receivedAt is immutable: the email is where it was, in the selection or out of it
         if self.selects(account_id, obj):
             return self.records_of(account_id, obj, fetched_at)
-        return _deletions(account_id, obj["id"], (part["partId"] for part in _parts_of(obj)), fetched_at)
+        return _deletions(account_id, obj["id"], (part["partId"] for part in parts_of(obj)), fetched_at)
 
-    def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
+    def deletion_rows_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
         """A deletion for every part id the account's attachments use (see the class docstring)."""
-        counts = self._part_ids.get(account_id, Counter())
-        return _deletions(account_id, object_id, _ranked(counts), fetched_at)
+        return _deletions(account_id, object_id, cast(PartIdCounts, self.ledger_of(account_id)).ranked(), fetched_at)
 
     def _with_files(
         self, account_id: str, objects: Iterable[Record], fetched_at: str,
@@ -154,58 +140,6 @@ class AttachmentStream(JmapStream):
         return [FileRecord.written(record, attachment_path(staging, account_id, email, record), lambda sink: (
             self._client.download_to(url, sink, max_bytes=most_file_bytes(record["size"]))))]
 
-    def extra_state(self, account_id: str) -> dict[str, Any] | None:
-        return {"partIds": self._bounded(account_id)}
-
-    def learn_ahead(self, account_id: str, page: Page) -> None:
-        """The page's part ids, in the state saved before its records: rows a killed run emitted after its last
-        STATE may stay in the destination, and a destroyed email's rows are deleted by the part ids the state
-        knows (simulation seed wa2-221: a killed first page's part 2, its email destroyed, no id to delete it by).
-        A part id seen here for the first time counts one email, the first record with it.
-        """
-        created, updated = list(page.created), list(page.updated)
-        page.created, page.updated = iter(created), iter(updated)
-        counts, ahead = self._part_ids.setdefault(account_id, Counter()), self._ahead.setdefault(account_id, set())
-        for obj in (*created, *updated):
-            for part in _parts_of(obj):
-                if (part_id := str(part["partId"])) not in counts:
-                    counts[part_id] = 1
-                    ahead.add(part_id)
-
-    def restore_extra_state(self, account_id: str, extra: dict[str, Any] | None) -> None:
-        self._part_ids[account_id] = _read_memo(self.name, account_id, extra)
-        self._bounded(account_id)
-
-    def _bounded(self, account_id: str) -> dict[str, int]:
-        """The most common part ids that fit the bounds, most common first; the rest are dropped, with a warning."""
-        counts = self._part_ids.setdefault(account_id, Counter())
-        kept: dict[str, int] = {}
-        size = len('{"partIds": {}}')
-        for part_id in _ranked(counts):
-            size += len(json.dumps(part_id)) + len(str(counts[part_id])) + 4  # ": " and ", "
-            if len(kept) == MAX_PART_IDS or size > MAX_PART_IDS_BYTES:
-                break
-            kept[part_id] = counts[part_id]
-        if len(kept) < len(counts):
-            if account_id not in self._reported:
-                self._reported.add(account_id)
-                self.logger.warning(
-                    "%s: account %s: attachments use %d distinct part ids, more than the state keeps; it keeps the "
-                    "%d most common, so a destroyed email's attachment under another part id stays in the "
-                    "destination (an email moved out of the selection is still deleted in full)",
-                    self.name, account_id, len(counts), len(kept),
-                )
-            self._part_ids[account_id] = Counter(kept)
-        return kept
-
-
-def _parts_of(obj: Record) -> list[dict[str, Any]]:
-    return [part for part in obj.get("attachments") or [] if isinstance(part, dict) and part.get("partId")]
-
-
-def _ranked(counts: Counter[str]) -> list[str]:
-    return sorted(counts, key=lambda part_id: (-counts[part_id], part_id))
-
 
 def _deletions(account_id: str, email_id: str, part_ids: Iterable[str], fetched_at: str) -> list[Record]:
     return [
@@ -213,32 +147,3 @@ def _deletions(account_id: str, email_id: str, part_ids: Iterable[str], fetched_
          DELETED_AT: fetched_at}
         for part_id in part_ids
     ]
-
-
-def _read_memo(stream: str, account_id: str, memo: Any) -> Counter[str]:
-    """The part ids of a saved memo: {"partIds": {partId: count}}, or the map of earlier versions."""
-    counts: Counter[str] = Counter()
-    if memo is None:
-        return counts
-    part_ids = memo.get("partIds", {}) if isinstance(memo, dict) else None
-    old_map = memo.get("parts", {}) if isinstance(memo, dict) else None
-    if not isinstance(part_ids, dict) or not all(
-        isinstance(part_id, str) and isinstance(count, int) and not isinstance(count, bool) and count > 0
-        for part_id, count in part_ids.items()
-    ):
-        raise _malformed(stream, account_id, "partIds is not a map of part ids to counts")
-    if not isinstance(old_map, dict) or not all(
-        isinstance(ids, list) and all(isinstance(part_id, str) for part_id in ids) for ids in old_map.values()
-    ):
-        raise _malformed(stream, account_id, "parts is not a map of email ids to lists of part ids")
-    counts.update(part_ids)
-    for ids in old_map.values():
-        counts.update(set(ids))
-    return counts
-
-
-def _malformed(stream: str, account_id: str, what: str) -> Exception:
-    return config_error(
-        f"The saved state of stream '{stream}' has a malformed memo for account {account_id!r} ({what}); "
-        "reset the stream to import it again"
-    )

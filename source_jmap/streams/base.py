@@ -9,43 +9,31 @@ read on the CDK's concurrent engine, one partition per account (`partitions.py`)
 from __future__ import annotations
 
 import threading
-from abc import abstractmethod
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from airbyte_cdk.models import AirbyteMessage
 
-from ..jmap import DataType, JmapClient, Page, Sync
-from .engine import UPDATED_AT, Checkpoint, PartitionedStream, Record
+from ..jmap import JmapClient, Page, Sync
+from ..jmap.errors import JmapMethodError
+from .declared import DELETED_AT, DeclaredStream
+from .engine import UPDATED_AT, Checkpoint, Record
 from .progress import ImportProgress
-from .selection import EmailSelection
-from .staging import FileRecord, flush_to_disk
 from .state import AccountState
 
 __all__ = ["DELETED_AT", "UPDATED_AT", "Checkpoint", "JmapStream", "Record", "utc_now"]
-
-DELETED_AT = "_ab_cdc_deleted_at"
-
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class JmapStream(PartitionedStream):
-    """A JMAP data type as an Airbyte stream, one partition per account (`engine.py`)."""
+class JmapStream(DeclaredStream):
+    """A JMAP data type as an Airbyte stream, one partition per account (`engine.py`), made of the parts it
+    declares (`declared.py`): an account's pages as records, and the checkpoints that cover them."""
 
-    # Whether a full read that replaces a state the server rejected finds what was destroyed meanwhile (the
-    # streams of held_ids.py keep the ids the destination holds); the others say what that costs.
-    finds_deletions_when_read_again: ClassVar[bool] = False
-
-    def __init__(
-        self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection | None = None
-    ) -> None:
+    def __init__(self, client: JmapClient, accounts: Callable[[], list[str]]) -> None:
         super().__init__(client, accounts)
-        # The emails a stream of email data covers; its state remembers it, so that a changed selection
-        # imports again instead of leaving out, for good, what it now covers.
-        self._selection = selection
         self._estimated_rows = 0
         self._estimate_lock = threading.Lock()  # accounts read side by side add to one estimate
         self._written_ahead: dict[str, frozenset[str]] = {}  # per account: the saved state's pending ids
@@ -54,25 +42,10 @@ class JmapStream(PartitionedStream):
         # ahead, found by the check, destroyed before the whole read that followed, left in the destination).
         self._unbrought: dict[str, set[str]] = {}
 
-    # --- what a stream declares -----------------------------------------------------------
-
-    @abstractmethod
-    def data_type(self, account_id: str) -> DataType:
-        """What the stream reads in an account: the JMAP type, properties, arguments and query."""
-
-    def probe(self, account_id: str) -> None:
-        """Ask the server for one page of what a read of this account will ask for, and check the answer."""
-        Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger).probe()
-
-    def selects(self, account_id: str, obj: Record) -> bool:
-        """Whether a created or updated object belongs in the stream: the import's filter, applied to changes."""
-        return True
-
     def records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        """The records for one JMAP object: the object itself, with its account and read time."""
-        obj["accountId"] = account_id
-        obj[UPDATED_AT] = fetched_at
-        return [obj]
+        """The records for one JMAP object, taken into the account's ledger."""
+        self.ledger_of(account_id).brought(obj)
+        return self.rows_of(account_id, obj, fetched_at)
 
     def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """The records of objects read for the first time, in order, as they are iterated."""
@@ -94,24 +67,33 @@ class JmapStream(PartitionedStream):
         return self.deleted_records_of(account_id, obj["id"], fetched_at)
 
     def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
-        """The records that tell a destination an object is gone: its keys and `_ab_cdc_deleted_at`."""
-        return [{"accountId": account_id, "id": object_id, UPDATED_AT: fetched_at, DELETED_AT: fetched_at}]
-
-    def extra_state(self, account_id: str) -> dict[str, Any] | None:
-        """What the stream keeps for an account besides the JMAP state (saved with each checkpoint)."""
-        return None
-
-    def restore_extra_state(self, account_id: str, extra: dict[str, Any] | None) -> None:
-        """Take back what `extra_state` saved; None when the stream starts an account from scratch."""
-
-    def learn_ahead(self, account_id: str, page: Page) -> None:
-        """Take into the extra state, before a page's records go out, what deleting them later will need; a stream
-        that reads the page's objects for it leaves them in the page to be read again."""
+        """The records that tell a destination an object is gone; none for an id the ledger says the destination
+        cannot hold (an RFC 9610 group destroyed, which `ContactCard/changes` also reports to contacts) unless a
+        killed run may have emitted it (written ahead of a page)."""
+        ledger = self.ledger_of(account_id)
+        if not ledger.holds(object_id) and object_id not in self._written_ahead.get(account_id, ()):
+            return []
+        ledger.deleted(object_id)
+        return self.deletion_rows_of(account_id, object_id, fetched_at)
 
     def _read_account(
         self, account_id: str, saved: AccountState | None,
     ) -> Generator[Record | AirbyteMessage | Checkpoint]:
-        selection = self._selection.describe() if self._selection else None
+        """A capability the server names but does not serve is one it does not offer (policy.py's NOT_OFFERED:
+        unknownMethod on any method but `/changes`, which is read whole instead), where the dialect allows it.
+        That comes with the first request, before any record."""
+        try:
+            yield from self._read_offered(account_id, saved)
+        except JmapMethodError as error:
+            if not self._unserved(account_id, error):
+                raise
+            self.logger.info("%s: account %s: the server lists %s but has no %s; nothing to read", self.name,
+                             account_id, self.data_type(account_id).using[0], error.method)
+
+    def _read_offered(
+        self, account_id: str, saved: AccountState | None,
+    ) -> Generator[Record | AirbyteMessage | Checkpoint]:
+        selection = self.fingerprint()
         pending = saved.pending if saved is not None else None
         if saved is not None and None not in (saved.selection, selection) and saved.selection != selection:
             self.logger.warning(
@@ -120,7 +102,9 @@ class JmapStream(PartitionedStream):
                 selection, saved.selection,
             )
             saved = None
-        self.restore_extra_state(account_id, saved.extra_state if saved else None)
+        self._start_ledger(account_id, saved.extra_state if saved else None)
+        if saved is None:
+            self.ledger_of(account_id).start_full_read()
         incremental = saved is not None and saved.import_progress is None
         progress = ImportProgress(self.name, account_id, self.logger)
         sync = Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger)
@@ -132,9 +116,9 @@ class JmapStream(PartitionedStream):
         pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
         while (page := next(pages, None)) is not None:
             if page.imported and incremental:  # the saved state was of no use: the stream starts over
-                self.restore_extra_state(account_id, None)
+                self.ledger_of(account_id).start_full_read()
                 incremental = False
-                if not self.finds_deletions_when_read_again:
+                if not self.ledger.finds_deletions:
                     self.logger.warning(
                         "%s: account %s: rows of objects destroyed since the last sync cannot be found by importing "
                         "again and stay in the destination; a refresh of the stream removes them", self.name,
@@ -171,14 +155,18 @@ class JmapStream(PartitionedStream):
         """
         if not self._incremental:
             return None
-        self.learn_ahead(account_id, page)
+        if (ledger := self.ledger_of(account_id)).learns_ahead:
+            # The page's objects are read for it, then left in the page to be read again.
+            created, updated = list(page.created), list(page.updated)
+            page.created, page.updated = iter(created), iter(updated)
+            ledger.learn_ahead((*created, *updated))
         current = self._states.get(account_id)
         if current is None or (page.imported and not page.created_ids and current.state != page.state):
             start = AccountState(state=page.state, import_progress={}, selection=selection)  # an import starts
         else:
             start = current
         ahead = start.model_copy(update={"pending": sorted({*carried, *page.created_ids}) or None,
-                                         "extra_state": self.extra_state(account_id)})
+                                         "extra_state": ledger.memo()})
         if ahead == current:
             return None
         return Checkpoint(account_id, ahead)
@@ -211,10 +199,8 @@ class JmapStream(PartitionedStream):
             unbrought = self._unbrought.get(account_id, set())
             objects = _brought(page.created, unbrought) if unbrought else page.created
             yield from self.new_records(account_id, objects, fetched_at)
-            if page.resume is None and unbrought:  # a full read's end: written ahead, found, and gone since
-                for gone in sorted(unbrought):
-                    yield from self.deleted_records_of(account_id, gone, fetched_at)
-                unbrought.clear()
+            if page.resume is None:
+                yield from self._full_read_end(account_id, unbrought, fetched_at)
             return
         written_ahead = self._written_ahead.get(account_id, frozenset())
         left: list[Record] = []
@@ -232,22 +218,30 @@ class JmapStream(PartitionedStream):
         for object_id in page.destroyed:
             yield from self.deleted_records_of(account_id, object_id, fetched_at)
 
+    def _full_read_end(self, account_id: str, unbrought: set[str], fetched_at: str) -> Iterator[Record]:
+        """After any full read, a deletion for each object it did not bring that a killed run's page was written
+        ahead of (found then, gone since), then for each the ledger held (`Ledger.unseen`)."""
+        for gone in sorted(unbrought):
+            yield from self.deleted_records_of(account_id, gone, fetched_at)
+        unbrought.clear()
+        if unseen := self.ledger_of(account_id).unseen():
+            self.logger.info("%s: account %s: %d object(s) gone since the last sync, found by reading them all",
+                             self.name, account_id, len(unseen))
+            for object_id in unseen:
+                yield from self.deletion_rows_of(account_id, object_id, fetched_at)
+
     def _emit(self, account_id: str, records: Iterable[Record], state: AccountState) -> Iterator[Record | Checkpoint]:
         """A page's records, then the account's state past them.
 
         Records may be produced lazily (raw messages): the extra state is taken once every record was produced.
-        In file mode every file of the page is written by then, and is flushed to disk before the state covers it.
+        In file mode every file of the page is written by then (the engine flushes them to disk before the state
+        goes out, `PartitionedStream.read_account`).
         A page without records (a /changes page of deletions the stream held no rows for) moves the state at
         once: the classic CDK's reader emitted it after the NEXT page's first record, which it does not cover
         (simulation seed big-6453 committed an attachment row created after that state).
         """
-        files = False
-        for record in records:
-            files = files or isinstance(record, FileRecord)
-            yield record
-        if files:
-            flush_to_disk()
-        yield Checkpoint(account_id, state.model_copy(update={"extra_state": self.extra_state(account_id)}))
+        yield from records
+        yield Checkpoint(account_id, state.model_copy(update={"extra_state": self.ledger_of(account_id).memo()}))
 
 
 def _brought(objects: Iterable[Record], unbrought: set[str]) -> Iterator[Record]:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from ..config import BodyValues
 from ..jmap import MAIL, DataType, JmapClient
-from .base import JmapStream, Record
+from .base import JmapStream
+from .dialects import Dialect
 from .selection import EmailSelection
 
 METADATA_PROPERTIES = (
@@ -31,15 +33,17 @@ class EmailStream(JmapStream):
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
         body_values: BodyValues, max_body_value_bytes: int, include_headers: bool,
     ) -> None:
-        super().__init__(client, accounts, selection)
-        self._selection: EmailSelection = selection
+        super().__init__(client, accounts)
+        self._selection = selection
         self._get_arguments = dict(BODY_VALUE_ARGUMENTS[body_values])
         if self._get_arguments:
             self._get_arguments["maxBodyValueBytes"] = max_body_value_bytes
         self._properties = METADATA_PROPERTIES + BODY_PROPERTIES + (("headers",) if include_headers else ())
 
-    def data_type(self, account_id: str) -> DataType:
-        return DataType("Email", (MAIL,), self._properties, self._get_arguments, self._selection.query(account_id))
+    def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
+        return (Dialect(MAIL, DataType("Email", (MAIL,), self._properties, self._get_arguments,
+                                       self._selection.query(account_id)),
+                        functools.partial(self._selection.matches, account_id), unserved_is_absent=False),)
 
-    def selects(self, account_id: str, obj: Record) -> bool:
-        return self._selection.matches(account_id, obj)
+    def fingerprint(self) -> dict[str, Any] | None:
+        return self._selection.describe()

@@ -25,6 +25,7 @@ from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from ..failures import config_error, traced
 from ..jmap import JmapClient, JmapError
 from .partitions import AccountPartition, PageCursor, StateOut, as_exception
+from .staging import FileRecord, flush_to_disk
 from .state import AccountState, AccountStates, InvalidStreamState
 
 UPDATED_AT = "_ab_cdc_updated_at"
@@ -163,7 +164,8 @@ class PartitionedStream(AbstractStream):
 
         They go straight on the queue the records take, from the thread that reads the account: a STATE put
         when the generator resumes after a page's last record follows that record (the CDK's reader put it
-        first), and one written ahead of a page precedes the page's first record.
+        first), and one written ahead of a page precedes the page's first record. In file mode the files of the
+        records before a STATE are flushed to disk first: no state covers a file a crash could lose.
         """
         out = self._out_()
         saved = self._states.get(account_id) if self._incremental else None
@@ -171,13 +173,18 @@ class PartitionedStream(AbstractStream):
             if not self.supports_account(account_id):
                 return
             items = self._read_account(account_id, saved)
+            files = False  # a record with a file went out since the last STATE
             try:
                 for item in items:
                     if isinstance(item, Checkpoint):
+                        if files:
+                            flush_to_disk()
+                            files = False
                         out.checkpoint(item.account_id, item.state)
                     elif isinstance(item, AirbyteMessage):
                         out.put(item)
                     else:
+                        files = files or isinstance(item, FileRecord)
                         yield item
                     if self._client.cancelled:  # the read was stopped while this was handed over
                         return

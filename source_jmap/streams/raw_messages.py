@@ -25,6 +25,7 @@ from ..jmap import (
     fetch_blobs,
 )
 from .base import UPDATED_AT, JmapStream, Record
+from .dialects import Dialect
 from .downloads import Download, MissingBlobs, NotFound, checked_in_order
 from .selection import EmailSelection
 from .staging import FileRecord, most_file_bytes, staged_path
@@ -60,24 +61,25 @@ class RawMessageStream(JmapStream):
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
         max_raw_message_bytes: int,
     ) -> None:
-        super().__init__(client, accounts, selection)
-        self._selection: EmailSelection = selection
+        super().__init__(client, accounts)
+        self._selection = selection
         self._max_bytes = max_raw_message_bytes
         self._told_blob_get: set[str] = set()  # the accounts whose use of Blob/get was logged
         self._told_blob_get_failed = False  # a Blob/get that fails once likely fails every time: said once a read
 
-    def data_type(self, account_id: str) -> DataType:
+    def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
         """The emails' metadata; their messages are asked for once their sizes are known (`_tasks`)."""
         capability = blob_get_capability(self._client.session, account_id)
         if capability is not None and account_id not in self._told_blob_get:
             self._told_blob_get.add(account_id)
             self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come by "
                              "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
-        return DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds"),
-                        query=self._selection.query(account_id))
+        return (Dialect(MAIL, DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId",
+                                                         "mailboxIds"), query=self._selection.query(account_id)),
+                        functools.partial(self._selection.matches, account_id), unserved_is_absent=False),)
 
-    def selects(self, account_id: str, obj: Record) -> bool:
-        return self._selection.matches(account_id, obj)
+    def fingerprint(self) -> dict[str, Any] | None:
+        return self._selection.describe()
 
     def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """The messages by Blob/get batches and downloads, run in a sliding window (`downloads.checked_in_order`);

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 from ..jmap import MAIL, DataType, JmapClient
 from .base import JmapStream
+from .dialects import Dialect
 from .selection import EmailSelection
 
 
@@ -23,11 +25,14 @@ class ThreadStream(JmapStream):
     name = "threads"
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
-        super().__init__(client, accounts, selection)
-        self._selection: EmailSelection = selection
+        super().__init__(client, accounts)
+        self._selection = selection
 
-    def data_type(self, account_id: str) -> DataType:
+    def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
         # A thread has no receivedAt: its resume point is the anchor alone, and a lost anchor starts over.
         query = dataclasses.replace(self._selection.query(account_id), collapse_threads=True, type="Email",
                                     via="threadId", sort_property=None)
-        return DataType("Thread", (MAIL,), query=query)
+        return (Dialect(MAIL, DataType("Thread", (MAIL,), query=query), unserved_is_absent=False),)
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        return self._selection.describe()
