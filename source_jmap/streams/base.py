@@ -2,8 +2,8 @@
 
 The sync engine (`jmap.sync`) turns a data type into pages; this adapter turns each page into records
 and moves the account's state past them once they are out, so a killed sync resumes after the last
-page it emitted. A stream declares what it reads (`data_type`) and how an object becomes records; it is
-read on the CDK's concurrent engine, one partition per account (`partitions.py`).
+page it emitted. A stream declares what it is made of (`declared.py`: dialects, record shape, ledger,
+fingerprint); it is read on the CDK's concurrent engine, one partition per account (`partitions.py`).
 """
 
 from __future__ import annotations
