@@ -10,7 +10,19 @@ from typing import Any
 
 import pytest
 
-from source_jmap.jmap import MAIL, DataType, JmapClient, JmapServerError, Page, Query, Sync, read_all
+from source_jmap.jmap import (
+    MAIL,
+    ChangesPage,
+    DataType,
+    ImportPage,
+    JmapClient,
+    JmapServerError,
+    Page,
+    Query,
+    ResumePoint,
+    Sync,
+    read_all,
+)
 from source_jmap.jmap.auth import BasicCredentials
 
 from .fake_jmap import SESSION_URL, FakeJmap, email
@@ -26,6 +38,11 @@ def sync(data_type: DataType = EMAILS) -> Sync:
     return Sync(JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw")), data_type, "acc1", "test", LOG)
 
 
+def saved(**members: Any) -> ResumePoint:
+    """A resume point as a saved state holds it ("import")."""
+    return ResumePoint.from_json(members, "import")
+
+
 def consumed(pages: Any) -> list[tuple[list[str], Page]]:
     """Each page with the ids of its created objects, every iterator drained as a stream would."""
     return [([obj["id"] for obj in page.created], page) for page in pages]
@@ -39,7 +56,7 @@ def test_import_captures_the_state_before_the_first_page_and_anchors_each_page_a
     pages = consumed(sync().pages(None, None))
     assert [ids for ids, _ in pages] == [["M0000", "M0001", "M0002"], ["M0003", "M0004", "M0005"], ["M0006"]]
     assert {page.state for _, page in pages} == {"7"}
-    assert [page.resume for _, page in pages] == [
+    assert [page.resume and page.resume.to_json() for _, page in pages] == [
         {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"},
         {"anchor": "M0005", "receivedAt": "2024-01-06T10:05:00Z"},
         None,
@@ -55,7 +72,7 @@ def test_import_resumes_after_its_anchor_with_the_state_it_captured(fake: FakeJm
     for number in range(5):
         fake.create("Email", email(number))
     fake.create("Email", email(5))  # after the import's state: left to the changes that follow the import
-    pages = consumed(sync().pages("5", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
+    pages = consumed(sync().pages("5", saved(anchor="M0002", receivedAt="2024-01-03T10:02:00Z")))
     assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
     assert pages[0][1].state == "5"  # the state captured before the interrupted import, not a newer one
     assert fake.method_calls() == [["Email/query", "Email/get", "Email/changes", "Email/get"]]
@@ -65,7 +82,7 @@ def test_import_whose_anchor_was_destroyed_goes_on_from_the_last_sort_value(fake
     for number in range(5):
         fake.create("Email", email(number))
     fake.destroy("Email", "M0002")
-    pages = consumed(sync().pages("5", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
+    pages = consumed(sync().pages("5", saved(anchor="M0002", receivedAt="2024-01-03T10:02:00Z")))
     assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
     assert [query.get("filter") for query in fake.sent_calls("Email/query")] == [
         None, {"after": "2024-01-03T10:01:59Z"},  # a second before: RFC 8621's "after" is strictly after
@@ -85,7 +102,7 @@ def test_changes_follow_has_more_changes_and_carry_created_updated_and_destroyed
     destroyed = [object_id for page in pages for object_id in page.destroyed]
     assert (created, updated, destroyed) == (["M0003"], ["M0000"], ["M0001"])
     assert [page.state for page in pages] == ["5", "6"]
-    assert not any(page.imported for page in pages)
+    assert all(isinstance(page, ChangesPage) for page in pages)
 
 
 def test_a_state_the_server_cannot_calculate_changes_from_starts_an_import(fake: FakeJmap) -> None:
@@ -94,7 +111,7 @@ def test_a_state_the_server_cannot_calculate_changes_from_starts_an_import(fake:
     fake.purged_before = 2
     pages = consumed(sync().pages("1", None))
     assert [ids for ids, _ in pages] == [["M0000", "M0001"]]
-    assert pages[0][1].imported
+    assert isinstance(pages[0][1], ImportPage)
 
 
 def test_changes_that_say_more_follow_without_a_newer_state_raise(fake: FakeJmap) -> None:

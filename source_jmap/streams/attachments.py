@@ -163,10 +163,8 @@ class AttachmentStream(JmapStream):
         knows (simulation seed wa2-221: a killed first page's part 2, its email destroyed, no id to delete it by).
         A part id seen here for the first time counts one email, the first record with it.
         """
-        created, updated = list(page.created), list(page.updated)
-        page.created, page.updated = iter(created), iter(updated)
         counts, ahead = self._part_ids.setdefault(account_id, Counter()), self._ahead.setdefault(account_id, set())
-        for obj in (*created, *updated):
+        for obj in page.keep_objects():
             for part in _parts_of(obj):
                 if (part_id := str(part["partId"])) not in counts:
                     counts[part_id] = 1

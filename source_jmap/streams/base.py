@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from airbyte_cdk.models import AirbyteMessage
 
-from ..jmap import DataType, JmapClient, Page, Sync
+from ..jmap import ChangesPage, DataType, ImportPage, JmapClient, Page, ResumePoint, Sync, WholePage
 from .engine import UPDATED_AT, Checkpoint, PartitionedStream, Record
 from .progress import ImportProgress
 from .selection import EmailSelection
@@ -131,7 +131,7 @@ class JmapStream(PartitionedStream):
         self._unbrought[account_id] = set(carried)
         pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
         while (page := next(pages, None)) is not None:
-            if page.imported and incremental:  # the saved state was of no use: the stream starts over
+            if not isinstance(page, ChangesPage) and incremental:  # the saved state was of no use: read all again
                 self.restore_extra_state(account_id, None)
                 incremental = False
                 if not self.finds_deletions_when_read_again:
@@ -141,14 +141,15 @@ class JmapStream(PartitionedStream):
                         account_id)
             if (ahead := self._written_ahead_of(account_id, page, selection, carried)) is not None:
                 yield ahead
-            if page.total is not None:
+            if isinstance(page, ImportPage) and page.total is not None:
                 with self._estimate_lock:
                     self._estimated_rows += page.total
                     rows = self._estimated_rows
                 yield progress.estimate(page.total, rows)
             yield from self._emit(account_id, self._records(account_id, page, utc_now()), AccountState(
-                state=page.state, import_progress=page.resume, selection=selection, pending=carried or None))
-            if page.count is not None:
+                state=page.state, import_progress=page.resume if isinstance(page, ImportPage) else None,
+                selection=selection, pending=carried or None))
+            if isinstance(page, ImportPage):
                 progress.advance(page.count)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del page
@@ -173,11 +174,12 @@ class JmapStream(PartitionedStream):
             return None
         self.learn_ahead(account_id, page)
         current = self._states.get(account_id)
-        if current is None or (page.imported and not page.created_ids and current.state != page.state):
-            start = AccountState(state=page.state, import_progress={}, selection=selection)  # an import starts
+        created_ids = page.created_ids if isinstance(page, ChangesPage | WholePage) else ()
+        if current is None or (not isinstance(page, ChangesPage) and not created_ids and current.state != page.state):
+            start = AccountState(state=page.state, import_progress=ResumePoint(), selection=selection)  # import starts
         else:
             start = current
-        ahead = start.model_copy(update={"pending": sorted({*carried, *page.created_ids}) or None,
+        ahead = start.model_copy(update={"pending": sorted({*carried, *created_ids}) or None,
                                          "extra_state": self.extra_state(account_id)})
         if ahead == current:
             return None
@@ -207,11 +209,11 @@ class JmapStream(PartitionedStream):
         ahead): then it is deleted (simulation seed wa2-1077: an email emitted, moved to Trash before the next run,
         which /changes since the saved state lists as created).
         """
-        if page.imported:
+        if not isinstance(page, ChangesPage):
             unbrought = self._unbrought.get(account_id, set())
             objects = _brought(page.created, unbrought) if unbrought else page.created
             yield from self.new_records(account_id, objects, fetched_at)
-            if page.resume is None and unbrought:  # a full read's end: written ahead, found, and gone since
+            if page.ends_full_read and unbrought:  # a full read's end: written ahead, found, and gone since
                 for gone in sorted(unbrought):
                     yield from self.deleted_records_of(account_id, gone, fetched_at)
                 unbrought.clear()

@@ -100,10 +100,10 @@ class HeldIdsStream(JmapStream):
     def _records(self, account_id: str, page: Page, fetched_at: str) -> Iterator[Record]:
         """A page's records; after the last page of a full read, a deletion for each id it did not bring."""
         yield from super()._records(account_id, page, fetched_at)
-        if page.imported and page.resume is None and (gone := sorted(self._unseen.get(account_id, ()))):
+        if page.ends_full_read and (gone := sorted(self._unseen.get(account_id, ()))):
             self.logger.info("%s: account %s: %d object(s) gone since the last sync, found by reading them all",
                              self.name, account_id, len(gone))
             for object_id in gone:
                 yield from self.deleted_records_of(account_id, object_id, fetched_at)
-        if page.imported and page.resume is None:
+        if page.ends_full_read:
             self._unseen.pop(account_id, None)
