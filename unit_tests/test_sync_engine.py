@@ -21,6 +21,7 @@ from source_jmap.jmap import (
     Query,
     ResumePoint,
     Sync,
+    WholePage,
     read_all,
 )
 from source_jmap.jmap.auth import BasicCredentials
@@ -131,6 +132,22 @@ def test_a_type_without_changes_method_is_read_whole(fake: FakeJmap) -> None:
     assert [ids for ids, _ in pages] == [["i1"]]
     assert fake.method_calls()[-1] == ["Identity/get"]
     assert fake.sent_calls("Identity/get")[-1]["ids"] is None
+
+
+def test_each_kind_of_read_yields_its_kind_of_page(fake: FakeJmap) -> None:
+    """An import's pages say where it goes on, /changes pages what was destroyed, a whole read every id it brought;
+    the last page of an import and a whole read end a read of every object, changes never."""
+    for number in range(4):
+        fake.create("Email", email(number))
+    fake.create("Mailbox", {"id": "mb1", "name": "Inbox"})
+    imported = list(sync().pages(None, None))
+    assert [type(page) for page in imported] == [ImportPage, ImportPage]
+    assert [page.ends_full_read for page in imported] == [False, True]
+    fake.destroy("Email", "M0001")
+    assert [(type(page), page.destroyed, page.ends_full_read) for page in sync().pages("4", None)] == [
+        (ChangesPage, ["M0001"], False)]
+    mailboxes = list(sync(DataType("Mailbox", (MAIL,), query=None)).pages(None, None))
+    assert [(type(page), page.created_ids, page.ends_full_read) for page in mailboxes] == [(WholePage, ["mb1"], True)]
 
 
 def test_a_type_found_through_another_types_query_keeps_query_order(fake: FakeJmap) -> None:
