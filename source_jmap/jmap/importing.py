@@ -200,39 +200,48 @@ class Import:
         self, request: ImportRequest, responses: MethodResponses, query: QueryResult,
     ) -> tuple[ImportPage, ResumePoint | None]:
         """The page of a request that starts where it should, and where the next one starts (None: the last)."""
-        spec = self._spec
         overlap = self._overlap(request)
         if query.ids:
             self._anchors.add(query.ids[-1])
         ids = query.ids if request.via is None else via_ids(
-            spec, query.ids, GetResult.of(request.via.name, responses[request.via]).objects)
+            self._spec, query.ids, GetResult.of(request.via.name, responses[request.via]).objects)
         got = GetResult.of(request.get.name, responses[request.get])
-        last = got.objects.last_of(ids)
-        last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
-        done = self._last_page(query, overlap)
-        ids = [object_id for object_id in ids if object_id not in self._created_after]
-        if request.alive is not None and self._tracked is not None:  # destroyed before the page's request ended
-            alive = {obj["id"] for obj in GetResult.of(request.alive.name, responses[request.alive]).objects}
-            ids = [object_id for object_id in ids if object_id in alive or object_id in got.not_found]
-        if self._windowed:
-            ids = [object_id for object_id in ids if object_id not in self._seen]
-            asked_position = request.query.arguments.get("position", 0)
-            next_point = self._progress.next_window(asked_position, query.ids, last_value) if query.ids \
-                else self._progress
-            self._seen = seen_in_window(self._seen, next_point, got.objects, ids, spec.sort_property)
-            self._recent = query.ids
-        else:
-            next_point = ResumePoint.after_page(spec.sort_property, query.ids[-1], last) if query.ids \
-                else self._progress
-            self._seen = dict.fromkeys(ids)
-        resume = None if done else next_point
-        total = self._total(query, overlap)
+        next_point, ids = self._advance(request, query, got, self._present(request, responses, got, ids),
+                                        got.objects.last_of(ids))
+        resume = None if self._last_page(query, overlap) else next_point
         wanted = set(ids)
         not_found = [object_id for object_id in got.not_found if object_id in wanted]
         refetched = self._refetch(not_found, request.get.name)
         assert self._captured is not None  # taken from the saved state or from this request
         return ImportPage(created=itertools.chain(got.objects.in_order(ids), refetched), state=self._captured,
-                          resume=resume, total=total, count=len(ids) - len(not_found) + len(refetched)), resume
+                          resume=resume, total=self._total(query, overlap),
+                          count=len(ids) - len(not_found) + len(refetched)), resume
+
+    def _present(self, request: ImportRequest, responses: MethodResponses, got: GetResult, ids: list[str]) -> list[str]:
+        """The page's ids less those created after the import's state and those destroyed before the page's request
+        ended: the /changes that follow the import bring both."""
+        ids = [object_id for object_id in ids if object_id not in self._created_after]
+        if request.alive is None or self._tracked is None:
+            return ids
+        alive = {obj["id"] for obj in GetResult.of(request.alive.name, responses[request.alive]).objects}
+        return [object_id for object_id in ids if object_id in alive or object_id in got.not_found]
+
+    def _advance(
+        self, request: ImportRequest, query: QueryResult, got: GetResult, ids: list[str], last: JsonObject | None,
+    ) -> tuple[ResumePoint, list[str]]:
+        """Where the page after this one starts (`last`: the page's last object in query order), and the page's
+        ids less those yielded before that a window brings again; what the next page may bring again is noted."""
+        sort_property = self._spec.sort_property
+        if not self._windowed:
+            self._seen = dict.fromkeys(ids)
+            return (ResumePoint.after_page(sort_property, query.ids[-1], last) if query.ids else self._progress), ids
+        ids = [object_id for object_id in ids if object_id not in self._seen]
+        last_value = last.get(sort_property) if last is not None and sort_property else None
+        asked_position = request.query.arguments.get("position", 0)
+        next_point = self._progress.next_window(asked_position, query.ids, last_value) if query.ids else self._progress
+        self._seen = seen_in_window(self._seen, next_point, got.objects, ids, sort_property)
+        self._recent = query.ids
+        return next_point, ids
 
     def _total(self, query: QueryResult, overlap: bool) -> int | None:
         """The server's count of what this import reads, on its first page that has one."""
