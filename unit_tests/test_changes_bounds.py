@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from source_jmap.jmap import JmapServerError
+from source_jmap.jmap import ImportPage, JmapServerError
 
 from .fake_jmap import FakeJmap, email
 from .test_import_anchors import bounded
@@ -49,4 +49,4 @@ def test_too_many_changes_imports_the_stream_again(fake: FakeJmap) -> None:
         ["error", {"type": "tooManyChanges"}] if name == "Email/changes" else None)
     pages = consumed(sync().pages("1", None))
     assert [object_id for ids, _ in pages for object_id in ids] == ["M0000", "M0001", "M0002", "M0003"]
-    assert all(page.imported for _, page in pages)
+    assert all(isinstance(page, ImportPage) for _, page in pages)

@@ -172,6 +172,7 @@ CORRUPTED_ENTRIES = {
     "state a number": {"state": 5},
     "pending a string": {"state": "5", "pending": "M1"},
     "pending of numbers": {"state": "5", "pending": [1, 2]},
+    "a member no version wrote": {"state": "5", "imports": {}},
 }
 
 

@@ -16,7 +16,7 @@ import pytest
 from source_jmap.jmap import MAIL, DataType, JmapServerError, Query
 
 from .fake_jmap import FakeJmap, email
-from .test_sync_engine import EMAILS, consumed, sync
+from .test_sync_engine import EMAILS, consumed, saved, sync
 
 TRASH = "mb-trash"
 # Selected emails: every mailbox but Trash, as `exclude_mailboxes: ["Trash"]` asks.
@@ -56,14 +56,14 @@ def bounded(fake: FakeJmap, answer: Callable[[str, dict[str, Any]], list[Any] | 
 def test_a_resumed_import_whose_anchor_was_destroyed_reaches_the_end_of_the_query(fake: FakeJmap) -> None:
     every = emails(fake, 20)
     fake.destroy("Email", "M0005")
-    resumed = imported(sync().pages("20", {"anchor": "M0005", "receivedAt": "2024-01-01T05:00:00Z"}))
+    resumed = imported(sync().pages("20", saved(anchor="M0005", receivedAt="2024-01-01T05:00:00Z")))
     assert set(every[6:]) <= set(resumed)
 
 
 def test_a_resumed_import_whose_anchor_left_the_selection_reaches_the_end_of_the_query(fake: FakeJmap) -> None:
     every = emails(fake, 20)
     fake.update("Email", "M0005", mailboxIds={TRASH: True})
-    resumed = imported(sync(NOT_IN_TRASH).pages("20", {"anchor": "M0005", "receivedAt": "2024-01-01T05:00:00Z"}))
+    resumed = imported(sync(NOT_IN_TRASH).pages("20", saved(anchor="M0005", receivedAt="2024-01-01T05:00:00Z")))
     assert set(every[6:]) <= set(resumed) and "M0005" not in resumed
 
 
@@ -84,7 +84,7 @@ def test_a_lost_anchor_goes_on_from_just_before_the_last_sort_value_where_after_
     fake.strict_after = True
     every = emails(fake, 12, same_second_every=4)
     fake.destroy("Email", "M0005")
-    resumed = imported(sync().pages("12", {"anchor": "M0005", "receivedAt": "2024-01-01T01:00:00Z"}))
+    resumed = imported(sync().pages("12", saved(anchor="M0005", receivedAt="2024-01-01T01:00:00Z")))
     assert set(every[6:]) <= set(resumed)
 
 
@@ -102,7 +102,7 @@ def test_an_import_of_objects_without_sort_value_whose_every_anchor_is_not_found
     every = emails(fake, 30)
     bounded(fake, lambda name, arguments: (
         ["error", {"type": "anchorNotFound"}] if name == "Email/query" and "anchor" in arguments else None))
-    assert set(imported(sync(UNSORTED).pages("30", {"anchor": "M0011"}))) >= set(every[12:])
+    assert set(imported(sync(UNSORTED).pages("30", saved(anchor="M0011")))) >= set(every[12:])
     assert len(fake.requests) <= 2 * 30 // 3 + 5
 
 
@@ -110,7 +110,7 @@ def test_a_server_that_answers_anchor_not_found_without_an_anchor_stops_with_one
     emails(fake, 7)
     bounded(fake, lambda name, arguments: ["error", {"type": "anchorNotFound"}] if name == "Email/query" else None)
     with pytest.raises(JmapServerError, match="anchorNotFound to a query without an anchor"):
-        consumed(sync(UNSORTED).pages("7", {"anchor": "M0002"}))
+        consumed(sync(UNSORTED).pages("7", saved(anchor="M0002")))
 
 
 def test_an_import_on_a_server_that_ignores_anchors_brings_every_email_once(fake: FakeJmap) -> None:
@@ -165,7 +165,7 @@ def test_an_import_without_anchors_resumed_after_a_kill_reaches_the_end(fake: Fa
 
 def test_the_first_page_of_a_resumed_import_counts_what_is_left(fake: FakeJmap) -> None:
     emails(fake, 20)
-    [(_, first), *_] = consumed(sync(EMAILS).pages("20", {"anchor": "M0005", "receivedAt": "2024-01-01T05:00:00Z"}))
+    [(_, first), *_] = consumed(sync(EMAILS).pages("20", saved(anchor="M0005", receivedAt="2024-01-01T05:00:00Z")))
     assert first.total == 14
 
 
@@ -183,7 +183,7 @@ def test_a_saved_window_whose_follows_cannot_be_used_pages_from_its_position(
 ) -> None:
     """A position of 0 that follows an id would ask for position -1: from the end of the results (RFC 8620 5.5)."""
     every = emails(fake, 10)
-    assert set(every[point["position"]:]) <= set(imported(sync().pages("10", point)))
+    assert set(every[point["position"]:]) <= set(imported(sync().pages("10", saved(**point))))
     assert all(query["position"] >= 0 for query in fake.sent_calls("Email/query"))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from source_jmap.jmap import MAIL, DataType, Page, Query
+from source_jmap.jmap import MAIL, ChangesPage, DataType, Page, Query
 
 from .fake_jmap import FakeJmap, email
 from .test_sync_engine import EMAILS, sync
@@ -20,9 +20,9 @@ THREADS = DataType("Thread", (MAIL,), query=Query(collapse_threads=True, type="E
 
 def apply(destination: dict[str, bool], page: Page) -> None:
     """A deduplicating destination: what a page's records leave in it (ids only)."""
-    for obj in [*page.created, *page.updated]:
+    for obj in page.keep_objects():
         destination[obj["id"]] = True
-    for object_id in page.destroyed:
+    for object_id in page.destroyed if isinstance(page, ChangesPage) else ():
         destination.pop(object_id, None)
 
 

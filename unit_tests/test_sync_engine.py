@@ -10,7 +10,20 @@ from typing import Any
 
 import pytest
 
-from source_jmap.jmap import MAIL, DataType, JmapClient, JmapServerError, Page, Query, Sync, read_all
+from source_jmap.jmap import (
+    MAIL,
+    ChangesPage,
+    DataType,
+    ImportPage,
+    JmapClient,
+    JmapServerError,
+    Page,
+    Query,
+    ResumePoint,
+    Sync,
+    WholePage,
+    read_all,
+)
 from source_jmap.jmap.auth import BasicCredentials
 
 from .fake_jmap import SESSION_URL, FakeJmap, email
@@ -26,6 +39,11 @@ def sync(data_type: DataType = EMAILS) -> Sync:
     return Sync(JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw")), data_type, "acc1", "test", LOG)
 
 
+def saved(**members: Any) -> ResumePoint:
+    """A resume point as a saved state holds it ("import")."""
+    return ResumePoint.from_json(members, "import")
+
+
 def consumed(pages: Any) -> list[tuple[list[str], Page]]:
     """Each page with the ids of its created objects, every iterator drained as a stream would."""
     return [([obj["id"] for obj in page.created], page) for page in pages]
@@ -39,7 +57,7 @@ def test_import_captures_the_state_before_the_first_page_and_anchors_each_page_a
     pages = consumed(sync().pages(None, None))
     assert [ids for ids, _ in pages] == [["M0000", "M0001", "M0002"], ["M0003", "M0004", "M0005"], ["M0006"]]
     assert {page.state for _, page in pages} == {"7"}
-    assert [page.resume for _, page in pages] == [
+    assert [page.resume and page.resume.to_json() for _, page in pages] == [
         {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"},
         {"anchor": "M0005", "receivedAt": "2024-01-06T10:05:00Z"},
         None,
@@ -55,7 +73,7 @@ def test_import_resumes_after_its_anchor_with_the_state_it_captured(fake: FakeJm
     for number in range(5):
         fake.create("Email", email(number))
     fake.create("Email", email(5))  # after the import's state: left to the changes that follow the import
-    pages = consumed(sync().pages("5", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
+    pages = consumed(sync().pages("5", saved(anchor="M0002", receivedAt="2024-01-03T10:02:00Z")))
     assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
     assert pages[0][1].state == "5"  # the state captured before the interrupted import, not a newer one
     assert fake.method_calls() == [["Email/query", "Email/get", "Email/changes", "Email/get"]]
@@ -65,7 +83,7 @@ def test_import_whose_anchor_was_destroyed_goes_on_from_the_last_sort_value(fake
     for number in range(5):
         fake.create("Email", email(number))
     fake.destroy("Email", "M0002")
-    pages = consumed(sync().pages("5", {"anchor": "M0002", "receivedAt": "2024-01-03T10:02:00Z"}))
+    pages = consumed(sync().pages("5", saved(anchor="M0002", receivedAt="2024-01-03T10:02:00Z")))
     assert [ids for ids, _ in pages] == [["M0003", "M0004"]]
     assert [query.get("filter") for query in fake.sent_calls("Email/query")] == [
         None, {"after": "2024-01-03T10:01:59Z"},  # a second before: RFC 8621's "after" is strictly after
@@ -85,7 +103,7 @@ def test_changes_follow_has_more_changes_and_carry_created_updated_and_destroyed
     destroyed = [object_id for page in pages for object_id in page.destroyed]
     assert (created, updated, destroyed) == (["M0003"], ["M0000"], ["M0001"])
     assert [page.state for page in pages] == ["5", "6"]
-    assert not any(page.imported for page in pages)
+    assert all(isinstance(page, ChangesPage) for page in pages)
 
 
 def test_a_state_the_server_cannot_calculate_changes_from_starts_an_import(fake: FakeJmap) -> None:
@@ -94,7 +112,7 @@ def test_a_state_the_server_cannot_calculate_changes_from_starts_an_import(fake:
     fake.purged_before = 2
     pages = consumed(sync().pages("1", None))
     assert [ids for ids, _ in pages] == [["M0000", "M0001"]]
-    assert pages[0][1].imported
+    assert isinstance(pages[0][1], ImportPage)
 
 
 def test_changes_that_say_more_follow_without_a_newer_state_raise(fake: FakeJmap) -> None:
@@ -114,6 +132,22 @@ def test_a_type_without_changes_method_is_read_whole(fake: FakeJmap) -> None:
     assert [ids for ids, _ in pages] == [["i1"]]
     assert fake.method_calls()[-1] == ["Identity/get"]
     assert fake.sent_calls("Identity/get")[-1]["ids"] is None
+
+
+def test_each_kind_of_read_yields_its_kind_of_page(fake: FakeJmap) -> None:
+    """An import's pages say where it goes on, /changes pages what was destroyed, a whole read every id it brought;
+    the last page of an import and a whole read end a read of every object, changes never."""
+    for number in range(4):
+        fake.create("Email", email(number))
+    fake.create("Mailbox", {"id": "mb1", "name": "Inbox"})
+    imported = list(sync().pages(None, None))
+    assert [type(page) for page in imported] == [ImportPage, ImportPage]
+    assert [page.ends_full_read for page in imported] == [False, True]
+    fake.destroy("Email", "M0001")
+    assert [(type(page), page.destroyed, page.ends_full_read) for page in sync().pages("4", None)] == [
+        (ChangesPage, ["M0001"], False)]
+    mailboxes = list(sync(DataType("Mailbox", (MAIL,), query=None)).pages(None, None))
+    assert [(type(page), page.created_ids, page.ends_full_read) for page in mailboxes] == [(WholePage, ["mb1"], True)]
 
 
 def test_a_type_found_through_another_types_query_keeps_query_order(fake: FakeJmap) -> None:

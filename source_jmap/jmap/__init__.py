@@ -1,7 +1,7 @@
 """A JMAP (RFC 8620/8621) client and sync engine, free of the connector framework (see docs/architecture.md).
 
 config -> session (discovery, session) -> client (wire, transport, retry, responses) -> sync engine
-(sync, importing, page, paging): the streams use what is exported here.
+(sync, importing, page, resume, paging): the streams use what is exported here.
 """
 
 from .accounts import select_mail_accounts
@@ -29,9 +29,10 @@ from .errors import (
     JmapServerError,
     JmapTransportError,
 )
-from .page import Page
+from .page import ChangesPage, ImportPage, Page, WholePage
 from .paging import PAGE_BYTES_BUDGET
 from .responses import JsonObject, MethodResponses
+from .resume import InvalidResumePoint, ResumePoint
 from .session import MAIL, SUBMISSION, JmapSession
 from .sync import Sync, read_all
 from .wire import MethodCall, ResultReference
@@ -46,8 +47,11 @@ __all__ = [
     "BasicCredentials",
     "BearerCredentials",
     "Blobs",
+    "ChangesPage",
     "Credentials",
     "DataType",
+    "ImportPage",
+    "InvalidResumePoint",
     "JmapBlobNotFoundError",
     "JmapCancelled",
     "JmapClient",
@@ -64,7 +68,9 @@ __all__ = [
     "Page",
     "Query",
     "ResultReference",
+    "ResumePoint",
     "Sync",
+    "WholePage",
     "blob_get_capability",
     "blob_url",
     "existing_emails",

@@ -1,8 +1,7 @@
 """The method calls of one page: an import page (`/query` + `/get` by back-reference) or a changes page.
 
-Where an import goes on is a resume point: the anchor (the last id the query returned) and, when the
-query sorts by a property, that property's value on the page's last object, so that an import whose
-anchor object was destroyed can go on from that value instead of from the start.
+An import page is asked from a resume point (resume.py): after the anchor (the last id the query
+returned), or, where anchors fail, from a position in a window of sort values.
 
 Without a usable anchor (the server refuses, ignores or keeps losing them), an import pages by windows:
 the objects `after` a bound, from a `position` within them. A bound is always a second before the last
@@ -16,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .datatype import DataType, Query, ResumePoint
+from .datatype import DataType, Query
 from .methods import ChangesCall, GetCall, Ids, QueryCall
 from .responses import JsonObject
+from .resume import ResumePoint, moment_of
 from .wire import MethodCall
 
 
@@ -89,12 +88,12 @@ def import_request(
 
     A page of more than one object that follows an id starts at it, one position early."""
     query = replace(query_call(data_type, account_id, progress, "query"), limit=size, calculate_total=calculate_total)
-    if "anchor" in progress:
-        query = replace(query, anchor=progress["anchor"], anchor_offset=1)
-    elif follows(progress) is not None:
-        query = replace(query, position=progress["position"] - (size > 1))
+    if progress.anchor is not None:
+        query = replace(query, anchor=progress.anchor, anchor_offset=1)
+    elif progress.following is not None:
+        query = replace(query, position=(progress.position or 0) - (size > 1))
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)
-        query = replace(query, position=progress.get("position", 0))
+        query = replace(query, position=progress.position or 0)
     spec = data_type.query or Query()
     via = None
     ids: Ids = query.ids_ref()
@@ -109,8 +108,8 @@ def import_request(
         created = ChangesCall(data_type.name, account_id, since, "created").call()
         alive = GetCall(data_type.name, account_id, ids, "alive", properties=["id"]).call()
     check = None
-    if follows(progress) is not None and size == 1:
-        check = replace(query_call(data_type, account_id, progress, "check"), position=progress["position"] - 1,
+    if progress.following is not None and size == 1:
+        check = replace(query_call(data_type, account_id, progress, "check"), position=(progress.position or 0) - 1,
                         limit=1).call()
     return ImportRequest(None if state is None else state.call(), query.call(), None if via is None else via.call(),
                          get, created, alive, check)
@@ -120,13 +119,13 @@ def query_call(data_type: DataType, account_id: str, progress: ResumePoint, call
     """The type's `/query` of the objects `progress` is among, in order (filter `after` its bound, sort, collapse),
     the caller says from where and how many."""
     spec = data_type.query or Query()
-    return QueryCall(spec.type or data_type.name, account_id, call_id, filter=spec.filter(progress.get("after")),
+    return QueryCall(spec.type or data_type.name, account_id, call_id, filter=spec.filter(progress.bound),
                      sort=spec.sort, collapse_threads=spec.collapse_threads)
 
 
 def locate_call(data_type: DataType, account_id: str, progress: ResumePoint, span: int) -> MethodCall:
     """The ids of a window around the position before `progress`'s, to find where the ids it follows went."""
-    start = max(0, progress["position"] - 1 - span)
+    start = max(0, (progress.position or 0) - 1 - span)
     return replace(query_call(data_type, account_id, progress, "locate"), position=start, limit=2 * span + 1).call()
 
 
@@ -146,38 +145,6 @@ def via_ids(spec: Query, query_ids: list[str], via_objects: Sequence[JsonObject]
     return [target_of[object_id] for object_id in query_ids if object_id in target_of]
 
 
-def resume_point(spec: Query, last_id: str, last_object: JsonObject | None) -> ResumePoint:
-    """Right after the last id the query returned, with the sort value of the page's last object."""
-    point: ResumePoint = {"anchor": last_id}
-    if spec.sort_property and last_object and spec.sort_property in last_object:
-        point[spec.sort_property] = last_object[spec.sort_property]
-    return point
-
-
-def restart_point(spec: Query, progress: ResumePoint) -> ResumePoint:
-    """The anchor was lost: go on from a bound just before the last sort value (re-reading is safe, skipping is
-    not), from the bound the import already had, or from the start when neither is known."""
-    if (bound := bound_before(progress.get(spec.sort_property) if spec.sort_property else None)) is not None:
-        return {"after": bound}
-    return {"after": progress["after"]} if "after" in progress else {}
-
-
-def window_start(spec: Query, progress: ResumePoint) -> ResumePoint:
-    """The first window of an import that goes on without anchors from `progress`."""
-    return {**restart_point(spec, progress), "position": 0}
-
-
-def next_window(progress: ResumePoint, position: int, page_ids: list[str], last_value: Any) -> ResumePoint:
-    """Where the page after a page without anchors (at `position`) starts: a window from just before the page's
-    last sort value when that bound is later than the window's, else the same window past the page, following
-    its last id."""
-    bound = bound_before(last_value)
-    later, current = moment_of(bound), moment_of(progress.get("after"))
-    if bound is not None and later is not None and (current is None or later > current):
-        return {"after": bound, "position": 0}
-    return {**in_window(progress, position + len(page_ids)), "follows": page_ids[-1]}
-
-
 def seen_in_window(
     seen: dict[str, Any], window: ResumePoint, objects: Iterable[JsonObject], new_ids: list[str],
     sort_property: str | None,
@@ -187,36 +154,7 @@ def seen_in_window(
     fresh = set(new_ids)
     seen = seen | {obj["id"]: obj.get(sort_property) if sort_property else None
                    for obj in objects if obj["id"] in fresh}
-    if (bound := moment_of(window.get("after"))) is None:
+    if (bound := moment_of(window.bound)) is None:
         return seen
     return {object_id: value for object_id, value in seen.items()
             if (moment := moment_of(value)) is None or moment >= bound}
-
-
-def follows(progress: ResumePoint) -> str | None:
-    """The id a page from `progress` starts at, one position early; None for a page that follows none."""
-    object_id = progress.get("follows")
-    return object_id if isinstance(object_id, str) and progress.get("position", 0) > 0 else None
-
-
-def in_window(progress: ResumePoint, position: int) -> ResumePoint:
-    """A position in the window of `progress`."""
-    return {**({"after": progress["after"]} if "after" in progress else {}), "position": position}
-
-
-def bound_before(value: Any) -> str | None:
-    """A UTCDate (RFC 8620 section 1.4) at least a second before a sort value that is a date-time, in whole
-    seconds (truncating only moves it earlier), or None for any other value."""
-    moment = moment_of(value)
-    return None if moment is None else (moment - timedelta(seconds=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def moment_of(value: Any) -> datetime | None:
-    """A date-time (RFC 3339, with its offset) as a moment, or None for any other value."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None

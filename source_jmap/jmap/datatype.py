@@ -9,8 +9,6 @@ from typing import Any
 from .methods import GetCall, Ids
 from .wire import MethodCall
 
-ResumePoint = dict[str, Any]
-
 
 def _no_filter(after: str | None) -> dict[str, Any] | None:
     return None

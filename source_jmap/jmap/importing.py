@@ -14,28 +14,17 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from .calls import (
-    ImportRequest,
-    follows,
-    import_request,
-    in_window,
-    locate_call,
-    next_window,
-    restart_point,
-    resume_point,
-    seen_in_window,
-    via_ids,
-    window_start,
-)
+from .calls import ImportRequest, import_request, locate_call, seen_in_window, via_ids
 from .client import JmapClient
-from .datatype import DataType, ResumePoint
+from .datatype import DataType
 from .errors import JmapMethodError, JmapServerError
 from .methods import ChangesCall
-from .page import Page
+from .page import ImportPage, WholePage
 from .paging import PageSize
 from .policy import Action, resolve
 from .responses import JsonObject, MethodResponses
 from .results import ChangesResult, GetResult, QueryResult
+from .resume import ResumePoint
 from .wire import MethodCall
 
 # Anchors one import may lose (anchorNotFound) before it pages by windows, which need none: a few are
@@ -64,7 +53,7 @@ class Import:
 
     def __init__(
         self, client: JmapClient, data_type: DataType, account_id: str, label: str, logger: logging.Logger,
-        size: PageSize, whole: Callable[[], Page], refetch: Callable[[list[str], str], list[JsonObject]],
+        size: PageSize, whole: Callable[[], WholePage], refetch: Callable[[list[str], str], list[JsonObject]],
         captured: str | None, resume: ResumePoint | None, stateless: bool,
     ) -> None:
         assert data_type.query is not None  # types without /query are read whole
@@ -77,14 +66,14 @@ class Import:
         self._size = size
         self._whole = whole
         self._refetch = refetch
-        self._progress: ResumePoint = resume or {}
+        self._progress = resume or ResumePoint()
         self._counted = False  # the first page says how many objects this import reads
         self._anchors: set[str] = set()  # the last id of every page: a page that ends at one again made no progress
-        self._windowed = "position" in self._progress
+        self._windowed = self._progress.windowed
         # Ids already yielded that a window may bring again, with their sort values: by windows, the objects of
         # the window's bound and later; by anchors, the last page's (a switch to windows reads it again).
         self._seen: dict[str, Any] = {}
-        self._recent = [object_id] if (object_id := follows(self._progress)) else []  # the page before's query ids
+        self._recent = [object_id] if (object_id := self._progress.following) else []  # the page before's query ids
         self._lost_anchors = self._window_restarts = self._shifts = 0
         # Objects created after the import's state are left to the /changes that follow it: one the import
         # yielded and the server destroyed before those changes is in none of their lists (RFC 8620 section 5.2:
@@ -94,14 +83,14 @@ class Import:
         self._created_after: set[str] = set()
         self._captured = "" if stateless else captured  # "": the pages' state is never saved
 
-    def pages(self) -> Iterator[Page]:
+    def pages(self) -> Iterator[ImportPage | WholePage]:
         """The import's pages, until the last."""
         done = False
         while not done:
             # Each answer is local to its _request, ended before the next is sent: peak memory is one page, not two.
             done = yield from self._request()
 
-    def _request(self) -> Generator[Page, None, bool]:
+    def _request(self) -> Generator[ImportPage | WholePage, None, bool]:
         """One request, and its page when it brings one; True once the import is over."""
         request, responses = self._size.send(self._client, self._build, self._type.using)
         if request.state is not None:
@@ -132,21 +121,21 @@ class Import:
     def _to_windows(self) -> None:
         """Page by windows of sort value and position from here on, which need no anchor."""
         self._windowed = True
-        self._progress = window_start(self._spec, self._progress)
+        self._progress = self._progress.window_start(self._spec.sort_property)
 
     def _goes_on_after(self, error: JmapMethodError, method: str) -> bool:
         """After the page's query failed: True to page on from where this sets the import (a lost anchor, or
         windows instead of anchors), False to read the type whole (a query refused before any page); any other
         error is raised."""
         action = resolve(error).action
-        if action is Action.RESTART and "anchor" not in self._progress:
+        if action is Action.RESTART and self._progress.anchor is None:
             raise JmapServerError(
                 f"{method} answered anchorNotFound to a query without an anchor (asked from {self._progress}): the "
                 "server is not making progress"
             ) from None
         if action is Action.RESTART and self._lost_anchors < MAX_ANCHOR_RESTARTS:
             self._lost_anchors += 1
-            self._progress = restart_point(self._spec, self._progress)
+            self._progress = self._progress.restarted(self._spec.sort_property)
             self._logger.info("%s: the last imported object is gone; going on from %s", self._label, self._progress)
             return True
         if action in (Action.RESTART, Action.NO_ANCHOR) and not self._windowed:
@@ -164,7 +153,7 @@ class Import:
 
     def _overlap(self, request: ImportRequest) -> bool:
         """The page starts at the id it follows (one position early)."""
-        return follows(self._progress) is not None and request.check is None
+        return self._progress.following is not None and request.check is None
 
     def _in_place(self, request: ImportRequest, responses: MethodResponses, query: QueryResult) -> bool:
         """Whether the page starts where it should; if not, the import goes on from where its ids are now."""
@@ -174,7 +163,7 @@ class Import:
                 f"{request.query.name} answered a page at position {query.position} when asked for position "
                 f"{asked_position}: the server ignores `position` and is not making progress"
             )
-        following, check = follows(self._progress), request.check
+        following, check = self._progress.following, request.check
         # The id just before the page: its first (it starts at the id it follows), or what its check call found.
         if following is None or (query.ids[:1] if check is None else QueryResult.of(check.name, responses[check]).ids
                                  ) == [following]:
@@ -184,11 +173,11 @@ class Import:
         self._shifts += 1
         if self._shifts > MAX_WINDOW_SHIFTS_IN_A_ROW:
             raise JmapServerError(
-                f"{request.query.name} results before position {self._progress['position']} changed before each "
+                f"{request.query.name} results before position {self._progress.position} changed before each "
                 f"of {self._shifts} pages in a row: the server is not making progress"
             )
         self._progress = self._relocated()
-        if self._progress["position"] == 0:
+        if self._progress.position == 0:
             self._window_restarts += 1
             if self._window_restarts > MAX_WINDOW_RESTARTS:
                 raise JmapServerError(
@@ -209,40 +198,50 @@ class Import:
 
     def _page(
         self, request: ImportRequest, responses: MethodResponses, query: QueryResult,
-    ) -> tuple[Page, ResumePoint | None]:
+    ) -> tuple[ImportPage, ResumePoint | None]:
         """The page of a request that starts where it should, and where the next one starts (None: the last)."""
-        spec = self._spec
         overlap = self._overlap(request)
         if query.ids:
             self._anchors.add(query.ids[-1])
         ids = query.ids if request.via is None else via_ids(
-            spec, query.ids, GetResult.of(request.via.name, responses[request.via]).objects)
+            self._spec, query.ids, GetResult.of(request.via.name, responses[request.via]).objects)
         got = GetResult.of(request.get.name, responses[request.get])
-        last = got.objects.last_of(ids)
-        last_value = last.get(spec.sort_property) if last is not None and spec.sort_property else None
-        done = self._last_page(query, overlap)
-        ids = [object_id for object_id in ids if object_id not in self._created_after]
-        if request.alive is not None and self._tracked is not None:  # destroyed before the page's request ended
-            alive = {obj["id"] for obj in GetResult.of(request.alive.name, responses[request.alive]).objects}
-            ids = [object_id for object_id in ids if object_id in alive or object_id in got.not_found]
-        if self._windowed:
-            ids = [object_id for object_id in ids if object_id not in self._seen]
-            asked_position = request.query.arguments.get("position", 0)
-            next_point = next_window(self._progress, asked_position, query.ids, last_value) if query.ids \
-                else self._progress
-            self._seen = seen_in_window(self._seen, next_point, got.objects, ids, spec.sort_property)
-            self._recent = query.ids
-        else:
-            next_point = resume_point(spec, query.ids[-1], last) if query.ids else self._progress
-            self._seen = dict.fromkeys(ids)
-        resume = None if done else next_point
-        total = self._total(query, overlap)
+        next_point, ids = self._advance(request, query, got, self._present(request, responses, got, ids),
+                                        got.objects.last_of(ids))
+        resume = None if self._last_page(query, overlap) else next_point
         wanted = set(ids)
         not_found = [object_id for object_id in got.not_found if object_id in wanted]
         refetched = self._refetch(not_found, request.get.name)
         assert self._captured is not None  # taken from the saved state or from this request
-        return Page(itertools.chain(got.objects.in_order(ids), refetched), self._captured, imported=True,
-                    resume=resume, total=total, count=len(ids) - len(not_found) + len(refetched)), resume
+        return ImportPage(created=itertools.chain(got.objects.in_order(ids), refetched), state=self._captured,
+                          resume=resume, total=self._total(query, overlap),
+                          count=len(ids) - len(not_found) + len(refetched)), resume
+
+    def _present(self, request: ImportRequest, responses: MethodResponses, got: GetResult, ids: list[str]) -> list[str]:
+        """The page's ids less those created after the import's state and those destroyed before the page's request
+        ended: the /changes that follow the import bring both."""
+        ids = [object_id for object_id in ids if object_id not in self._created_after]
+        if request.alive is None or self._tracked is None:
+            return ids
+        alive = {obj["id"] for obj in GetResult.of(request.alive.name, responses[request.alive]).objects}
+        return [object_id for object_id in ids if object_id in alive or object_id in got.not_found]
+
+    def _advance(
+        self, request: ImportRequest, query: QueryResult, got: GetResult, ids: list[str], last: JsonObject | None,
+    ) -> tuple[ResumePoint, list[str]]:
+        """Where the page after this one starts (`last`: the page's last object in query order), and the page's
+        ids less those yielded before that a window brings again; what the next page may bring again is noted."""
+        sort_property = self._spec.sort_property
+        if not self._windowed:
+            self._seen = dict.fromkeys(ids)
+            return (ResumePoint.after_page(sort_property, query.ids[-1], last) if query.ids else self._progress), ids
+        ids = [object_id for object_id in ids if object_id not in self._seen]
+        last_value = last.get(sort_property) if last is not None and sort_property else None
+        asked_position = request.query.arguments.get("position", 0)
+        next_point = self._progress.next_window(asked_position, query.ids, last_value) if query.ids else self._progress
+        self._seen = seen_in_window(self._seen, next_point, got.objects, ids, sort_property)
+        self._recent = query.ids
+        return next_point, ids
 
     def _total(self, query: QueryResult, overlap: bool) -> int | None:
         """The server's count of what this import reads, on its first page that has one."""
@@ -281,9 +280,9 @@ class Import:
         found = next((object_id for object_id in reversed(self._recent) if object_id in located.ids), None)
         if found is None:
             self._logger.info("%s: the objects before position %d moved too far; reading from the window's start "
-                              "again", self._label, self._progress["position"])
-            return in_window(self._progress, 0)
-        return {**in_window(self._progress, start + located.ids.index(found) + 1), "follows": found}
+                              "again", self._label, self._progress.position)
+            return self._progress.in_window(0)
+        return self._progress.in_window(start + located.ids.index(found) + 1, found)
 
     @staticmethod
     def _last_page(query: QueryResult, follows: bool) -> bool:

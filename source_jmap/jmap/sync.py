@@ -20,14 +20,15 @@ from collections.abc import Iterator, Sequence
 
 from .calls import changes_request
 from .client import JmapClient
-from .datatype import DataType, ResumePoint
+from .datatype import DataType
 from .errors import JmapMethodError, JmapServerError
 from .importing import Import
-from .page import Page
+from .page import ChangesPage, ImportPage, Page, WholePage
 from .paging import PageSize
 from .policy import Action, resolve
 from .responses import JsonObject
 from .results import ChangesResult, GetResult
+from .resume import ResumePoint
 
 # `/changes` pages that list no id the run had not listed before (empty ones included), in a row: a few
 # are possible (states of other types share one counter on Cyrus; an object changed while the run pages
@@ -93,18 +94,20 @@ class Sync:
                     seen.add(obj["id"])
                     yield obj
 
-    def _import(self, captured: str | None, resume: ResumePoint | None, stateless: bool) -> Iterator[Page]:
+    def _import(
+        self, captured: str | None, resume: ResumePoint | None, stateless: bool,
+    ) -> Iterator[ImportPage | WholePage]:
         """Pages of a full import (importing.py), from `resume` on; the state is captured first unless `captured`
         is given. Types without /query are read whole."""
         if self._type.query is None:
             yield self._whole()
             return
-        if resume:
+        if resume is not None and resume != ResumePoint():  # {}: an import starts
             self._logger.info("%s: resuming the import of account %s at %s", self._label, self._account_id, resume)
         yield from Import(self._client, self._type, self._account_id, self._label, self._logger, self._page_size(),
                           self._whole, self._refetch, captured, resume, stateless).pages()
 
-    def changes(self, since: str) -> Iterator[Page]:
+    def changes(self, since: str) -> Iterator[ChangesPage | WholePage]:
         size = self._page_size()
         state = since
         states = {since}
@@ -133,9 +136,9 @@ class Sync:
             )
             created = GetResult.of(request.created.name, responses[request.created])
             updated = GetResult.of(request.updated.name, responses[request.updated])
-            yield Page(
-                itertools.chain(iter(created.objects), self._refetch(created.not_found, request.created.name)),
-                changes.new_state, imported=False, destroyed=changes.destroyed, created_ids=changes.created,
+            yield ChangesPage(
+                created=itertools.chain(iter(created.objects), self._refetch(created.not_found, request.created.name)),
+                state=changes.new_state, destroyed=changes.destroyed, created_ids=changes.created,
                 updated=itertools.chain(iter(updated.objects), self._refetch(updated.not_found, request.updated.name)),
             )
             if not changes.has_more_changes:
@@ -147,7 +150,7 @@ class Sync:
             # Every object, as an import reads them: an object the destination holds and this read does not
             # bring is gone, even one created after `new_state` and destroyed since (left out of /changes).
             objects = list(self.objects())  # a type read whole is small (mailboxes): its ids come first
-            yield Page(iter(objects), changes.new_state, imported=True, created_ids=[obj["id"] for obj in objects])
+            yield WholePage(created=iter(objects), state=changes.new_state, created_ids=[obj["id"] for obj in objects])
 
     def _page_size(self) -> PageSize:
         """Pages up to maxObjectsInGet, or the read's own `page_limit` below it."""
@@ -176,14 +179,14 @@ class Sync:
         """
         page = next(Sync(self._client, self._type, self._account_id, self._label, self._logger,
                          page_limit=1).pages(None, None))
-        collections.deque(itertools.chain(page.created, page.updated), maxlen=0)
+        collections.deque(page.created, maxlen=0)  # the first page of a read is never one of changes
 
-    def _whole(self) -> Page:
+    def _whole(self) -> WholePage:
         """Types without /query (Identity) are few per account: one `Foo/get` with `ids: null`."""
         get = self._type.get(self._account_id, None, "get")
         response = GetResult.of(get.name, self._client.call([get], self._type.using)[get])
-        return Page(iter(response.objects), response.state, imported=True,
-                    created_ids=[obj["id"] for obj in response.objects])
+        return WholePage(created=iter(response.objects), state=response.state,
+                         created_ids=[obj["id"] for obj in response.objects])
 
     def fetch(self, ids: Sequence[str]) -> tuple[list[JsonObject], list[str]]:
         """The objects of `ids` as the type's `/get` reads them, and the ids it did not bring, sorted (in `notFound`

@@ -15,7 +15,7 @@ from typing import Any
 
 from airbyte_cdk.models import AirbyteMessage
 
-from ..jmap import JmapClient, Page, Sync
+from ..jmap import ChangesPage, ImportPage, JmapClient, Page, ResumePoint, Sync, WholePage
 from ..jmap.errors import JmapMethodError
 from .declared import DELETED_AT, DeclaredStream
 from .engine import UPDATED_AT, Checkpoint, Record
@@ -115,7 +115,7 @@ class JmapStream(DeclaredStream):
         self._unbrought[account_id] = set(carried)
         pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
         while (page := next(pages, None)) is not None:
-            if page.imported and incremental:  # the saved state was of no use: the stream starts over
+            if not isinstance(page, ChangesPage) and incremental:  # the saved state was of no use: read all again
                 self.ledger_of(account_id).start_full_read()
                 incremental = False
                 if not self.ledger.finds_deletions:
@@ -125,14 +125,15 @@ class JmapStream(DeclaredStream):
                         account_id)
             if (ahead := self._written_ahead_of(account_id, page, selection, carried)) is not None:
                 yield ahead
-            if page.total is not None:
+            if isinstance(page, ImportPage) and page.total is not None:
                 with self._estimate_lock:
                     self._estimated_rows += page.total
                     rows = self._estimated_rows
                 yield progress.estimate(page.total, rows)
             yield from self._emit(account_id, self._records(account_id, page, utc_now()), AccountState(
-                state=page.state, import_progress=page.resume, selection=selection, pending=carried or None))
-            if page.count is not None:
+                state=page.state, import_progress=page.resume if isinstance(page, ImportPage) else None,
+                selection=selection, pending=carried or None))
+            if isinstance(page, ImportPage):
                 progress.advance(page.count)
             # Let this page go before the next one is fetched: peak memory is one page, not two.
             del page
@@ -156,16 +157,14 @@ class JmapStream(DeclaredStream):
         if not self._incremental:
             return None
         if (ledger := self.ledger_of(account_id)).learns_ahead:
-            # The page's objects are read for it, then left in the page to be read again.
-            created, updated = list(page.created), list(page.updated)
-            page.created, page.updated = iter(created), iter(updated)
-            ledger.learn_ahead((*created, *updated))
+            ledger.learn_ahead(page.keep_objects())  # read for it, and left in the page to be read again
         current = self._states.get(account_id)
-        if current is None or (page.imported and not page.created_ids and current.state != page.state):
-            start = AccountState(state=page.state, import_progress={}, selection=selection)  # an import starts
+        created_ids = page.created_ids if isinstance(page, ChangesPage | WholePage) else ()
+        if current is None or (not isinstance(page, ChangesPage) and not created_ids and current.state != page.state):
+            start = AccountState(state=page.state, import_progress=ResumePoint(), selection=selection)  # import starts
         else:
             start = current
-        ahead = start.model_copy(update={"pending": sorted({*carried, *page.created_ids}) or None,
+        ahead = start.model_copy(update={"pending": sorted({*carried, *created_ids}) or None,
                                          "extra_state": ledger.memo()})
         if ahead == current:
             return None
@@ -195,11 +194,11 @@ class JmapStream(DeclaredStream):
         ahead): then it is deleted (simulation seed wa2-1077: an email emitted, moved to Trash before the next run,
         which /changes since the saved state lists as created).
         """
-        if page.imported:
+        if not isinstance(page, ChangesPage):
             unbrought = self._unbrought.get(account_id, set())
             objects = _brought(page.created, unbrought) if unbrought else page.created
             yield from self.new_records(account_id, objects, fetched_at)
-            if page.resume is None:
+            if page.ends_full_read:
                 yield from self._full_read_end(account_id, unbrought, fetched_at)
             return
         written_ahead = self._written_ahead.get(account_id, frozenset())

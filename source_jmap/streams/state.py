@@ -12,34 +12,46 @@ changes replayed after the import cover everything that happened while it ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from airbyte_cdk.sources.streams.checkpoint import Cursor
 from airbyte_cdk.sources.types import Record, StreamSlice, StreamState
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..jmap import InvalidResumePoint, ResumePoint
+
 
 class AccountState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: str
-    import_progress: dict[str, Any] | None = None
+    # Where an unfinished import goes on (jmap.ResumePoint, which checks it and writes its JSON); "import" in the JSON.
+    import_progress: ResumePoint | None = None
     # What a stream keeps between syncs beyond the state string (see AttachmentStream); "memo" in the JSON.
     extra_state: dict[str, Any] | None = None
     # The email selection (start_date and mailbox filters) the state was built with: a sync with another
     # selection imports again, so that what it now covers arrives. None in states written before 0.2.
     selection: dict[str, Any] | None = None
-    # The ids of the objects a page is about to emit that `state` does not know (jmap.Page.created_ids): saved
-    # just before the page's records, gone from the state saved after them. A run killed in between left them
-    # in the destination, maybe, and the next one checks each of them first (base.JmapStream._settle).
+    # The ids of the objects a page is about to emit that `state` does not know (created_ids of a jmap.ChangesPage
+    # or WholePage): saved just before the page's records, gone from the state saved after them. A run killed in
+    # between left them in the destination, maybe, and the next one checks each of them first (base.JmapStream._settle).
     pending: list[str] | None = None
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> AccountState:
+        """An entry as `to_json` writes it (and every earlier version did); pydantic's ValidationError, or
+        InvalidResumePoint for its "import", says what is wrong."""
+        progress = document.get("import")
+        return cls.model_validate(
+            {"state": document.get("state"), "extra_state": document.get("memo"), "pending": document.get("pending"),
+             "selection": document.get("selection"),
+             "import_progress": None if progress is None else ResumePoint.from_json(progress, "import")}
+        )
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"state": self.state}
         if self.import_progress is not None:
-            document["import"] = self.import_progress
+            document["import"] = self.import_progress.to_json()
         if self.extra_state is not None:
             document["memo"] = self.extra_state
         if self.selection is not None:
@@ -49,53 +61,10 @@ class AccountState(BaseModel):
         return document
 
 
-# The largest position a query takes: an UnsignedInt of RFC 8620 section 1.3.
-MAX_POSITION = 2**53 - 1
-
-
-def _is_anchor(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_position(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_POSITION
-
-
-def _is_moment_or_null(value: Any) -> bool:
-    """A date-time with its offset, as a server's receivedAt (RFC 8620 UTCDate), or null: the receivedAt of an
-    email the server left without one. It is parsed when the import goes on by time (selection.query_filter), where
-    "garbage" ended in "Something went wrong in the connector" and a date-time without an offset cannot be
-    compared with start_date."""
-    if value is None:
-        return True
-    try:
-        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
-    except ValueError:
-        return False
-
-
-MOMENT = "a date-time with its offset, such as 2024-01-01T00:00:00Z"
-# The members of a resume point (where an unfinished import goes on, jmap/calls.py), each checked before it
-# reaches a query or a parser, and what each must be: an `anchor` of 17 went to the server as is. `receivedAt`
-# is the sort value of the page's last email (selection.RECEIVED_AT; the only sort property of this connector's
-# queries) and `after` the lower bound taken from it when the anchor is gone.
-RESUME_POINT_MEMBERS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "anchor": (_is_anchor, "a string"),
-    "after": (_is_moment_or_null, MOMENT),
-    "receivedAt": (_is_moment_or_null, MOMENT),
-    "position": (_is_position, f"a whole number from 0 to {MAX_POSITION}"),
-}
-
-
-def _resume_point_problem(point: dict[str, Any]) -> str | None:
-    for name, (valid, words) in RESUME_POINT_MEMBERS.items():
-        if name in point and not valid(point[name]):
-            return f"import/{name} is not {words}"
-    return None
-
-
+# The members of an account's entry (AccountState.to_json).
+_MEMBERS = {"state", "import", "memo", "selection", "pending"}
 # The JSON names of AccountState's fields, and what each kind of refusal means, for the one-line message.
-_JSON_NAMES = {"import_progress": "import", "extra_state": "memo"}
+_JSON_NAMES = {"extra_state": "memo"}
 _PROBLEMS = {
     "dict_type": "is not an object",
     "model_type": "is not an object",
@@ -162,19 +131,15 @@ class AccountStates(Cursor):
 
     @staticmethod
     def _parse(account_id: str, document: Any) -> AccountState:
+        """An account's entry, or the one line that says what is wrong with it: every check of a saved entry."""
         if not isinstance(document, dict):
             raise InvalidStreamState(f"the entry for account {account_id!r} is not an object")
-        if set(document) - {"state", "import", "memo", "selection", "pending"}:
-            raise InvalidStreamState(f"the entry for account {account_id!r} is malformed")
-        try:
-            account_state = AccountState.model_validate(
-                {"state": document.get("state"), "import_progress": document.get("import"),
-                 "extra_state": document.get("memo"), "selection": document.get("selection"),
-                 "pending": document.get("pending")}
-            )
-        except ValidationError as error:
-            raise InvalidStreamState(f"the entry for account {account_id!r} is malformed: {_problem(error)}") from None
-        problem = _resume_point_problem(account_state.import_progress or {})
-        if problem is not None:
-            raise InvalidStreamState(f"the entry for account {account_id!r} is malformed: {problem}")
-        return account_state
+        problem = f"{unknown[0]} is not a member of an entry" if (unknown := sorted(set(document) - _MEMBERS)) else None
+        if problem is None:
+            try:
+                return AccountState.from_json(document)
+            except ValidationError as error:
+                problem = _problem(error)
+            except InvalidResumePoint as error:
+                problem = str(error)
+        raise InvalidStreamState(f"the entry for account {account_id!r} is malformed: {problem}")
