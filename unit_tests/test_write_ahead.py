@@ -68,7 +68,8 @@ def test_an_identity_a_killed_whole_read_had_not_seen_yet_is_deleted_by_the_next
     first = read_stream(config, "identities")
     fake.destroy("Identity", "I1")
     killed = last_state_before_the_first_record(read_stream(config, "identities", state=final_state(first)))
-    assert killed["accounts"]["acc1"]["memo"] == {"ids": [], "unseen": ["I1", "I2"]}
+    # I2, on the page about to go out, is held ahead of its record (seed merged1-183); still unseen until it comes
+    assert killed["accounts"]["acc1"]["memo"] == {"ids": ["I2"], "unseen": ["I1", "I2"]}
     assert deleted(read_stream(config, "identities", state=killed)) == ["I1"]
 
 

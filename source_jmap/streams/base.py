@@ -157,7 +157,8 @@ class JmapStream(DeclaredStream):
         if not self._incremental:
             return None
         if (ledger := self.ledger_of(account_id)).learns_ahead:
-            ledger.learn_ahead(page.keep_objects())  # read for it, and left in the page to be read again
+            # Read for it, and left in the page to be read again; what the stream does not select has no rows.
+            ledger.learn_ahead(obj for obj in page.keep_objects() if self.selects(account_id, obj))
         current = self._states.get(account_id)
         created_ids = page.created_ids if isinstance(page, ChangesPage | WholePage) else ()
         if current is None or (not isinstance(page, ChangesPage) and not created_ids and current.state != page.state):

@@ -84,6 +84,7 @@ class HeldIds(Ledger):
     destination: test_an_identity_destroyed_after_an_upgrade_is_emitted_as_deleted_by_identity_changes)."""
 
     finds_deletions = True
+    learns_ahead = True
 
     def __init__(self, stream: str, account_id: str, logger: logging.Logger) -> None:
         super().__init__(stream, account_id, logger)
@@ -141,6 +142,13 @@ class HeldIds(Ledger):
     def deleted(self, object_id: str) -> None:
         self._known.discard(object_id)
         self._unseen.discard(object_id)
+
+    def learn_ahead(self, objects: Iterable[Record]) -> None:
+        """The page's ids, held from the state saved before its records: a killed run's rows after its last STATE
+        may stay in the destination, and the deletion of one the memo did not hold was left out (simulation seed
+        merged1-183: a mailbox of an import page emitted by a killed run, destroyed, its deletion skipped). Still
+        unseen until a record brings them."""
+        self._known.update(obj["id"] for obj in objects)
 
     def holds(self, object_id: str) -> bool:
         return (not self._remembered or self._overflowing or object_id in self._known
