@@ -15,7 +15,7 @@ from airbyte_cdk.sources.utils import files_directory
 
 from source_jmap.jmap import blobs
 from source_jmap.jmap.blobs import BLOB, CYRUS_BLOB
-from source_jmap.streams import raw_messages
+from source_jmap.streams import downloads as download_window
 
 from .fake_jmap import FakeJmap, email
 from .helpers import final_state, read_stream
@@ -79,7 +79,7 @@ def test_messages_come_by_a_blob_get_of_their_blob_ids_once_their_page_said_thei
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capability: str
 ) -> None:
     monkeypatch.setattr(blobs, "BLOB_GET_LARGEST_BLOB", 150)
-    monkeypatch.setattr(raw_messages, "BLOB_GET_LARGEST_BLOB", 150)
+    monkeypatch.setattr(download_window, "BLOB_GET_LARGEST_BLOB", 150)
     contents = serve(fake, [100, 100, 100, 200, 100], capability)  # pages of 3 (maxObjectsInGet)
     assert rows(config) == {f"M000{n}": contents[f"G{n}"] for n in range(5)}
     pages = [body for body in fake.requests if any(name == "Email/query" for name, _, _ in body["methodCalls"])]
@@ -179,7 +179,7 @@ def test_without_the_capability_every_message_is_downloaded(fake: FakeJmap, conf
 def test_pages_are_of_max_objects_in_get_from_the_first_and_each_blob_get_brings_a_batch_of_their_declared_bytes(
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(raw_messages, "BLOB_GET_BATCH_BYTES", 120)
+    monkeypatch.setattr(download_window, "BLOB_GET_BATCH_BYTES", 120)
     fake.max_objects_in_get = 100
     serve(fake, [50] * 150)
     assert len(rows(config)) == 150

@@ -43,20 +43,20 @@ CYRUS_BLOB = "https://cyrusimap.org/ns/jmap/blob"
 BLOB_GET_CAPABILITIES = (BLOB, CYRUS_BLOB)
 
 
-# Blob/get asks for at most this many octets of each blob (`length`), and raw_messages asks it only for messages
-# of at most this size: a larger one is downloaded on its own, streamed, rather than held in an answer in base64.
-# On Cyrus, 10,000 messages (55 MB) came in 11.2 s by Blob/get, against 76 s by parallel downloads
+# Blob/get asks for at most this many octets of each blob (`length`), and raw_messages and attachments ask it only
+# for blobs of at most this size: a larger one is downloaded on its own, streamed, rather than held in an answer in
+# base64. On Cyrus, 10,000 messages (55 MB) came in 11.2 s by Blob/get, against 76 s by parallel downloads
 # (bench/raw_paths.py).
 BLOB_GET_LARGEST_BLOB = 1_000_000
 
 
-# The messages of one Blob/get request (raw_messages): consecutive ones of at most BLOB_GET_LARGEST_BLOB, up to
-# this many octets by the sizes their emails declare. Batches rather than 0.2.0's Blob/get chained to each page:
-# their sizes are known before they are asked for (no first page sized for the worst), each answer is
-# a few MB (not one 64 MB document that the server builds whole before sending any of it), and several
-# run at once, so the server builds the next while the last is written: 3,000 messages of real size (100 MB)
-# in file mode were read in 0.70 to 0.77 of the time the chained Blob/get took (medians of 3, two runs;
-# bench/README.md).
+# The blobs of one Blob/get request (raw_messages' messages, attachments' parts; `streams.downloads.BlobBatches`):
+# consecutive ones of at most BLOB_GET_LARGEST_BLOB, up to this many octets by the sizes their objects declare.
+# Batches rather than 0.2.0's Blob/get chained to each page: their sizes are known before they are asked for (no
+# first page sized for the worst), each answer is a few MB (not one 64 MB document that the server builds whole
+# before sending any of it), and several run at once, so the server builds the next while the last is written:
+# 3,000 messages of real size (100 MB) in file mode were read in 0.70 to 0.77 of the time the chained Blob/get
+# took (medians of 3, two runs; bench/README.md).
 BLOB_GET_BATCH_BYTES = 8_000_000
 
 

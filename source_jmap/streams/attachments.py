@@ -3,12 +3,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, BinaryIO, ClassVar, cast
 
 from ..jmap import MAIL, DataType, JmapClient, JmapServerError, blob_url, existing_emails
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .dialects import Dialect
-from .downloads import Download, MissingBlobs, checked_in_order
+from .downloads import BlobBatches, MissingBlobs, Wanted, batchable, checked_in_order
 from .ledger import PartIdCounts, parts_of
 from .selection import EmailSelection
 from .staging import FileRecord, attachment_path, file_name, most_file_bytes
@@ -23,8 +23,11 @@ class AttachmentStream(JmapStream):
     only for the properties it needs, and downloads nothing unless in file mode.
 
     File mode (Airbyte file transfer): the stream is declared file-based, and when the configured stream
-    has `include_files`, each part's decoded content (its blobId through the session's downloadUrl) is
-    streamed to `<staging>/<accountId>/<YYYY-MM received>/<emailId>/<partId>/<name>` (`staging.attachment_path`),
+    has `include_files`, each part's decoded content (its blob: in JMAP a part's blob is its decoded content) is
+    written to `<staging>/<accountId>/<YYYY-MM received>/<emailId>/<partId>/<name>` (`staging.attachment_path`).
+    Where the account offers Blob/get, parts of at most BLOB_GET_LARGEST_BLOB octets come by Blob/get in batches
+    of BLOB_GET_BATCH_BYTES by their declared sizes (`downloads.BlobBatches`, as raw_messages); the others, and
+    any a Blob/get did not bring whole, are streamed through the session's downloadUrl. Batches and downloads run
     in parallel up to maxConcurrentRequests, records in order (`downloads.in_order`). Its record is the same
     row with the file reference; the file is complete on disk before the record is produced, and the state
     moves only after a page's records. A download answering HTTP 404 is checked (`downloads.checked_in_order`):
@@ -65,6 +68,7 @@ class AttachmentStream(JmapStream):
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
         super().__init__(client, accounts)
         self._selection = selection
+        self._blob_batches = BlobBatches(client, self.name, "attachments", self.logger)
 
     def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
         return (Dialect(MAIL, DataType("Email", (MAIL,), ("id", "receivedAt", "mailboxIds", "attachments"),
@@ -108,27 +112,32 @@ class AttachmentStream(JmapStream):
         self, account_id: str, objects: Iterable[Record], fetched_at: str,
         records_of: Callable[[str, Record, str], list[Record]], staging: Path,
     ) -> Iterator[Record]:
-        """The records of `records_of`, each part's written to its file first, the downloads in parallel.
+        """The records of `records_of`, each part's written to its file first: by Blob/get batches where the account
+        offers Blob/get, else downloads, in parallel.
 
         The rows are made here, in the reading thread, as the window takes them (`records_of` counts the
-        part ids); a task holds no content in memory, it streams to its file.
+        part ids); a download holds no content in memory, it streams to its file.
         """
-        downloads = (
-            Download(functools.partial(self._file_records, account_id, obj, record, staging), 0, obj["id"],
-                     f"part {record['partId']} of email {obj['id']} (blob {record.get('blobId')})")
-            for obj in objects for record in records_of(account_id, obj, fetched_at)
-        )
+        wanted = (self._wanted(account_id, obj, record, staging)
+                  for obj in objects for record in records_of(account_id, obj, fetched_at))
         missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
                                f"{self.name}: account {account_id}")
-        return checked_in_order(downloads, self._client.session.limits.max_concurrent_requests, "attachment", missing)
+        return checked_in_order(self._blob_batches.tasks(account_id, wanted),
+                                self._client.session.limits.max_concurrent_requests, "attachment", missing)
 
-    def _file_records(self, account_id: str, email: Record, record: Record, staging: Path) -> list[Record]:
-        """The part's record with its file, written whole first (JmapBlobNotFoundError on HTTP 404, for
-        `checked_in_order` to check).
+    def _wanted(self, account_id: str, email: Record, record: Record, staging: Path) -> Wanted[Record]:
+        """The part's record and its blob: a deletion, or a part without a blob (RFC 8621 gives a blobId to every
+        part but a multipart one, which is never an attachment), needs none and goes out as in row mode."""
+        needs_blob = DELETED_AT not in record and record["blobId"] is not None
+        return Wanted(functools.partial(self._file_records, account_id, email, record, staging),
+                      batchable(record["blobId"], record["size"]) if needs_blob else None, 0, email["id"],
+                      f"part {record['partId']} of email {email['id']} (blob {record.get('blobId')})")
 
-        A deletion has no file. Neither has a part without a blob (RFC 8621 gives a blobId to every part
-        but a multipart one, which is never an attachment): its row goes out as in row mode.
-        """
+    def _file_records(
+        self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
+    ) -> list[Record]:
+        """The part's record with its file, written whole first: `content` where a Blob/get brought it, else
+        downloaded (JmapBlobNotFoundError on HTTP 404, for `checked_in_order` to check)."""
         if DELETED_AT in record or record["blobId"] is None:
             return [record]
         if not isinstance(record["blobId"], str):
@@ -137,8 +146,13 @@ class AttachmentStream(JmapStream):
         media_type = record["type"] if isinstance(record["type"], str) else "application/octet-stream"
         url = blob_url(self._client.session.download_url, account_id, record["blobId"], media_type,
                        file_name(record["name"], record["type"]))
-        return [FileRecord.written(record, attachment_path(staging, account_id, email, record), lambda sink: (
-            self._client.download_to(url, sink, max_bytes=most_file_bytes(record["size"]))))]
+
+        def write(sink: BinaryIO) -> int:
+            if content is not None:
+                return sink.write(content)
+            return self._client.download_to(url, sink, max_bytes=most_file_bytes(record["size"]))
+
+        return [FileRecord.written(record, attachment_path(staging, account_id, email, record), write)]
 
 
 def _deletions(account_id: str, email_id: str, part_ids: Iterable[str], fetched_at: str) -> list[Record]:

@@ -7,26 +7,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..jmap import (
-    BLOB_GET_BATCH_BYTES,
-    BLOB_GET_LARGEST_BLOB,
-    MAIL,
-    RFC822,
-    Blobs,
-    DataType,
-    JmapBlobNotFoundError,
-    JmapClient,
-    JmapMethodError,
-    JmapRequestError,
-    JmapServerError,
-    blob_get_capability,
-    blob_url,
-    existing_emails,
-    fetch_blobs,
-)
+from ..jmap import MAIL, RFC822, DataType, JmapClient, JmapServerError, blob_url, existing_emails
 from .base import UPDATED_AT, JmapStream, Record
 from .dialects import Dialect
-from .downloads import Download, MissingBlobs, NotFound, checked_in_order
+from .downloads import BlobBatches, MissingBlobs, Wanted, batchable, checked_in_order
 from .selection import EmailSelection
 from .staging import FileRecord, most_file_bytes, staged_path
 
@@ -40,7 +24,7 @@ class RawMessageStream(JmapStream):
     and removed only when the email is destroyed; keyword or mailbox changes cost nothing here.
     Where the account offers Blob/get (RFC 9404, or Cyrus's extension), the messages of at most
     BLOB_GET_LARGEST_BLOB bytes come by Blob/get, in batches of BLOB_GET_BATCH_BYTES by the sizes the page's
-    Email/get declared (jmap.fetch_blobs); larger ones, and any a Blob/get did not send whole, are downloaded
+    Email/get declared (`downloads.BlobBatches`); larger ones, and any a Blob/get did not send whole, are downloaded
     through the session's downloadUrl. Batches and downloads run in parallel up to the server's
     maxConcurrentRequests; records keep query order. A download answering HTTP 404 is checked
     (`downloads.checked_in_order`): an email destroyed after its Email/get has no record (its deletion comes with
@@ -64,16 +48,10 @@ class RawMessageStream(JmapStream):
         super().__init__(client, accounts)
         self._selection = selection
         self._max_bytes = max_raw_message_bytes
-        self._told_blob_get: set[str] = set()  # the accounts whose use of Blob/get was logged
-        self._told_blob_get_failed = False  # a Blob/get that fails once likely fails every time: said once a read
+        self._blob_batches = BlobBatches(client, self.name, "messages", self.logger)
 
     def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
-        """The emails' metadata; their messages are asked for once their sizes are known (`_tasks`)."""
-        capability = blob_get_capability(self._client.session, account_id)
-        if capability is not None and account_id not in self._told_blob_get:
-            self._told_blob_get.add(account_id)
-            self.logger.info("raw_messages: account %s offers Blob/get (%s): messages of at most %d bytes come by "
-                             "Blob/get, larger ones by download", account_id, capability, BLOB_GET_LARGEST_BLOB)
+        """The emails' metadata; their messages are asked for once their sizes are known (`_wanted`)."""
         return (Dialect(MAIL, DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId",
                                                          "mailboxIds"), query=self._selection.query(account_id)),
                         functools.partial(self._selection.matches, account_id), unserved_is_absent=False),)
@@ -87,82 +65,19 @@ class RawMessageStream(JmapStream):
         workers = self._client.session.limits.max_concurrent_requests
         missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
                                f"{self.name}: account {account_id}")
-        yield from checked_in_order(self._tasks(account_id, objects, fetched_at), workers, "raw-message", missing)
+        tasks = self._blob_batches.tasks(account_id, self._wanted(account_id, objects, fetched_at))
+        yield from checked_in_order(tasks, workers, "raw-message", missing)
 
-    def _tasks(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Download[Record]]:
-        """The work for the emails, in order, with the message bytes each task holds in memory: a Blob/get batch
-        of consecutive emails where the account offers it, else one email's download (streamed to its file in
-        file mode: nothing held)."""
-        capability = blob_get_capability(self._client.session, account_id)
-        batch: list[Record] = []
-        batch_bytes = 0
+    def _wanted(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Wanted[Record]]:
+        """Each email's message, with the bytes its download holds in memory (streamed to its file in file mode:
+        nothing held); by Blob/get if at most BLOB_GET_LARGEST_BLOB octets and downloaded at all."""
         for email in objects:
             _check(email)
-            size = email["size"]
-            by_blob_get = capability is not None and size <= BLOB_GET_LARGEST_BLOB and self._downloads(email)
-            # A batch ends where it is full, and before an email that is not in it: records keep query order. It
-            # never holds more than maxObjectsInGet ids: a page holds no more emails.
-            if batch and (not by_blob_get or batch_bytes + size > BLOB_GET_BATCH_BYTES):
-                yield self._batch_task(account_id, str(capability), batch, batch_bytes, fetched_at)
-                batch, batch_bytes = [], 0
-            if by_blob_get:
-                batch.append(email)
-                batch_bytes += size
-            else:
-                yield self._download(account_id, email, fetched_at)
-        if batch:
-            yield self._batch_task(account_id, str(capability), batch, batch_bytes, fetched_at)
-
-    def _download(self, account_id: str, email: Record, fetched_at: str) -> Download[Record]:
-        """One email's message by its download (JmapBlobNotFoundError on a 404, for `checked_in_order`)."""
-        held = 0 if self._staging is not None or not self._downloads(email) else email["size"]
-        return Download(functools.partial(self._records_of_one, account_id, email, fetched_at), held, email["id"],
-                        f"the message of email {email['id']} (blob {email['blobId']})")
-
-    def _records_of_one(self, account_id: str, email: Record, fetched_at: str) -> list[Record]:
-        return [self._raw_record(account_id, email, fetched_at, None)]
-
-    def _batch_task(
-        self, account_id: str, capability: str, emails: list[Record], declared_bytes: int, fetched_at: str
-    ) -> Download[Record]:
-        """The Blob/get of `emails` and their records; it holds the answer, then (as rows) the messages in base64:
-        twice their bytes, about."""
-        def run() -> list[Record | NotFound[Record]]:
-            blobs = self._blob_get(account_id, capability, emails, declared_bytes)
-            return self._records_of_batch(account_id, emails, fetched_at, blobs)
-
-        return Download(run, 2 * declared_bytes, emails[0]["id"], f"a Blob/get of {len(emails)} messages")
-
-    def _blob_get(self, account_id: str, capability: str, emails: list[Record], declared_bytes: int) -> Blobs:
-        """What one Blob/get brought; nothing (every blob downloaded instead) where it failed or was refused,
-        logged once a read. A transport failure, retried in vain, fails the read as a download's would."""
-        try:
-            return fetch_blobs(self._client, account_id, capability, [email["blobId"] for email in emails],
-                               declared_bytes)
-        except (JmapMethodError, JmapRequestError, JmapServerError) as error:
-            if not self._told_blob_get_failed:
-                self._told_blob_get_failed = True
-                self.logger.warning("raw_messages: account %s: Blob/get failed (%s); its blobs are downloaded instead",
-                                    account_id, error)
-            return Blobs()
-
-    def _records_of_batch(
-        self, account_id: str, emails: list[Record], fetched_at: str, blobs: Blobs
-    ) -> list[Record | NotFound[Record]]:
-        """The records of `emails`, each with what `blobs` holds of its message whole, else downloaded; a download
-        that answers 404 is handed to `checked_in_order` as its own task, the batch's other records kept."""
-        records: list[Record | NotFound[Record]] = []
-        for email in emails:
-            content = blobs.content(email["blobId"], email["size"]) if blobs.lists else None
-            if content is not None:
-                records.append(self._raw_record(account_id, email, fetched_at, content))
-                continue
-            download = self._download(account_id, email, fetched_at)
-            try:
-                records.extend(download.run())
-            except JmapBlobNotFoundError:
-                records.append(NotFound(download))
-        return records
+            downloads = self._downloads(email)
+            yield Wanted(functools.partial(self._raw_record, account_id, email, fetched_at),
+                         batchable(email["blobId"], email["size"]) if downloads else None,
+                         0 if self._staging is not None or not downloads else email["size"], email["id"],
+                         f"the message of email {email['id']} (blob {email['blobId']})")
 
     def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
         """An updated email that left the selection is deleted; one that is in it may have just entered it.
@@ -190,7 +105,7 @@ class RawMessageStream(JmapStream):
         """Whether the message is downloaded: always to a file, into a row when within max_raw_message_bytes."""
         return self._staging is not None or bool(email["size"] <= self._max_bytes)
 
-    def _raw_record(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> Record:
+    def _raw_record(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> list[Record]:
         """The email's record, with `content` when Blob/get brought it, else downloaded (JmapBlobNotFoundError
         on HTTP 404, for `checked_in_order` to check)."""
         record: dict[str, Any] = {
@@ -198,7 +113,7 @@ class RawMessageStream(JmapStream):
             "receivedAt": email["receivedAt"], UPDATED_AT: fetched_at,
         }
         if self._staging is not None:
-            return self._file_record(account_id, email, record, self._staging, content)
+            return [self._file_record(account_id, email, record, self._staging, content)]
         if not self._downloads(email):
             record["raw_message_skipped"] = (
                 f"size {email['size']} bytes exceeds max_raw_message_bytes {self._max_bytes}"
@@ -207,12 +122,12 @@ class RawMessageStream(JmapStream):
                 "raw_messages: account %s: email %s not downloaded: %s", account_id, email["id"],
                 record["raw_message_skipped"],
             )
-            return record
+            return [record]
         if content is None:
             content = self._client.download(self._message_url(account_id, email))
         record["raw_message"] = base64.b64encode(content).decode("ascii")
         record["sha256"] = hashlib.sha256(content).hexdigest()
-        return record
+        return [record]
 
     def _file_record(
         self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
