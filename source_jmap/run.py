@@ -9,6 +9,10 @@ log lines still pass through the CDK's logging handler, which flushes stdout aft
 Before the CDK checks the config against spec.json, the connector's own model checks it, so that a value
 both refuse is answered in the connector's words ("start_date 'now' is not an RFC 3339 date-time ...")
 rather than as a regular expression ("Config validation error: 'now' does not match '^[0-9]{4}-...'").
+
+A run that fails with an error in words (an AirbyteTracedException raised from nothing: a bad setting, a failing
+server, a failed stream) ends with that TRACE error alone and exit 1; the CDK's handler would log it again with a
+traceback and put that traceback in the TRACE. Any other exception (a bug) still goes to the CDK's handler.
 """
 
 import sys
@@ -19,6 +23,7 @@ from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.models import ConnectorSpecification
 from airbyte_cdk.sources.utils.schema_helpers import split_config
 from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import JmapConfig
 from .failures import traced
@@ -46,6 +51,16 @@ class JmapEntrypoint(AirbyteEntrypoint):
 
 def run() -> None:
     entrypoint = JmapEntrypoint(SourceJmap())
-    for message in entrypoint.run(entrypoint.parse_args(sys.argv[1:])):
-        sys.stdout.write(message + "\n")
+    try:
+        for message in entrypoint.run(entrypoint.parse_args(sys.argv[1:])):
+            sys.stdout.write(message + "\n")
+    except AirbyteTracedException as error:
+        if error.__cause__ is not None:
+            raise
+        failure = error.as_sanitized_airbyte_message()
+        assert failure.trace is not None and failure.trace.error is not None
+        failure.trace.error.stack_trace = None
+        sys.stdout.write(AirbyteEntrypoint.airbyte_message_to_string(failure) + "\n")
+        sys.stdout.flush()
+        sys.exit(1)
     sys.stdout.flush()

@@ -1,0 +1,77 @@
+"""A read that fails ends as `python main.py read` shows it: one TRACE error in the connector's words, exit 1.
+
+Seen on a9e8735 (a stream failing mid-read, 4 workers): a LOG line with the worker's traceback, the stream's
+TRACE error with a stack trace, then the CDK's summary ("During the sync, the following streams did not sync
+successfully: ...") as a second TRACE error and a FATAL LOG line with the traceback of the main thread.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from source_jmap.run import run
+
+from .conftest import PASSWORD
+from .fake_jmap import FakeJmap, email
+
+STREAMS = ("emails", "mailboxes")
+
+
+def read_on_the_command_line(
+    config: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> tuple[int, list[dict[str, Any]], str]:
+    """`main.py read` in this process: its exit code, the messages on stdout, and all it printed."""
+    catalog = {"streams": [
+        {"stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
+         "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+         "cursor_field": ["_ab_cdc_updated_at"], "primary_key": [["accountId"], ["id"]]}
+        for name in STREAMS
+    ]}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    monkeypatch.setattr("sys.argv", ["main.py", "read", "--config", str(tmp_path / "config.json"),
+                                     "--catalog", str(tmp_path / "catalog.json")])
+    with pytest.raises(SystemExit) as exited:
+        run()
+    out, err = capfd.readouterr()
+    messages = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return int(exited.value.code or 0), messages, out + err
+
+
+def fail_the_second_page(fake: FakeJmap, error_type: str) -> None:
+    """Email/get of the second page of 3 (M0004 on) answers `error_type`."""
+    def override(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name == "Email/get" and "M0004" in (arguments.get("ids") or []):
+            return ["error", {"type": error_type}]
+        return None
+
+    fake.override = override
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_stream_failing_mid_read_ends_the_read_in_one_trace_error_without_traceback(
+    fake: FakeJmap, config: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, workers: int,
+) -> None:
+    for number in range(1, 10):
+        fake.create("Email", email(number))
+    fail_the_second_page(fake, "accountNotFound")
+    code, messages, printed = read_on_the_command_line(config | {"num_workers": workers}, tmp_path, capfd,
+                                                       monkeypatch)
+    assert code == 1
+    errors = [m["trace"]["error"] for m in messages if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+    message = "Email/get failed with JMAP error 'accountNotFound'"
+    assert errors == [{"message": message, "internal_message": f"{message} (no such account for these credentials)",
+                       "failure_type": "config_error", "stream_descriptor": {"name": "emails"}}]
+    assert messages[-1]["type"] == "TRACE" and messages[-1]["trace"]["type"] == "ERROR"
+    statuses = [(m["trace"]["stream_status"]["stream_descriptor"]["name"], m["trace"]["stream_status"]["status"])
+                for m in messages if m["type"] == "TRACE" and m["trace"]["type"] == "STREAM_STATUS"]
+    assert ("emails", "INCOMPLETE") in statuses and ("mailboxes", "COMPLETE") in statuses
+    assert [m for m in messages if m["type"] == "RECORD" and m["record"]["stream"] == "emails"]  # a page came first
+    assert "Traceback" not in printed and "did not sync successfully" not in printed
+    assert f"Exception while syncing stream emails: {message}" in printed  # its one log line
+    assert PASSWORD not in printed
