@@ -96,6 +96,8 @@ class HandOff(Queue[QueueItem]):
     seed's history exactly. Nothing waits in memory but the one item handed over (a record holds up to
     max_raw_message_bytes). The workers still fetch side by side; only their handing over takes turns, and the
     main thread has nothing else to do. One thread takes (the main thread): the n-th `get` takes the n-th item.
+    No worker is left waiting here when a read ends: a put that waits is followed by its task's own last item
+    (one of the engine's, which does not wait), and the engine ends only once it took every task's last item.
     """
 
     def __init__(self) -> None:
