@@ -19,6 +19,7 @@ from source_jmap import SourceJmap
 from source_jmap.jmap import BasicCredentials, JmapCancelled, JmapClient, JmapConfigError
 from source_jmap.jmap.transport import HttpTransport
 from source_jmap.reading import HandOff
+from source_jmap.streams.selection import EmailSelection, MailboxIds
 
 from .fake_jmap import SESSION_URL, FakeJmap, email, session_document
 
@@ -133,3 +134,30 @@ def test_a_worker_slow_to_return_after_its_partitions_last_item_does_not_fail_th
     for workers in (1, 4):
         messages = list(SourceJmap().read(logging.getLogger("test"), config | {"num_workers": workers}, catalog()))
         assert len([m for m in messages if m.type == Type.RECORD and m.record.stream == "emails"]) == 7
+
+
+def test_streams_of_an_account_read_side_by_side_read_its_mailboxes_once(fake: FakeJmap) -> None:
+    """The mailbox filters of an account, asked by 4 threads at once while Mailbox/get takes 50 ms: one read of
+    its mailboxes, one value (a9e8735 read them 4 times, functools.cache having no lock)."""
+    fake.create("Mailbox", {"id": "mb-inbox", "name": "Inbox", "parentId": None, "role": "inbox"})
+    fake.create("Mailbox", {"id": "mb-junk", "name": "Junk", "parentId": None, "role": "junk"})
+
+    def slow_mailboxes(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name.startswith("Mailbox/"):
+            time.sleep(0.05)
+        return None
+
+    fake.override = slow_mailboxes
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    selection = EmailSelection(client, None, [], ["junk"])
+    start = threading.Barrier(4)
+
+    def resolve(_: int) -> MailboxIds:
+        start.wait()
+        return selection.mailbox_ids("acc1")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        resolved = list(pool.map(resolve, range(4)))
+    assert resolved == [MailboxIds(frozenset(), frozenset({"mb-junk"}))] * 4
+    assert [calls for calls in fake.method_calls() if any(call.startswith("Mailbox/") for call in calls)] == [
+        ["Mailbox/query", "Mailbox/get"]]
