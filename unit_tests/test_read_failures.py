@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_jmap.run import run
+from source_jmap.streams import EmailStream
 
 from .conftest import PASSWORD
 from .fake_jmap import FakeJmap, email
@@ -75,3 +77,24 @@ def test_a_stream_failing_mid_read_ends_the_read_in_one_trace_error_without_trac
     assert "Traceback" not in printed and "did not sync successfully" not in printed
     assert f"Exception while syncing stream emails: {message}" in printed  # its one log line
     assert PASSWORD not in printed
+
+
+def test_a_bug_in_a_stream_keeps_its_stack_trace_in_the_reads_one_error(
+    fake: FakeJmap, config: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a failure in the connector's words: the engine's, raised from the exception, whose stack the CDK's
+    handler prints (for whoever fixes it)."""
+    for number in range(1, 4):
+        fake.create("Email", email(number))
+
+    def broken(self: EmailStream, account_id: str, obj: dict[str, Any], fetched_at: str) -> list[dict[str, Any]]:
+        raise KeyError("bodyValues")
+
+    monkeypatch.setattr(EmailStream, "records_of", broken)
+    with pytest.raises(AirbyteTracedException) as raised:
+        read_on_the_command_line(config, tmp_path, capfd, monkeypatch)
+    assert raised.value.message == "An unexpected error occurred in stream emails: KeyError"
+    assert isinstance(raised.value.__cause__, KeyError)
+    trace = raised.value.as_airbyte_message().trace
+    assert trace is not None and trace.error is not None and "in broken" in str(trace.error.stack_trace)
