@@ -8,6 +8,9 @@ successfully: ...") as a second TRACE error and a FATAL LOG line with the traceb
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +101,58 @@ def test_a_bug_in_a_stream_keeps_its_stack_trace_in_the_reads_one_error(
     assert isinstance(raised.value.__cause__, KeyError)
     trace = raised.value.as_airbyte_message().trace
     assert trace is not None and trace.error is not None and "in broken" in str(trace.error.stack_trace)
+
+
+# A read whose records, written by the main thread, alternate short and longer than a text buffer (8 KiB), while
+# two threads log as partitions do (the CDK's log handler writes each line to stdout from the thread that logs).
+INTERLEAVED_OUTPUT = """
+import sys, threading, time
+from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, Type
+from source_jmap.run import run
+from source_jmap.source import SourceJmap
+
+def read(self, logger, config, catalog, state=None):
+    stop = threading.Event()
+    def progress():
+        while not stop.is_set():
+            logger.info("emails: account acc1: 3 of 9 imported " + "z" * 200)
+            time.sleep(0.0005)
+    threads = [threading.Thread(target=progress) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for number in range(5000):
+        body = "x" * (300 if number % 2 else 9000)
+        yield AirbyteMessage(type=Type.RECORD, record=AirbyteRecordMessage(
+            stream="emails", data={"id": str(number), "body": body}, emitted_at=0))
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+SourceJmap.read = read
+sys.argv = ["main.py", "read", "--config", sys.argv[1], "--catalog", sys.argv[2]]
+run()
+"""
+
+
+def test_records_and_log_lines_of_other_threads_never_share_a_line(config: dict[str, Any], tmp_path: Path) -> None:
+    """Read slowly from the pipe, as a busy platform does: a write of the main thread then waits for room while
+    another thread writes. On a9e8735 a line mixed a record with a log line (test_interrupted, 5 workers; here
+    10 to 40 lines of 5,000 broken), as Python's text stream over stdout is not safe between threads."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "catalog.json").write_text(json.dumps({"streams": [
+        {"stream": {"name": "emails", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+         "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}))
+    process = subprocess.Popen(
+        [sys.executable, "-c", INTERLEAVED_OUTPUT, str(tmp_path / "config.json"), str(tmp_path / "catalog.json")],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert process.stdout is not None
+    broken, records = [], 0
+    for number, line in enumerate(process.stdout):
+        if number % 100 == 0:
+            time.sleep(0.002)
+        try:
+            records += json.loads(line)["type"] == "RECORD"
+        except json.JSONDecodeError:
+            broken.append(line[:80])
+    assert process.wait() == 0
+    assert broken == [] and records == 5000
