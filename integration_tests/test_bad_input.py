@@ -168,12 +168,12 @@ def read_errors(read: Run) -> list[dict[str, Any]]:
 
 
 def assert_read_fails_with(read: Run, message: str) -> None:
-    """The first error is the user's message; the CDK repeats it per stream and sums it up, all as config_error."""
+    """One error, the user's message as a config_error, and no traceback (source_jmap/run.py)."""
     errors = read_errors(read)
-    assert read.returncode != 0
-    assert errors, read.stdout[-2000:]
-    assert errors[0]["message"] == message
-    assert {error["failure_type"] for error in errors} == {"config_error"}
+    assert read.returncode == 1
+    assert [(error["message"], error["failure_type"]) for error in errors] == [(message, "config_error")], \
+        read.stdout[-2000:]
+    assert "Traceback" not in read.stdout + read.stderr
     assert read.of_type("RECORD") == [] and read.of_type("STATE") == []
 
 
@@ -401,15 +401,12 @@ def test_state_of_another_account_is_kept_untouched_and_the_selected_account_is_
 
 
 def assert_one_line_error(run: Run, message: str, failure_type: str) -> None:
-    """The run fails first with a TRACE error of this message and type (the CDK's summary of failed streams
-    that may follow is always a config_error), and no error message holds a traceback."""
+    """The run fails with one TRACE error of this message and type, and prints no traceback."""
     errors = read_errors(run)
-    assert run.returncode != 0
-    assert errors, run.stdout[-2000:]
-    assert errors[0]["message"] == message
-    assert errors[0]["failure_type"] == failure_type
-    assert {error["failure_type"] for error in errors if error.get("stream_descriptor")} <= {failure_type}
-    assert all("Traceback" not in error["message"] for error in errors)
+    assert run.returncode == 1
+    assert [(error["message"], error["failure_type"]) for error in errors] == [(message, failure_type)], \
+        run.stdout[-2000:]
+    assert "Traceback" not in run.stdout + run.stderr
     assert run.of_type("RECORD") == [] and run.of_type("STATE") == []
 
 

@@ -4,6 +4,10 @@
 threads and yields what they put on one queue; the main thread blocks on that queue without a timeout, so
 the client's own deadlines (request_timeout_seconds, per attempt) are what bound a read. However many
 workers, the client keeps at most the server's maxConcurrentRequests requests and downloads under way.
+
+A stream that fails leaves the others to finish; the read then ends with the first failure raised, one TRACE
+error in the stream's own words (run.py prints it without a stack trace). The engine would send each failed
+stream's error as it happens, log each with its traceback, and end with a summary error of its own.
 """
 
 from __future__ import annotations
@@ -14,9 +18,19 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, Queue
+from typing import NoReturn
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, ConfiguredAirbyteStream
+from airbyte_cdk.exception_handler import generate_failed_streams_error_message
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteStateMessage,
+    ConfiguredAirbyteStream,
+    StreamDescriptor,
+    TraceType,
+    Type,
+)
 from airbyte_cdk.sources.concurrent_source.concurrent_source import ConcurrentSource
+from airbyte_cdk.sources.concurrent_source.stream_thread_exception import StreamThreadException
 from airbyte_cdk.sources.concurrent_source.thread_pool_manager import ThreadPoolManager
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.message import InMemoryMessageRepository
@@ -24,6 +38,7 @@ from airbyte_cdk.sources.streams.concurrent.abstract_stream import AbstractStrea
 from airbyte_cdk.sources.streams.concurrent.partitions.types import QueueItem
 from airbyte_cdk.sources.types import Record
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import JmapConfig
 from .jmap import JmapClient, JmapError
@@ -51,15 +66,25 @@ def read_concurrently(
     workers = _workers(client, config)
     logger.info("Reading %d streams, %d partitions at once", len(selected), workers)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="partition")
-    threads = ThreadPoolManager(pool, logger)
+    engine_logger = logger.getChild("engine")
+    engine_logger.addFilter(WITHOUT_TRACEBACK)
+    threads = ThreadPoolManager(pool, engine_logger)
     # One thread lists partitions (a stream's accounts) at a time: with more, the engine needs more workers
     # than partition generators, and listing is quick (the accounts are listed once for every stream).
-    engine = ConcurrentSource(threads, logger, DebugSliceLogger(), queue, InMemoryMessageRepository(), 1)
+    engine = ConcurrentSource(threads, engine_logger, DebugSliceLogger(), queue, InMemoryMessageRepository(), 1)
     streams: list[AbstractStream] = [stream for stream, _ in selected]
     try:
-        yield from engine.read(streams)
+        for message in engine.read(streams):
+            if not (message.type == Type.TRACE and message.trace and message.trace.type == TraceType.ERROR):
+                yield message  # a stream's error is raised at the end instead, the first one only
+    except AirbyteTracedException:
+        if queue.failure is None:
+            raise  # the engine's own
+        # else the engine's summary of the failed streams: the first failure says it
     finally:
         _stop(client, pool, threads, queue)
+    if queue.failure is not None:
+        _raise(queue.failure)
 
 
 class HandOff(Queue[QueueItem]):
@@ -71,6 +96,8 @@ class HandOff(Queue[QueueItem]):
     seed's history exactly. Nothing waits in memory but the one item handed over (a record holds up to
     max_raw_message_bytes). The workers still fetch side by side; only their handing over takes turns, and the
     main thread has nothing else to do. One thread takes (the main thread): the n-th `get` takes the n-th item.
+    No worker is left waiting here when a read ends: a put that waits is followed by its task's own last item
+    (one of the engine's, which does not wait), and the engine ends only once it took every task's last item.
     """
 
     def __init__(self) -> None:
@@ -79,6 +106,7 @@ class HandOff(Queue[QueueItem]):
         self._put_count = 0  # items put, counted under the queue's own mutex (`_put`)
         self._turn = threading.Condition()
         self._mine = threading.local()  # the number of the item the current thread put last
+        self.failure: StreamThreadException | None = None  # the first failure of a stream taken
 
     def _put(self, item: QueueItem) -> None:
         super()._put(item)
@@ -97,7 +125,40 @@ class HandOff(Queue[QueueItem]):
         with self._turn:
             self._asked += 1
             self._turn.notify_all()
-        return super().get(block, timeout)
+        item = super().get(block, timeout)
+        if isinstance(item, StreamThreadException) and self.failure is None:
+            self.failure = item
+        return item
+
+
+class WithoutTraceback(logging.Filter):
+    """The engine's log of a stream's failure in one line, with the failure's message but not its traceback; and
+    not its summary of the failed streams, each of which has its line. A failure the connector words is all in
+    its TRACE error; a bug's traceback is in that error's stack_trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]}", ()
+            record.exc_info, record.exc_text = None, None
+        return not record.getMessage().startswith(FAILED_STREAMS)
+
+
+# How the engine's summary of failed streams begins (its own function says it).
+FAILED_STREAMS = generate_failed_streams_error_message({})
+WITHOUT_TRACEBACK = WithoutTraceback()
+
+
+def _raise(failure: StreamThreadException) -> NoReturn:
+    """The read's error for a stream's failure: the connector's own words as they are, raised from nothing (run.py
+    prints it without a stack trace), or for any other exception the engine's words, raised from it."""
+    descriptor = StreamDescriptor(name=failure.stream_name)
+    error = failure.exception
+    if isinstance(error, AirbyteTracedException):
+        raise AirbyteTracedException(internal_message=error.internal_message, message=error.message,
+                                     failure_type=error.failure_type, stream_descriptor=descriptor) from None
+    raise AirbyteTracedException.from_exception(
+        error, descriptor, message=f"An unexpected error occurred in stream {failure.stream_name}: "
+                                   f"{type(error).__name__}") from error
 
 
 def _workers(client: JmapClient, config: JmapConfig) -> int:

@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 import requests_mock
 from airbyte_cdk.models import Type
+from airbyte_cdk.sources.streams.concurrent.partitions.types import PartitionCompleteSentinel
 from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 
 from source_jmap import SourceJmap
 from source_jmap.jmap import BasicCredentials, JmapCancelled, JmapClient, JmapConfigError
 from source_jmap.jmap.transport import HttpTransport
+from source_jmap.reading import HandOff
+from source_jmap.streams.selection import EmailSelection, MailboxIds
 
 from .fake_jmap import SESSION_URL, FakeJmap, email, session_document
 
@@ -108,3 +111,53 @@ def test_a_stopped_read_starts_no_download(fake: FakeJmap) -> None:
         with pytest.raises(JmapCancelled, match="the read was stopped"):
             download()
     assert len(fake.mocker.request_history) == requests_before
+
+
+def test_a_worker_slow_to_return_after_its_partitions_last_item_does_not_fail_the_read(
+    fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker the system does not schedule between handing over its partition's last item and returning: the
+    engine has taken every item by then and ends the read with that task still running (seen here: 4 of 8 tasks).
+    CDK 7.39.1 waits for them, as it asks each task for its exception, before it checks that all are done
+    ("Failed reading with futures not done"), so the read does not fail; this keeps it so. No worker is left
+    waiting in `HandOff.put` then: a put that waits is followed by its task's last item, which does not wait."""
+    for number in range(1, 8):
+        fake.create("Email", email(number))
+    put = HandOff.put
+
+    def slow_after_the_last_item(self: HandOff, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        put(self, item, block, timeout)
+        if isinstance(item, PartitionCompleteSentinel):
+            time.sleep(0.05)
+
+    monkeypatch.setattr(HandOff, "put", slow_after_the_last_item)
+    for workers in (1, 4):
+        messages = list(SourceJmap().read(logging.getLogger("test"), config | {"num_workers": workers}, catalog()))
+        assert len([m for m in messages if m.type == Type.RECORD and m.record.stream == "emails"]) == 7
+
+
+def test_streams_of_an_account_read_side_by_side_read_its_mailboxes_once(fake: FakeJmap) -> None:
+    """The mailbox filters of an account, asked by 4 threads at once while Mailbox/get takes 50 ms: one read of
+    its mailboxes, one value (a9e8735 read them 4 times, functools.cache having no lock)."""
+    fake.create("Mailbox", {"id": "mb-inbox", "name": "Inbox", "parentId": None, "role": "inbox"})
+    fake.create("Mailbox", {"id": "mb-junk", "name": "Junk", "parentId": None, "role": "junk"})
+
+    def slow_mailboxes(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name.startswith("Mailbox/"):
+            time.sleep(0.05)
+        return None
+
+    fake.override = slow_mailboxes
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    selection = EmailSelection(client, None, [], ["junk"])
+    start = threading.Barrier(4)
+
+    def resolve(_: int) -> MailboxIds:
+        start.wait()
+        return selection.mailbox_ids("acc1")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        resolved = list(pool.map(resolve, range(4)))
+    assert resolved == [MailboxIds(frozenset(), frozenset({"mb-junk"}))] * 4
+    assert [calls for calls in fake.method_calls() if any(call.startswith("Mailbox/") for call in calls)] == [
+        ["Mailbox/query", "Mailbox/get"]]

@@ -20,8 +20,9 @@ def seed(fake: FakeJmap, count: int = 7) -> None:
 
 
 def failure(output: Any) -> str:
-    """The message of the stream's failure (the sync's own summary trace follows it)."""
-    return str(output.errors[0].trace.error.message)
+    """The message of the read's one error, its failed stream's."""
+    [error] = output.errors
+    return str(error.trace.error.message)
 
 
 def test_a_server_that_answers_short_pages_mid_way_still_gives_every_email(

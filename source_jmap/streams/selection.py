@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..config import DEFAULT_EXCLUDE_MAILBOXES
 from ..jmap import MAIL, DataType, JmapClient, JmapConfigError, Query, read_all
@@ -32,6 +33,30 @@ def to_utc_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+Value = TypeVar("Value")
+
+
+class PerAccount(Generic[Value]):
+    """`fetch(account_id)` made once per account, however many threads ask at once: the first fetches while the
+    others wait for its value. (functools.cache let each thread fetch: the emails, attachments and raw_messages
+    of an account, read side by side, each sent their Mailbox/get, whose answers could differ if a mailbox was
+    renamed meanwhile.) A fetch that fails is not kept: the next caller tries again, and fails with the reason."""
+
+    def __init__(self, fetch: Callable[[str], Value]) -> None:
+        self._fetch = fetch
+        self._values: dict[str, Value] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # over `_locks`
+
+    def __call__(self, account_id: str) -> Value:
+        with self._lock:
+            account_lock = self._locks.setdefault(account_id, threading.Lock())
+        with account_lock:
+            if account_id not in self._values:
+                self._values[account_id] = self._fetch(account_id)
+            return self._values[account_id]
+
+
 @dataclass(frozen=True)
 class MailboxIds:
     include: frozenset[str]
@@ -47,8 +72,8 @@ class EmailSelection:
         self.start_date = start_date
         self._include = list(mailboxes)
         self._exclude = list(exclude_mailboxes)
-        self.mailboxes = functools.cache(self._read_mailboxes)
-        self.mailbox_ids = functools.cache(self._resolve)
+        self.mailboxes = PerAccount(self._read_mailboxes)
+        self.mailbox_ids = PerAccount(self._resolve)
 
     def describe(self) -> dict[str, Any]:
         """The selection as the user set it, in a canonical form: two syncs cover the same emails when equal."""
