@@ -149,7 +149,9 @@ def test_a_card_that_becomes_a_group_leaves_contacts_and_joins_contact_groups(
     groups = read_stream(config, "contact_groups", state=final_state(first_groups))
     assert verbatim(contacts) == [] and sorted(deleted(contacts)) == ["c1", "c3"]
     assert [card["id"] for card in verbatim(groups)] == ["c3"] and verbatim(groups)[0]["kind"] == "group"
-    assert deleted(groups) == []  # c1 was never a group: no deletion row for it in contact_groups
+    # c1 was never a group, but ContactCard/changes reports it to both streams: a deletion row for a key the table never
+    # had changes nothing in a deduplicating destination, and no ledger is trusted to say which ids were never emitted
+    assert deleted(groups) == ["c1"]
 
 
 def test_standard_calendars_and_jscalendar_events_are_read_verbatim_then_by_their_changes(

@@ -58,7 +58,8 @@ FOUND_BUGS = {
                   "that followed: nothing deleted what that full read did not bring",
     "merged1-183": "a mailbox of an import page that a killed run emitted after its last STATE, destroyed before the "
                    "next run: the ids the state held did not list it, so its deletion was left out as of a mailbox "
-                   "the destination never had (the page's ids are now held from the state written ahead of it)",
+                   "the destination never had (no deletion /changes reports is skipped now, and the page's ids are "
+                   "held from the state written ahead of it)",
     "final-2896": "the oracle's bug: changes before one method call in five without end, pages of one object, and each "
                   "stream's /changes catching up with the changes made while the streams before it ran took more "
                   "requests than the run's bound (15,000), the connector converging all the while",

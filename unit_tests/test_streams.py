@@ -422,6 +422,21 @@ def test_an_identity_destroyed_after_an_upgrade_is_emitted_as_deleted_by_identit
     assert [(m.record.data["id"], "_ab_cdc_deleted_at" in m.record.data) for m in output.records] == [("I1", True)]
 
 
+def test_an_identity_destroyed_is_deleted_though_a_memo_of_0_4_0_did_not_list_it(
+    fake: FakeJmap, config: dict[str, Any]
+) -> None:
+    """0.4.0, reading a state written before identities kept a memo, saved one of what a single incremental sync saw
+    ({"ids": ["I2"]}); a server with Identity/changes then reports I1 destroyed, and its deletion must go out."""
+    fake.mocker.get(SESSION_URL, json=_session_with_submission())
+    for number in (1, 2):
+        fake.create("Identity", {"id": f"I{number}", "name": "Alice", "email": f"alice{number}@jmap.test"})
+    state = final_state(read_stream(config, "identities"))
+    state["accounts"]["acc1"]["memo"] = {"ids": ["I2"]}  # as 0.4.0 wrote it after an upgrade from 0.2.0
+    fake.destroy("Identity", "I1")
+    output = read_stream(config, "identities", state=state)
+    assert [(m.record.data["id"], "_ab_cdc_deleted_at" in m.record.data) for m in output.records] == [("I1", True)]
+
+
 def test_account_without_submission_capability_yields_no_identities_and_a_log_line(
     fake: FakeJmap, config: dict[str, Any]
 ) -> None:

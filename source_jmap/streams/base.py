@@ -67,13 +67,12 @@ class JmapStream(DeclaredStream):
         return self.deleted_records_of(account_id, obj["id"], fetched_at)
 
     def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
-        """The records that tell a destination an object is gone; none for an id the ledger says the destination
-        cannot hold (an RFC 9610 group destroyed, which `ContactCard/changes` also reports to contacts) unless a
-        killed run may have emitted it (written ahead of a page)."""
-        ledger = self.ledger_of(account_id)
-        if not ledger.holds(object_id) and object_id not in self._written_ahead.get(account_id, ()):
-            return []
-        ledger.deleted(object_id)
+        """The records that tell a destination an object is gone, for every id `/changes` reports destroyed, even
+        one the destination may never have had (an RFC 9610 group, which `ContactCard/changes` also reports to
+        contacts): a deduplicating destination ignores it, and the ledger cannot be trusted to say what was never
+        emitted (a memo 0.4.0 wrote from what one incremental sync saw lists only those: skipping the others' deletions
+        left a destroyed identity in the destination)."""
+        self.ledger_of(account_id).deleted(object_id)
         return self.deletion_rows_of(account_id, object_id, fetched_at)
 
     def _read_account(
@@ -233,7 +232,7 @@ class JmapStream(DeclaredStream):
     def _emit(self, account_id: str, records: Iterable[Record], state: AccountState) -> Iterator[Record | Checkpoint]:
         """A page's records, then the account's state past them.
 
-        Records may be produced lazily (raw messages): the extra state is taken once every record was produced.
+        Records may be produced lazily (raw messages): the ledger's memo is taken once every record was produced.
         In file mode every file of the page is written by then (the engine flushes them to disk before the state
         goes out, `PartitionedStream.read_account`).
         A page without records (a /changes page of deletions the stream held no rows for) moves the state at

@@ -57,10 +57,6 @@ class Ledger:
     def deleted(self, object_id: str) -> None:
         """The rows of `object_id` are deleted."""
 
-    def holds(self, object_id: str) -> bool:
-        """Whether the destination may hold rows of `object_id` (a deletion of one it cannot hold is left out)."""
-        return True
-
     def learn_ahead(self, objects: Iterable[Record]) -> None:
         """Take in, before a page's records go out, what deleting them later will need."""
 
@@ -149,10 +145,6 @@ class HeldIds(Ledger):
         merged1-183: a mailbox of an import page emitted by a killed run, destroyed, its deletion skipped). Still
         unseen until a record brings them."""
         self._known.update(obj["id"] for obj in objects)
-
-    def holds(self, object_id: str) -> bool:
-        return (not self._remembered or self._overflowing or object_id in self._known
-                or object_id in self._unseen)
 
     def unseen(self) -> list[str]:
         gone = sorted(self._unseen)

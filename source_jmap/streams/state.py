@@ -27,7 +27,7 @@ class AccountState(BaseModel):
     state: str
     # Where an unfinished import goes on (jmap.ResumePoint, which checks it and writes its JSON); "import" in the JSON.
     import_progress: ResumePoint | None = None
-    # What a stream keeps between syncs beyond the state string (see AttachmentStream); "memo" in the JSON.
+    # The stream's ledger of what the destination holds (streams/ledger.py); "memo" in the JSON.
     extra_state: dict[str, Any] | None = None
     # The email selection (start_date and mailbox filters) the state was built with: a sync with another
     # selection imports again, so that what it now covers arrives. None in states written before 0.2.
