@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -191,6 +192,7 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--connector", type=Path, default=BENCH.parent)
     parser.add_argument("--prefix", default="", help="a command the connector runs under (strace -c -f -o FILE)")
+    parser.add_argument("--keep-output", type=Path, default=None, help="copy the run's stdout and files here")
     parser.add_argument("--keep", type=Path, default=None, help="copy the trace here")
     args = parser.parse_args()
     sys.path.insert(0, str(BENCH))
@@ -230,6 +232,9 @@ def main() -> int:
                   f"machine busy {busy[0]:.2f} of {busy[1]:.2f} CPU-seconds", flush=True)
         if args.keep:
             args.keep.write_bytes(trace.read_bytes())
+        if args.keep_output:  # to compare two connectors' records and files
+            shutil.copytree(directory / "staging", args.keep_output / "staging")
+            shutil.copy(directory / "stdout", args.keep_output / "stdout")
         summarize(trace)
     return 0
 
