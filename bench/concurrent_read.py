@@ -277,8 +277,8 @@ def print_row(row: dict[str, Any]) -> None:
 def print_medians(rows: list[dict[str, Any]], rounds: int) -> None:
     print(f"\n| scenario | connector | workers | added delay | wall (median of {rounds}) | runs | HTTP requests "
           "| peak RSS (largest) | records | files |\n" + "|---" * 10 + "|")
-    for key in dict.fromkeys((row["connector"], row["delay"]) for row in rows):
-        mine = [row for row in rows if (row["connector"], row["delay"]) == key]
+    for key in dict.fromkeys((row["connector"], row["delay"], row["workers"]) for row in rows):
+        mine = [row for row in rows if (row["connector"], row["delay"], row["workers"]) == key]
         first = mine[0]
         print(f"| {first['scenario']} | {first['connector']} | {first['workers'] or '-'} | {first['delay']} | "
               f"{statistics.median(row['wall_s'] for row in mine):.2f} s | "
@@ -291,8 +291,8 @@ def main() -> int:
     parser.add_argument("--scenario", choices=("a", "b"), required=True)
     parser.add_argument("--delay-ms", type=float, nargs="+", default=[0.0, 50.0])
     parser.add_argument("--direct", action="store_true", help="also runs straight to Cyrus (no proxy, no count)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help=f"`{WORKERS_SETTING}` in the config (needs the setting)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[None],
+                        help=f"`{WORKERS_SETTING}` in the config (needs the setting); several: interleaved each round")
     parser.add_argument("--connector", type=Path, nargs="+", default=[ROOT],
                         help="the checkouts whose main.py runs (this one by default), interleaved in each round")
     parser.add_argument("--messages", type=int, default=10_000, help="scenario a: emails in the account")
@@ -305,12 +305,13 @@ def main() -> int:
     check_gnu_time()
     connectors = [path.resolve() for path in args.connector]
     for connector in connectors:
-        if args.workers is not None and WORKERS_SETTING not in spec_properties(connector):
+        if args.workers != [None] and WORKERS_SETTING not in spec_properties(connector):
             raise SystemExit(f"the connector at {connector} has no `{WORKERS_SETTING}` setting")
     user, expected = seed(args.scenario, args.messages, args.accounts)
     print(f"{user}: session lists {check_accounts(user, expected)} accounts", flush=True)
     delays: list[float | None] = [*([None] if args.direct else []), *args.delay_ms]
-    runs = [(connector, delay_ms) for delay_ms in delays for connector in connectors]
+    runs = [(connector, delay_ms, workers)
+            for delay_ms in delays for connector in connectors for workers in args.workers]
     labels = {connector: label(connector) for connector in connectors}  # once: a commit made mid-run splits no group
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-concurrent-", dir=args.work) as work:
@@ -320,8 +321,9 @@ def main() -> int:
         print("| scenario | connector | workers | added delay | wall | HTTP requests | peak RSS | records | files "
               "| load (1 min) |\n" + "|---" * 10 + "|", flush=True)
         for round_ in range(args.rounds):
-            for connector, delay_ms in runs[round_ % len(runs):] + runs[:round_ % len(runs)]:  # none always first
-                row = first_sync(Path(work), connector, user, args.scenario, delay_ms, args.workers)
+            turned = runs[round_ % len(runs):] + runs[:round_ % len(runs)]  # none always first
+            for connector, delay_ms, workers in turned:
+                row = first_sync(Path(work), connector, user, args.scenario, delay_ms, workers)
                 row.update(connector=labels[connector], delay="no proxy" if delay_ms is None else f"{delay_ms:g} ms")
                 print_row(row)
                 print(f"<!-- records per stream: {json.dumps(row['records_per_stream'], sort_keys=True)} -->")

@@ -42,6 +42,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import JmapConfig
 from .jmap import JmapClient, JmapError
+from .pool import RankedPool
 from .streams.base import JmapStream
 
 # How often a stopped read looks whether its workers are done, while it empties the queue they may wait on.
@@ -65,7 +66,10 @@ def read_concurrently(
         stream.start(configured, saved.get_stream_state(stream.name, None), queue)
     workers = _workers(client, config)
     logger.info("Reading %d streams, %d partitions at once", len(selected), workers)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="partition")
+    # Partitions account by account (`pool.py`) where several are read at once; one worker takes them as the engine
+    # lists them, which the simulation's replay of a seed relies on.
+    pool = (RankedPool(workers, "partition", [stream.name for stream, _ in selected]) if workers > 1
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="partition"))
     engine_logger = logger.getChild("engine")
     engine_logger.addFilter(WITHOUT_TRACEBACK)
     threads = ThreadPoolManager(pool, engine_logger)
