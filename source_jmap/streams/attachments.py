@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, cast
 
-from ..jmap import MAIL, DataType, JmapClient, JmapServerError, blob_url, existing_emails
+from ..jmap import JmapClient, JmapServerError, blob_url, existing_emails
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
 from .dialects import Dialect
 from .downloads import BlobBatches, MissingBlobs, Wanted, batchable, checked_in_order
@@ -71,9 +71,7 @@ class AttachmentStream(JmapStream):
         self._blob_batches = BlobBatches(client, self.name, "attachments", self.logger)
 
     def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
-        return (Dialect(MAIL, DataType("Email", (MAIL,), ("id", "receivedAt", "mailboxIds", "attachments"),
-                                       query=self._selection.query(account_id)),
-                        functools.partial(self._selection.matches, account_id), unserved_is_absent=False),)
+        return (self._selection.email_dialect(account_id, ("id", "receivedAt", "mailboxIds", "attachments")),)
 
     def fingerprint(self) -> dict[str, Any] | None:
         return self._selection.describe()

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 from ..config import BodyValues
-from ..jmap import MAIL, DataType, JmapClient
+from ..jmap import JmapClient
 from .base import JmapStream
 from .dialects import Dialect
 from .selection import EmailSelection
@@ -41,9 +40,7 @@ class EmailStream(JmapStream):
         self._properties = METADATA_PROPERTIES + BODY_PROPERTIES + (("headers",) if include_headers else ())
 
     def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
-        return (Dialect(MAIL, DataType("Email", (MAIL,), self._properties, self._get_arguments,
-                                       self._selection.query(account_id)),
-                        functools.partial(self._selection.matches, account_id), unserved_is_absent=False),)
+        return (self._selection.email_dialect(account_id, self._properties, self._get_arguments),)
 
     def fingerprint(self) -> dict[str, Any] | None:
         return self._selection.describe()

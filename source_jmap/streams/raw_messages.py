@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..jmap import MAIL, RFC822, DataType, JmapClient, JmapServerError, blob_url, existing_emails
+from ..jmap import RFC822, JmapClient, JmapServerError, blob_url, existing_emails
 from .base import UPDATED_AT, JmapStream, Record
 from .dialects import Dialect
 from .downloads import BlobBatches, MissingBlobs, Wanted, batchable, checked_in_order
@@ -52,9 +52,8 @@ class RawMessageStream(JmapStream):
 
     def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
         """The emails' metadata; their messages are asked for once their sizes are known (`_wanted`)."""
-        return (Dialect(MAIL, DataType("Email", (MAIL,), ("id", "blobId", "size", "receivedAt", "messageId",
-                                                         "mailboxIds"), query=self._selection.query(account_id)),
-                        functools.partial(self._selection.matches, account_id), unserved_is_absent=False),)
+        return (self._selection.email_dialect(
+            account_id, ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds")),)
 
     def fingerprint(self) -> dict[str, Any] | None:
         return self._selection.describe()

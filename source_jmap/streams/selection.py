@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from ..config import DEFAULT_EXCLUDE_MAILBOXES
 from ..jmap import MAIL, DataType, JmapClient, JmapConfigError, Query, read_all
+from .dialects import Dialect
 
 # Imports page by receivedAt, oldest first: a resume point keeps the last one, so an import whose
 # anchor email was destroyed goes on from that time instead of from the start.
@@ -84,6 +85,13 @@ class EmailSelection:
         """The Email/query of an import of the selected emails, oldest first."""
         return Query(filter=functools.partial(self.query_filter, account_id), sort=OLDEST_FIRST,
                      sort_property=RECEIVED_AT)
+
+    def email_dialect(self, account_id: str, properties: Sequence[str],
+                      get_arguments: Mapping[str, Any] | None = None) -> Dialect:
+        """Mail's one dialect for a stream of the selected emails: Email/get of `properties` over `query`, and changed
+        emails kept by `matches`; a mail server that does not serve it fails the sync."""
+        return Dialect(MAIL, DataType("Email", (MAIL,), properties, dict(get_arguments or {}), self.query(account_id)),
+                       functools.partial(self.matches, account_id), unserved_is_absent=False)
 
     def query_filter(self, account_id: str, after: str | None = None) -> dict[str, Any] | None:
         """A JMAP FilterOperator/FilterCondition for Email/query, or None for every email."""
