@@ -240,11 +240,7 @@ class BlobBatches:
                 if content is not None:
                     records.extend(item.make(content))
                     continue
-                download = item.download()
-                try:
-                    records.extend(download.run())
-                except JmapBlobNotFoundError:
-                    records.append(NotFound(download))
+                records.extend(_catching(item.download())())
             return records
 
         return Download(run, 2 * declared, batch[0][0].email_id, f"a Blob/get of {len(batch)} {self._noun}")
