@@ -10,8 +10,10 @@ server rejected, a type read whole on every sync): what the ledger held and the 
 - `PartIdCounts`: the distinct part ids of the account's attachments, with how many emails used each: a destroyed
   email's rows are deleted under each of them (`attachments.py` says why not a map per email).
 
-Each saved memo is checked by the ledger that reads it; a malformed one raises `MalformedMemo` saying what is
-wrong, which the base words once as a config error.
+Each ledger's memo is a model of it (`HeldIdsMemo`, `PartIdCountsMemo`): the JSON every version wrote, member
+for member and in this order, read by `from_json`, the one check of a saved memo, and written by `to_json`. A
+malformed one raises `MalformedMemo` saying in one line which member is wrong, which the base words once as a
+config error.
 """
 
 from __future__ import annotations
@@ -19,14 +21,44 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 Record = dict[str, Any]
 
 
 class MalformedMemo(ValueError):
-    """A saved memo this connector did not write; the message says what is wrong with it."""
+    """A saved memo this connector did not write; the message says in one line which member is wrong, and how."""
+
+
+class Memo(BaseModel):
+    """A ledger's saved memo. A member it does not know is ignored and not written back, as every version did."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_json(cls, memo: Any) -> Self:
+        """A saved memo, or MalformedMemo: where in it the first wrong member is, then what it is not."""
+        try:
+            return cls.model_validate(memo)
+        except ValidationError as error:
+            first = error.errors(include_url=False, include_input=False)[0]
+            where = "/".join(str(part) for part in first["loc"]) or "it"
+            raise MalformedMemo(f"{where} {_PROBLEMS.get(first['type'], first['msg'].lower())}") from None
+
+
+# What each kind of refusal means for a memo's members, in the message's words.
+_PROBLEMS = {
+    "model_type": "is not an object",
+    "dict_type": "is not an object",
+    "tuple_type": "is not a list",
+    "string_type": "is not a string",
+    "bool_type": "is not true or false",
+    "int_type": "is not a count (a whole number from 1)",
+    "greater_than": "is not a count (a whole number from 1)",
+}
 
 
 class Ledger:
@@ -71,6 +103,23 @@ class Ledger:
 HELD_IDS_BUDGET_BYTES = 3000
 
 
+class HeldIdsMemo(Memo):
+    """`HeldIds`'s memo, as 0.2.0 and every version since wrote it: {"ids": [...]} sorted, with "unseen" (sorted)
+    while a full read is under way, or {"overflow": true} alone (its ids, if any, are not taken)."""
+
+    ids: tuple[StrictStr, ...] = ()
+    unseen: tuple[StrictStr, ...] = ()
+    overflow: StrictBool = False
+
+    def to_json(self) -> dict[str, Any]:
+        if self.overflow:
+            return {"overflow": True}
+        memo: dict[str, Any] = {"ids": list(self.ids)}
+        if self.unseen:
+            memo["unseen"] = list(self.unseen)
+        return memo
+
+
 class HeldIds(Ledger):
     """The ids the destination holds ({"ids": [...], "unseen": [...]} while a full read is under way), or
     {"overflow": true} for an account with more than the budget holds, until a full read finds them few enough
@@ -92,16 +141,11 @@ class HeldIds(Ledger):
     def restore(self, memo: Any) -> None:
         if memo is None:
             return
-        if not isinstance(memo, Mapping):
-            raise MalformedMemo("it is not an object")
-        if memo.get("overflow") is True:
-            self._overflowing = self._remembered = True
-            return
-        for name in ("ids", "unseen"):
-            value = memo.get(name, [])
-            if not isinstance(value, list) or not all(isinstance(object_id, str) for object_id in value):
-                raise MalformedMemo(f"{name} is not a list of ids")
-        self._known, self._unseen = set(memo.get("ids", [])), set(memo.get("unseen", []))
+        saved = HeldIdsMemo.from_json(memo)
+        if saved.overflow:
+            self._overflowing = True
+        else:
+            self._known, self._unseen = set(saved.ids), set(saved.unseen)
         self._remembered = True
 
     def start_full_read(self) -> None:
@@ -125,11 +169,8 @@ class HeldIds(Ledger):
                     "destroyed meanwhile) are not detected for it until it holds fewer: a full refresh of the "
                     "stream removes them", self.stream, self.account_id, HELD_IDS_BUDGET_BYTES,
                 )
-            return {"overflow": True}
-        memo: dict[str, Any] = {"ids": sorted(self._known)}
-        if self._unseen:
-            memo["unseen"] = sorted(self._unseen)
-        return memo
+            return HeldIdsMemo(overflow=True).to_json()
+        return HeldIdsMemo(ids=tuple(sorted(self._known)), unseen=tuple(sorted(self._unseen))).to_json()
 
     def brought(self, obj: Record) -> None:
         self._known.add(obj["id"])
@@ -158,10 +199,29 @@ MAX_PART_IDS = 200
 MAX_PART_IDS_BYTES = 3000
 
 
+class PartIdCountsMemo(Memo):
+    """`PartIdCounts`'s memo, as 0.2.0 and every version since wrote it: {"partIds": {partId: count}}, most common
+    first, each count of emails 1 or more. The map of every email that versions before 0.2.0 wrote
+    ({"parts": {emailId: [partId, ...]}}) is read, never written."""
+
+    part_ids: dict[StrictStr, Annotated[StrictInt, Field(gt=0)]] = Field(default_factory=dict, alias="partIds")
+    parts: dict[StrictStr, tuple[StrictStr, ...]] = Field(default_factory=dict)
+
+    def counts(self) -> Counter[str]:
+        """How many emails use each part id: the saved counts, and each email of the old map once per part id."""
+        counts = Counter(self.part_ids)
+        for part_ids in self.parts.values():
+            counts.update(set(part_ids))
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {"partIds": dict(self.part_ids)}
+
+
 class PartIdCounts(Ledger):
     """The distinct part ids of the account's attachments, with how many emails used each ({"partIds": {"2": 812}});
-    the most common that fit the bounds, a warning once when some are dropped. The map of earlier versions
-    ({"parts": {emailId: [partId, ...]}}) is read: the set is taken from it."""
+    the most common that fit the bounds, a warning once when some are dropped. The map per email of versions before
+    0.2.0 is read too (`PartIdCountsMemo`)."""
 
     learns_ahead = True
 
@@ -174,28 +234,14 @@ class PartIdCounts(Ledger):
     def restore(self, memo: Any) -> None:
         if memo is None:
             return
-        if not isinstance(memo, Mapping):
-            raise MalformedMemo("it is not an object")
-        part_ids, old_map = memo.get("partIds", {}), memo.get("parts", {})
-        if not isinstance(part_ids, dict) or not all(
-            isinstance(part_id, str) and isinstance(count, int) and not isinstance(count, bool) and count > 0
-            for part_id, count in part_ids.items()
-        ):
-            raise MalformedMemo("partIds is not a map of part ids to counts")
-        if not isinstance(old_map, dict) or not all(
-            isinstance(ids, list) and all(isinstance(part_id, str) for part_id in ids) for ids in old_map.values()
-        ):
-            raise MalformedMemo("parts is not a map of email ids to lists of part ids")
-        self._counts = Counter(part_ids)
-        for ids in old_map.values():
-            self._counts.update(set(ids))
+        self._counts = PartIdCountsMemo.from_json(memo).counts()
         self._bounded()
 
     def start_full_read(self) -> None:
         self._counts, self._ahead = Counter(), set()
 
     def memo(self) -> dict[str, Any] | None:
-        return {"partIds": self._bounded()}
+        return PartIdCountsMemo(partIds=self._bounded()).to_json()
 
     def brought(self, obj: Record) -> None:
         for part_id in {str(part["partId"]) for part in parts_of(obj)}:

@@ -27,7 +27,8 @@ class AccountState(BaseModel):
     state: str
     # Where an unfinished import goes on (jmap.ResumePoint, which checks it and writes its JSON); "import" in the JSON.
     import_progress: ResumePoint | None = None
-    # The stream's ledger of what the destination holds (streams/ledger.py); "memo" in the JSON.
+    # The stream's ledger of what the destination holds (streams/ledger.py); "memo" in the JSON. An object here; its
+    # members are checked once, by the ledger's memo model, when the read of the account takes it back.
     extra_state: dict[str, Any] | None = None
     # The email selection (start_date and mailbox filters) the state was built with: a sync with another
     # selection imports again, so that what it now covers arrives. None in states written before 0.2.
