@@ -96,8 +96,9 @@ def test_an_email_destroyed_before_its_download_is_left_out_of_raw_messages_with
 ) -> None:
     client, account_id, emails = page_with_a_missing_blob(request, server, destroyed=True)
     stream = RawMessageStream(client, lambda: [account_id], EmailSelection(client, None, [], []), 10**9)
+    stream._start_ledger(account_id, None)  # as a read of the account does
     with caplog.at_level(logging.INFO):
-        records = list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z"))
+        records = list(stream._records_of(account_id, emails, "2026-01-01T00:00:00Z"))
     assert [record["id"] for record in records] == [emails[0]["id"], emails[2]["id"]]
     assert all(record["raw_message"] for record in records)
     assert (f"the message of email {emails[1]['id']} (blob {emails[1]['blobId']}) answered HTTP 404 and the email "
@@ -112,8 +113,9 @@ def test_an_email_that_exists_but_whose_download_answers_404_fails_the_read_in_o
     monkeypatch.setattr(downloads, "MISSING_BLOB_WAIT_SECONDS", 0.0)
     client, account_id, emails = page_with_a_missing_blob(request, server, destroyed=False)
     stream = RawMessageStream(client, lambda: [account_id], EmailSelection(client, None, [], []), 10**9)
+    stream._start_ledger(account_id, None)  # as a read of the account does
     with pytest.raises(JmapServerError) as failed:
-        list(stream.new_records(account_id, emails, "2026-01-01T00:00:00Z"))
+        list(stream._records_of(account_id, emails, "2026-01-01T00:00:00Z"))
     assert str(failed.value) == (
         f"raw_messages: account {account_id}: the message of email {emails[1]['id']} (blob {emails[1]['blobId']}) "
         f"answered HTTP 404 to each of {downloads.MISSING_BLOB_ATTEMPTS} downloads while Email/get still finds the "

@@ -94,7 +94,7 @@ def test_a_bug_in_a_stream_keeps_its_stack_trace_in_the_reads_one_error(
     def broken(self: EmailStream, account_id: str, obj: dict[str, Any], fetched_at: str) -> list[dict[str, Any]]:
         raise KeyError("bodyValues")
 
-    monkeypatch.setattr(EmailStream, "records_of", broken)
+    monkeypatch.setattr(EmailStream, "rows_of", broken)
     with pytest.raises(AirbyteTracedException) as raised:
         read_on_the_command_line(config, tmp_path, capfd, monkeypatch)
     assert raised.value.message == "An unexpected error occurred in stream emails: KeyError"

@@ -57,6 +57,26 @@ def test_an_email_moved_into_an_excluded_mailbox_is_deleted_from_raw_messages(
     ]
 
 
+@pytest.mark.parametrize("stream", ["emails", "attachments", "raw_messages"])
+def test_an_updated_email_that_left_the_selection_keeps_its_place_among_the_updated_ones_in_every_stream(
+    mailboxes: FakeJmap, config: dict[str, Any], stream: str
+) -> None:
+    """One record path for every stream (issue 19): raw_messages put such deletions after the page's downloads."""
+    config |= {"include_raw_message": True, "exclude_mailboxes": ["junk"]}
+    for number in (1, 2, 3):
+        mailboxes.create("Email", in_junk(number) | {"mailboxIds": {"mb-inbox": True},
+                                                     "attachments": [{"partId": "2", "blobId": f"B{number}"}]})
+    first = read_stream(config, stream)
+    mailboxes.update("Email", "M0001", keywords={"$seen": True})
+    mailboxes.update("Email", "M0002", mailboxIds={"mb-junk": True})
+    mailboxes.update("Email", "M0003", keywords={"$seen": True})
+    second = read_stream(config, stream, state=final_state(first))
+    key = "emailId" if stream == "attachments" else "id"
+    records = [(m.record.data[key], "_ab_cdc_deleted_at" in m.record.data) for m in second.records]
+    assert records in ([("M0001", False), ("M0002", True), ("M0003", False)],  # in the order of the page's
+                       [("M0003", False), ("M0002", True), ("M0001", False)])  # Email/get, whichever it is
+
+
 def test_a_flag_change_downloads_nothing_when_the_selection_filters_no_mailbox(
     mailboxes: FakeJmap, config: dict[str, Any]
 ) -> None:

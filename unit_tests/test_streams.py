@@ -695,7 +695,8 @@ def test_raw_downloads_run_ahead_of_the_records_by_at_most_the_window(
             taken.append(number)
             yield {"id": f"M{number}", "blobId": f"G{number}", "size": size, "receivedAt": "2024-01-01T00:00:00Z"}
 
-    records = stream.new_records("acc1", emails(), "2026-01-01T00:00:00Z")
+    stream._start_ledger("acc1", None)  # as a read of the account does
+    records = stream._records_of("acc1", emails(), "2026-01-01T00:00:00Z")
     assert next(records)["id"] == "M0"
     assert len(taken) == ahead
     assert [record["id"] for record in records] == [f"M{number}" for number in range(1, 200)]

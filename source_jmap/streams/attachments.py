@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, cast
 
-from ..jmap import JmapClient, JmapServerError, blob_url, existing_emails
+from ..jmap import JmapClient, JmapServerError, blob_url
 from .base import DELETED_AT, UPDATED_AT, JmapStream, Record
+from .declared import EmailBlobs
 from .dialects import Dialect
-from .downloads import BlobBatches, MissingBlobs, Wanted, batchable, checked_in_order
+from .downloads import Wanted, batchable
 from .ledger import PartIdCounts, parts_of
 from .selection import EmailSelection
 from .staging import FileRecord, attachment_path, file_name, most_file_bytes
@@ -64,11 +65,11 @@ class AttachmentStream(JmapStream):
     file_based = True
     primary_key: ClassVar[list[str]] = ["accountId", "emailId", "partId"]
     ledger = PartIdCounts
+    email_blobs = EmailBlobs("attachments", "attachment")
 
     def __init__(self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection) -> None:
         super().__init__(client, accounts)
         self._selection = selection
-        self._blob_batches = BlobBatches(client, self.name, "attachments", self.logger)
 
     def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
         return (self._selection.email_dialect(account_id, ("id", "receivedAt", "mailboxIds", "attachments")),)
@@ -83,61 +84,41 @@ class AttachmentStream(JmapStream):
             for part in parts_of(obj)
         ]
 
-    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        if self._staging is None:
-            return super().new_records(account_id, objects, fetched_at)
-        return self._with_files(account_id, objects, fetched_at, self.records_of, self._staging)
+    def emits_updated_again(self) -> bool:
+        """Attachments never change: an update matters only when the email may enter the selection (see Updates)."""
+        return self._selection.filters_mailboxes
 
-    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        """In file mode a row emitted again gets its file again: the same path, the same content, rewritten."""
-        if self._staging is None:
-            return super().updated_records(account_id, objects, fetched_at)
-        return self._with_files(account_id, objects, fetched_at, self.updated_records_of, self._staging)
-
-    def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        """Attachments never change: an update matters only when the email may enter or leave the selection."""
+    def left_rows_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
+        """Deletions of exactly the email's own parts; none without a mailbox filter, where receivedAt, which is
+        immutable, alone selects: the email is where it always was, out of the selection."""
         if not self._selection.filters_mailboxes:
-            return []  # receivedAt is immutable: the email is where it was, in the selection or out of it
-        if self.selects(account_id, obj):
-            return self.records_of(account_id, obj, fetched_at)
+            return []
         return _deletions(account_id, obj["id"], (part["partId"] for part in parts_of(obj)), fetched_at)
 
     def deletion_rows_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
         """A deletion for every part id the account's attachments use (see the class docstring)."""
         return _deletions(account_id, object_id, cast(PartIdCounts, self.ledger_of(account_id)).ranked(), fetched_at)
 
-    def _with_files(
-        self, account_id: str, objects: Iterable[Record], fetched_at: str,
-        records_of: Callable[[str, Record, str], list[Record]], staging: Path,
-    ) -> Iterator[Record]:
-        """The records of `records_of`, each part's written to its file first: by Blob/get batches where the account
-        offers Blob/get, else downloads, in parallel.
+    def reads_blobs(self) -> bool:
+        """Only in file mode: a row emitted again gets its file again (the same path, the same content)."""
+        return self._staging is not None
 
-        The rows are made here, in the reading thread, as the window takes them (`records_of` counts the
-        part ids); a download holds no content in memory, it streams to its file.
-        """
-        wanted = (self._wanted(account_id, obj, record, staging)
-                  for obj in objects for record in records_of(account_id, obj, fetched_at))
-        missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
-                               f"{self.name}: account {account_id}")
-        return checked_in_order(self._blob_batches.tasks(account_id, wanted),
-                                self._client.session.limits.max_concurrent_requests, "attachment", missing)
-
-    def _wanted(self, account_id: str, email: Record, record: Record, staging: Path) -> Wanted[Record]:
-        """The part's record and its blob: a deletion, or a part without a blob (RFC 8621 gives a blobId to every
-        part but a multipart one, which is never an attachment), needs none and goes out as in row mode."""
-        needs_blob = DELETED_AT not in record and record["blobId"] is not None
-        return Wanted(functools.partial(self._file_records, account_id, email, record, staging),
-                      batchable(record["blobId"], record["size"]) if needs_blob else None, 0, email["id"],
-                      f"part {record['partId']} of email {email['id']} (blob {record.get('blobId')})")
+    def wanted_of(self, account_id: str, email: Record, row: Record) -> Wanted[Record] | None:
+        """The part's blob, written to its file (nothing held in memory: a download streams to it). A part without
+        a blob (RFC 8621 gives a blobId to every part but a multipart one, which is never an attachment) needs none
+        and goes out as in row mode."""
+        if row["blobId"] is None:
+            return None
+        assert self._staging is not None, "reads_blobs says so"
+        return Wanted(functools.partial(self._file_records, account_id, email, row, self._staging),
+                      batchable(row["blobId"], row["size"]), 0, email["id"],
+                      f"part {row['partId']} of email {email['id']} (blob {row.get('blobId')})")
 
     def _file_records(
         self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
     ) -> list[Record]:
         """The part's record with its file, written whole first: `content` where a Blob/get brought it, else
         downloaded (JmapBlobNotFoundError on HTTP 404, for `checked_in_order` to check)."""
-        if DELETED_AT in record or record["blobId"] is None:
-            return [record]
         if not isinstance(record["blobId"], str):
             raise JmapServerError(f"The JMAP server sent part {record['partId']!r} of email {email['id']!r} with "
                                   f"blobId {record['blobId']!r}; RFC 8621 requires an Id")

@@ -8,6 +8,7 @@ fingerprint); it is read on the CDK's concurrent engine, one partition per accou
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
@@ -15,9 +16,10 @@ from typing import Any
 
 from airbyte_cdk.models import AirbyteMessage
 
-from ..jmap import ChangesPage, ImportPage, JmapClient, Page, ResumePoint, Sync, WholePage
+from ..jmap import ChangesPage, ImportPage, JmapClient, Page, ResumePoint, Sync, WholePage, existing_emails
 from ..jmap.errors import JmapMethodError
 from .declared import DELETED_AT, DeclaredStream
+from .downloads import BlobBatches, MissingBlobs, Wanted, checked_in_order
 from .engine import UPDATED_AT, Checkpoint, Record
 from .progress import ImportProgress
 from .state import AccountState
@@ -41,30 +43,57 @@ class JmapStream(DeclaredStream):
         # end has not brought are gone or out of the selection (simulation seed many8-1583: an identity written
         # ahead, found by the check, destroyed before the whole read that followed, left in the destination).
         self._unbrought: dict[str, set[str]] = {}
+        self._blob_batches = None if self.email_blobs is None else BlobBatches(
+            client, self.name, self.email_blobs.noun, self.logger)
 
-    def records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        """The records for one JMAP object, taken into the account's ledger."""
-        self.ledger_of(account_id).brought(obj)
-        return self.rows_of(account_id, obj, fetched_at)
+    def _records_of(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, updated: bool = False,
+    ) -> Iterator[Record]:
+        """The records of objects read for the first time, or (`updated`) of objects `/changes` reports updated, in
+        order, as they are iterated: rows as they are, or, where the read downloads (`reads_blobs`), each row's
+        record once its blob is in (`_windowed`)."""
+        rows = self._rows_of(account_id, objects, fetched_at, updated)
+        if not self.reads_blobs():
+            return (row for _, object_rows in rows for row in object_rows)
+        return self._windowed(account_id, rows)
 
-    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        """The records of objects read for the first time, in order, as they are iterated."""
-        return (record for obj in objects for record in self.records_of(account_id, obj, fetched_at))
+    def _rows_of(
+        self, account_id: str, objects: Iterable[Record], fetched_at: str, updated: bool,
+    ) -> Iterator[tuple[Record | None, list[Record]]]:
+        """Each object with its rows, taken into the account's ledger as it is iterated; an updated one as the
+        stream declares an update (`emits_updated_again`, `left_rows_of`): one that left the selection comes
+        with None, its rows needing no blob."""
+        ledger = self.ledger_of(account_id)
+        again = not updated or self.emits_updated_again()
+        for obj in objects:
+            if updated and not self.selects(account_id, obj):
+                ledger.deleted(obj["id"])
+                yield None, self.left_rows_of(account_id, obj, fetched_at)
+            elif again:
+                ledger.brought(obj)
+                yield obj, self.rows_of(account_id, obj, fetched_at)
 
-    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        """The records of the objects `/changes` reports as updated, as they are iterated."""
-        return (record for obj in objects for record in self.updated_records_of(account_id, obj, fetched_at))
+    def _windowed(self, account_id: str, rows: Iterable[tuple[Record | None, list[Record]]]) -> Iterator[Record]:
+        """The records of `rows` whose blobs (`wanted_of`) come by Blob/get batches and downloads, run in parallel
+        in one sliding window (`downloads.checked_in_order`): in order, but for those whose download answered 404
+        at first. The rows are made in the reading thread as the window takes them (the ledger counts them in
+        order); a row without a blob goes through the window too, to keep its place."""
+        assert self.email_blobs is not None and self._blob_batches is not None, "reads_blobs says so"
 
-    def updated_records_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
-        """The records for an object `/changes` reports as updated.
+        def wanted() -> Iterator[Wanted[Record]]:
+            for obj, object_rows in rows:
+                if obj is None:
+                    if object_rows:
+                        yield _as_they_are(object_rows)
+                    continue
+                for row in object_rows:
+                    yield self.wanted_of(account_id, obj, row) or _as_they_are([row])
 
-        A destination that deduplicates keeps the latest row WHOLE, so an updated object is
-        emitted whole; one that left the selection (moved to an excluded mailbox) is emitted
-        as deleted, since it is gone from the destination's view.
-        """
-        if self.selects(account_id, obj):
-            return self.records_of(account_id, obj, fetched_at)
-        return self.deleted_records_of(account_id, obj["id"], fetched_at)
+        missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
+                               f"{self.name}: account {account_id}")
+        return checked_in_order(self._blob_batches.tasks(account_id, wanted()),
+                                self._client.session.limits.max_concurrent_requests, self.email_blobs.threads,
+                                missing)
 
     def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
         """The records that tell a destination an object is gone, for every id `/changes` reports destroyed, even
@@ -197,7 +226,7 @@ class JmapStream(DeclaredStream):
         if not isinstance(page, ChangesPage):
             unbrought = self._unbrought.get(account_id, set())
             objects = _brought(page.created, unbrought) if unbrought else page.created
-            yield from self.new_records(account_id, objects, fetched_at)
+            yield from self._records_of(account_id, objects, fetched_at)
             if page.ends_full_read:
                 yield from self._full_read_end(account_id, unbrought, fetched_at)
             return
@@ -211,9 +240,9 @@ class JmapStream(DeclaredStream):
                 elif obj["id"] in written_ahead:
                     left.append(obj)
 
-        yield from self.new_records(account_id, selected(page.created), fetched_at)
-        yield from self.updated_records(account_id, iter(left), fetched_at)
-        yield from self.updated_records(account_id, page.updated, fetched_at)
+        yield from self._records_of(account_id, selected(page.created), fetched_at)
+        yield from self._records_of(account_id, iter(left), fetched_at, updated=True)
+        yield from self._records_of(account_id, page.updated, fetched_at, updated=True)
         for object_id in page.destroyed:
             yield from self.deleted_records_of(account_id, object_id, fetched_at)
 
@@ -241,6 +270,11 @@ class JmapStream(DeclaredStream):
         """
         yield from records
         yield Checkpoint(account_id, state.model_copy(update={"extra_state": self.ledger_of(account_id).memo()}))
+
+
+def _as_they_are(rows: list[Record]) -> Wanted[Record]:
+    """Rows that need no blob, as a task of the window: their place in the order is kept."""
+    return Wanted(lambda _content: rows, None, 0, "", "rows without a blob")
 
 
 def _brought(objects: Iterable[Record], unbrought: set[str]) -> Iterator[Record]:

@@ -7,6 +7,13 @@
 - its ledger (ledger.py): what the destination holds, as far as deleting rows later needs, kept in the
   account's state and applied after any full read.
 - its fingerprint: what a setting narrows it to (the email selection), remembered by the state.
+- what an update means (`emits_updated_again`, `left_rows_of`): whether an updated object still selected is
+  emitted again, and the rows of one that left the selection.
+- the blobs of its rows, where it downloads (`email_blobs`, `reads_blobs`, `wanted_of`): the base reads them in one
+  window of Blob/get batches and downloads (downloads.py) and makes each row's record when its blob is in.
+
+A stream overrides none of the base's record path: one path applies these parts for every stream, so a fix to the
+order of records, the ledger or the 404 check is made once.
 
 File mode is not declared here: the configured stream says it at read time (`engine.PartitionedStream.start`).
 """
@@ -14,6 +21,7 @@ File mode is not declared here: the configured stream says it at read time (`eng
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..failures import config_error
@@ -21,10 +29,22 @@ from ..jmap import DataType, JmapClient, Sync
 from ..jmap.errors import JmapMethodError
 from ..jmap.policy import Action, resolve
 from .dialects import Dialect
+from .downloads import Wanted
 from .engine import UPDATED_AT, PartitionedStream, Record
 from .ledger import Ledger, MalformedMemo
 
 DELETED_AT = "_ab_cdc_deleted_at"
+
+
+@dataclass(frozen=True)
+class EmailBlobs:
+    """What a stream's rows may need: a blob of an email each (a message, an attachment's content), which the
+    base asks for once the page's Email/get said their sizes. A 404 is checked by asking for the email
+    (`downloads.checked_in_order`). `noun` names what a Blob/get batch brings in a log line ("messages"), and
+    `threads` the download threads ("raw-message")."""
+
+    noun: str
+    threads: str
 
 
 class DeclaredStream(PartitionedStream):
@@ -116,3 +136,32 @@ class DeclaredStream(PartitionedStream):
     def deletion_rows_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
         """The rows that tell a destination an object is gone: its keys and `_ab_cdc_deleted_at`."""
         return [{"accountId": account_id, "id": object_id, UPDATED_AT: fetched_at, DELETED_AT: fetched_at}]
+
+    # --- what an update means -----------------------------------------------------------------------------
+
+    def emits_updated_again(self) -> bool:
+        """Whether an object `/changes` reports updated that is still selected is emitted again: yes, since a
+        destination that deduplicates keeps the latest row WHOLE. A stream of content that never changes says
+        when an update may bring an object into the selection, the only case where its rows must go out again."""
+        return True
+
+    def left_rows_of(self, account_id: str, obj: Record, fetched_at: str) -> list[Record]:
+        """The rows of an updated object that is out of the selection (moved to an excluded mailbox): gone from
+        the destination's view, it is deleted by its id. The object was fetched: a stream whose rows are keyed
+        by more than the id may delete exactly its own."""
+        return self.deletion_rows_of(account_id, obj["id"], fetched_at)
+
+    # --- the blobs of rows --------------------------------------------------------------------------------
+
+    # Where the stream's rows may need blobs of emails: read in the base's one window (`JmapStream._windowed`).
+    email_blobs: ClassVar[EmailBlobs | None] = None
+
+    def reads_blobs(self) -> bool:
+        """Whether this read downloads its rows' blobs (`wanted_of`): wherever the stream declares `email_blobs`
+        (a stream that downloads only in file mode says so)."""
+        return self.email_blobs is not None
+
+    def wanted_of(self, account_id: str, obj: Record, row: Record) -> Wanted[Record] | None:
+        """The blob a row of `obj` needs and how its record is made from it (`downloads.Wanted`), or None: the row
+        goes out as it is. Asked in the reading thread as the window takes the row; `make` runs in a worker."""
+        return None

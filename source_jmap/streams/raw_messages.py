@@ -3,14 +3,15 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..jmap import RFC822, JmapClient, JmapServerError, blob_url, existing_emails
+from ..jmap import RFC822, JmapClient, JmapServerError, blob_url
 from .base import UPDATED_AT, JmapStream, Record
+from .declared import EmailBlobs
 from .dialects import Dialect
-from .downloads import BlobBatches, MissingBlobs, Wanted, batchable, checked_in_order
+from .downloads import Wanted, batchable
 from .selection import EmailSelection
 from .staging import FileRecord, most_file_bytes, staged_path
 
@@ -22,10 +23,11 @@ class RawMessageStream(JmapStream):
     the latest row whole, so a column would have to be downloaded again on every flag change to
     keep the row complete. Message content never changes in JMAP, so these rows are written once
     and removed only when the email is destroyed; keyword or mailbox changes cost nothing here.
-    Where the account offers Blob/get (RFC 9404, or Cyrus's extension), the messages of at most
-    BLOB_GET_LARGEST_BLOB bytes come by Blob/get, in batches of BLOB_GET_BATCH_BYTES by the sizes the page's
-    Email/get declared (`downloads.BlobBatches`); larger ones, and any a Blob/get did not send whole, are downloaded
-    through the session's downloadUrl. Batches and downloads run in parallel up to the server's
+    Each row declares its message (`wanted_of`), which the base reads in its one window of downloads
+    (`JmapStream._windowed`). Where the account offers Blob/get (RFC 9404, or Cyrus's extension), the messages
+    of at most BLOB_GET_LARGEST_BLOB bytes come by Blob/get, in batches of BLOB_GET_BATCH_BYTES by the sizes the
+    page's Email/get declared (`downloads.BlobBatches`); larger ones, and any a Blob/get did not send whole, are
+    downloaded through the session's downloadUrl. Batches and downloads run in parallel up to the server's
     maxConcurrentRequests; records keep query order. A download answering HTTP 404 is checked
     (`downloads.checked_in_order`): an email destroyed after its Email/get has no record (its deletion comes with
     the changes); one that still exists is tried again, then fails the sync.
@@ -40,6 +42,7 @@ class RawMessageStream(JmapStream):
 
     name = "raw_messages"
     file_based = True
+    email_blobs = EmailBlobs("messages", "raw-message")
 
     def __init__(
         self, client: JmapClient, accounts: Callable[[], list[str]], selection: EmailSelection,
@@ -48,85 +51,57 @@ class RawMessageStream(JmapStream):
         super().__init__(client, accounts)
         self._selection = selection
         self._max_bytes = max_raw_message_bytes
-        self._blob_batches = BlobBatches(client, self.name, "messages", self.logger)
 
     def dialects_of(self, account_id: str) -> tuple[Dialect, ...]:
-        """The emails' metadata; their messages are asked for once their sizes are known (`_wanted`)."""
+        """The emails' metadata; their messages are asked for once their sizes are known (`wanted_of`)."""
         return (self._selection.email_dialect(
             account_id, ("id", "blobId", "size", "receivedAt", "messageId", "mailboxIds")),)
 
     def fingerprint(self) -> dict[str, Any] | None:
         return self._selection.describe()
 
-    def new_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        """The messages by Blob/get batches and downloads, run in a sliding window (`downloads.checked_in_order`);
-        records in query order, but for those whose download answered 404 at first."""
-        workers = self._client.session.limits.max_concurrent_requests
-        missing = MissingBlobs(functools.partial(existing_emails, self._client, account_id), self.logger.info,
-                               f"{self.name}: account {account_id}")
-        tasks = self._blob_batches.tasks(account_id, self._wanted(account_id, objects, fetched_at))
-        yield from checked_in_order(tasks, workers, "raw-message", missing)
+    def emits_updated_again(self) -> bool:
+        """Content is immutable, so a keyword change alone changes nothing here; but an email moved out of an
+        excluded mailbox (Junk to INBOX) enters the selection by an update, and /changes does not say which
+        property changed. Where the selection filters mailboxes, every selected updated email is downloaded again
+        (a rewrite of the same row for a flag change, the price of never missing one that moved in); where it does
+        not, no update can bring an email in, and none costs anything. One that left the selection is deleted."""
+        return self._selection.filters_mailboxes
 
-    def _wanted(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Wanted[Record]]:
-        """Each email's message, with the bytes its download holds in memory (streamed to its file in file mode:
-        nothing held); by Blob/get if at most BLOB_GET_LARGEST_BLOB octets and downloaded at all."""
-        for email in objects:
-            _check(email)
-            downloads = self._downloads(email)
-            yield Wanted(functools.partial(self._raw_record, account_id, email, fetched_at),
-                         batchable(email["blobId"], email["size"]) if downloads else None,
-                         0 if self._staging is not None or not downloads else email["size"], email["id"],
-                         f"the message of email {email['id']} (blob {email['blobId']})")
-
-    def updated_records(self, account_id: str, objects: Iterable[Record], fetched_at: str) -> Iterator[Record]:
-        """An updated email that left the selection is deleted; one that is in it may have just entered it.
-
-        Content is immutable, so a keyword change alone changes nothing here; but an email moved out
-        of an excluded mailbox (Junk to INBOX) enters the selection by an update, and /changes does not
-        say which property changed. Where the selection filters mailboxes, every selected updated email
-        is downloaded again (a rewrite of the same row for a flag change, the price of never missing one
-        that moved in); where it does not, no update can bring an email in, and none costs anything.
-        """
-        left: list[str] = []
-
-        def selected() -> Iterator[Record]:
-            for obj in objects:
-                if not self.selects(account_id, obj):
-                    left.append(obj["id"])
-                elif self._selection.filters_mailboxes:
-                    yield obj
-
-        yield from self.new_records(account_id, selected(), fetched_at)
-        for object_id in left:
-            yield from self.deleted_records_of(account_id, object_id, fetched_at)
-
-    def _downloads(self, email: Record) -> bool:
-        """Whether the message is downloaded: always to a file, into a row when within max_raw_message_bytes."""
-        return self._staging is not None or bool(email["size"] <= self._max_bytes)
-
-    def _raw_record(self, account_id: str, email: Record, fetched_at: str, content: bytes | None) -> list[Record]:
-        """The email's record, with `content` when Blob/get brought it, else downloaded (JmapBlobNotFoundError
-        on HTTP 404, for `checked_in_order` to check)."""
-        record: dict[str, Any] = {
+    def rows_of(self, account_id: str, email: Record, fetched_at: str) -> list[Record]:
+        """The email's row before its message (`wanted_of`): with its metadata in file mode, and the reason where
+        the message is too large to be downloaded into it."""
+        _check(email)
+        row: Record = {
             "accountId": account_id, "id": email["id"], "blobId": email["blobId"], "size": email["size"],
             "receivedAt": email["receivedAt"], UPDATED_AT: fetched_at,
         }
         if self._staging is not None:
-            return [self._file_record(account_id, email, record, self._staging, content)]
-        if not self._downloads(email):
-            record["raw_message_skipped"] = (
-                f"size {email['size']} bytes exceeds max_raw_message_bytes {self._max_bytes}"
-            )
-            self.logger.warning(
-                "raw_messages: account %s: email %s not downloaded: %s", account_id, email["id"],
-                record["raw_message_skipped"],
-            )
-            return [record]
+            row |= {"messageId": email.get("messageId"), "mailboxIds": email.get("mailboxIds")}
+        elif email["size"] > self._max_bytes:
+            row["raw_message_skipped"] = f"size {email['size']} bytes exceeds max_raw_message_bytes {self._max_bytes}"
+            self.logger.warning("raw_messages: account %s: email %s not downloaded: %s", account_id, email["id"],
+                                row["raw_message_skipped"])
+        return [row]
+
+    def wanted_of(self, account_id: str, email: Record, row: Record) -> Wanted[Record] | None:
+        """The email's message, with the bytes its download holds in memory (streamed to its file in file mode:
+        nothing held); by Blob/get if at most BLOB_GET_LARGEST_BLOB octets. None where it is not downloaded."""
+        if "raw_message_skipped" in row:
+            return None
+        return Wanted(functools.partial(self._raw_record, account_id, email, row),
+                      batchable(email["blobId"], email["size"]), 0 if self._staging is not None else email["size"],
+                      email["id"], f"the message of email {email['id']} (blob {email['blobId']})")
+
+    def _raw_record(self, account_id: str, email: Record, row: Record, content: bytes | None) -> list[Record]:
+        """The email's record, with `content` when Blob/get brought it, else downloaded (JmapBlobNotFoundError
+        on HTTP 404, for `checked_in_order` to check)."""
+        if self._staging is not None:
+            return [self._file_record(account_id, email, row, self._staging, content)]
         if content is None:
             content = self._client.download(self._message_url(account_id, email))
-        record["raw_message"] = base64.b64encode(content).decode("ascii")
-        record["sha256"] = hashlib.sha256(content).hexdigest()
-        return [record]
+        return [row | {"raw_message": base64.b64encode(content).decode("ascii"),
+                       "sha256": hashlib.sha256(content).hexdigest()}]
 
     def _file_record(
         self, account_id: str, email: Record, record: Record, staging: Path, content: bytes | None
@@ -138,7 +113,6 @@ class RawMessageStream(JmapStream):
             return self._client.download_to(self._message_url(account_id, email), sink,
                                             max_bytes=most_file_bytes(email["size"]))
 
-        record |= {"messageId": email.get("messageId"), "mailboxIds": email.get("mailboxIds")}
         return FileRecord.written(record, staged_path(staging, account_id, email), write)
 
     def _message_url(self, account_id: str, email: Record) -> str:
