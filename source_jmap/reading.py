@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, Queue
@@ -36,11 +35,11 @@ from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.message import InMemoryMessageRepository
 from airbyte_cdk.sources.streams.concurrent.abstract_stream import AbstractStream
 from airbyte_cdk.sources.streams.concurrent.partitions.types import QueueItem
-from airbyte_cdk.sources.types import Record
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import JmapConfig
+from .handoff import AheadOfOutput, Lockstep
 from .jmap import JmapClient, JmapError
 from .pool import RankedPool
 from .streams.base import JmapStream
@@ -61,10 +60,10 @@ def read_concurrently(
     if not selected:  # the engine loops for ever on no stream
         return
     saved = ConnectorStateManager(state)
-    queue = HandOff()
+    workers = _workers(client, config)
+    queue = Lockstep() if workers == 1 else AheadOfOutput()
     for stream, configured in selected:
         stream.start(configured, saved.get_stream_state(stream.name, None), queue)
-    workers = _workers(client, config)
     logger.info("Reading %d streams, %d partitions at once", len(selected), workers)
     # Partitions account by account (`pool.py`) where several are read at once; one worker takes them as the engine
     # lists them, which the simulation's replay of a seed relies on.
@@ -89,50 +88,6 @@ def read_concurrently(
         _stop(client, pool, threads, queue)
     if queue.failure is not None:
         _raise(queue.failure)
-
-
-class HandOff(Queue[QueueItem]):
-    """The engine's queue, on which a worker's `put` returns only once the main thread took the item and came
-    back for the next one: a worker goes no further than the output, as a classic stream's generator did.
-
-    So a read stopped after a message (a killed sync; the simulation's kill) has sent no request past it, and a
-    read with one worker asks the server the same things in the same order every time: the simulation replays a
-    seed's history exactly. Nothing waits in memory but the one item handed over (a record holds up to
-    max_raw_message_bytes). The workers still fetch side by side; only their handing over takes turns, and the
-    main thread has nothing else to do. One thread takes (the main thread): the n-th `get` takes the n-th item.
-    No worker is left waiting here when a read ends: a put that waits is followed by its task's own last item
-    (one of the engine's, which does not wait), and the engine ends only once it took every task's last item.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(maxsize=1)
-        self._asked = 0  # `get` calls begun
-        self._put_count = 0  # items put, counted under the queue's own mutex (`_put`)
-        self._turn = threading.Condition()
-        self._mine = threading.local()  # the number of the item the current thread put last
-        self.failure: StreamThreadException | None = None  # the first failure of a stream taken
-
-    def _put(self, item: QueueItem) -> None:
-        super()._put(item)
-        self._put_count += 1
-        self._mine.number = self._put_count
-
-    def put(self, item: QueueItem, block: bool = True, timeout: float | None = None) -> None:
-        super().put(item, block, timeout)
-        if not isinstance(item, Record | AirbyteMessage):  # the engine's own items end a task: nothing follows
-            return  # (and the main thread takes the last item of a read without coming back)
-        number = self._mine.number
-        with self._turn:
-            self._turn.wait_for(lambda: self._asked > number)
-
-    def get(self, block: bool = True, timeout: float | None = None) -> QueueItem:
-        with self._turn:
-            self._asked += 1
-            self._turn.notify_all()
-        item = super().get(block, timeout)
-        if isinstance(item, StreamThreadException) and self.failure is None:
-            self.failure = item
-        return item
 
 
 class WithoutTraceback(logging.Filter):

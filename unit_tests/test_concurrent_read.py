@@ -6,6 +6,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,9 +17,9 @@ from airbyte_cdk.sources.streams.concurrent.partitions.types import PartitionCom
 from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 
 from source_jmap import SourceJmap
+from source_jmap.handoff import AheadOfOutput, Lockstep
 from source_jmap.jmap import BasicCredentials, JmapCancelled, JmapClient, JmapConfigError
 from source_jmap.jmap.transport import HttpTransport
-from source_jmap.reading import HandOff
 from source_jmap.streams.selection import EmailSelection, MailboxIds
 
 from .fake_jmap import SESSION_URL, FakeJmap, email, session_document
@@ -120,20 +121,22 @@ def test_a_worker_slow_to_return_after_its_partitions_last_item_does_not_fail_th
     engine has taken every item by then and ends the read with that task still running (seen here: 4 of 8 tasks).
     CDK 7.39.1 waits for them, as it asks each task for its exception, before it checks that all are done
     ("Failed reading with futures not done"), so the read does not fail; this keeps it so. No worker is left
-    waiting in `HandOff.put` then: a put that waits is followed by its task's last item, which does not wait."""
+    waiting in a `put` then: a put that waits is followed by its task's last item, which does not wait."""
     for number in range(1, 8):
         fake.create("Email", email(number))
-    put = HandOff.put
-
-    def slow_after_the_last_item(self: HandOff, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        put(self, item, block, timeout)
-        if isinstance(item, PartitionCompleteSentinel):
-            time.sleep(0.05)
-
-    monkeypatch.setattr(HandOff, "put", slow_after_the_last_item)
+    for queue in (Lockstep, AheadOfOutput):
+        monkeypatch.setattr(queue, "put", _slow_after_the_last_item(queue.put))
     for workers in (1, 4):
         messages = list(SourceJmap().read(logging.getLogger("test"), config | {"num_workers": workers}, catalog()))
         assert len([m for m in messages if m.type == Type.RECORD and m.record.stream == "emails"]) == 7
+
+
+def _slow_after_the_last_item(put: Callable[..., None]) -> Callable[..., None]:
+    def slow(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        put(self, item, block, timeout)
+        if isinstance(item, PartitionCompleteSentinel):
+            time.sleep(0.05)
+    return slow
 
 
 def test_streams_of_an_account_read_side_by_side_read_its_mailboxes_once(fake: FakeJmap) -> None:
