@@ -275,7 +275,8 @@ def stream_get_arguments(config: dict[str, Any], name: str) -> dict[str, Any]:
     from source_jmap.source import SourceJmap
 
     [stream] = [s for s in SourceJmap().streams(config) if s.name == name]
-    data_type = stream.data_type("bench")  # type: ignore[attr-defined]
+    [dialect] = stream.dialects_of("bench")  # type: ignore[attr-defined]  # mail: one, built from the selection
+    data_type = dialect.data_type
     return {"properties": list(data_type.properties or []), "arguments": dict(data_type.get_arguments)}
 
 
