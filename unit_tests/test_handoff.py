@@ -26,17 +26,22 @@ def put_in_thread(queue: AheadOfOutput | Lockstep, item: Record) -> threading.Th
     return thread
 
 
+def assert_waits_until_the_output_takes(queue: AheadOfOutput, item: Record, taken: Record) -> None:
+    """A worker's put of `item` waits, and goes once the main thread took `taken`."""
+    waiting = put_in_thread(queue, item)
+    waiting.join(0.2)
+    assert waiting.is_alive(), "the put waits for the output"
+    assert queue.get() is taken
+    waiting.join(2)
+    assert not waiting.is_alive(), "room made by the output lets it go"
+
+
 def test_workers_reading_side_by_side_run_ahead_of_the_output_until_its_budget_is_held() -> None:
     first, second, third = record("a" * 40), record("b" * 40), record("c" * 40)
     queue = AheadOfOutput(budget=size(first) + size(second))
     queue.put(first)
     queue.put(second)  # both within the budget: neither waits for the main thread
-    waiting = put_in_thread(queue, third)
-    waiting.join(0.2)
-    assert waiting.is_alive(), "a put past the budget waits for the output"
-    assert queue.get() is first
-    waiting.join(2)
-    assert not waiting.is_alive(), "room made by the output lets it go"
+    assert_waits_until_the_output_takes(queue, third, taken=first)  # past the budget
     assert [queue.get(), queue.get()] == [second, third]
 
 
@@ -44,12 +49,8 @@ def test_a_record_larger_than_the_budget_goes_when_the_output_has_caught_up() ->
     small, large = record("a"), record("x" * 1000)
     queue = AheadOfOutput(budget=100)
     queue.put(small)
-    waiting = put_in_thread(queue, large)
-    waiting.join(0.2)
-    assert waiting.is_alive(), "it waits while another record is not written"
-    assert queue.get() is small
-    waiting.join(2)
-    assert not waiting.is_alive(), "alone in the queue, it goes whatever its size"
+    # it waits while another record is not written; alone in the queue, it goes whatever its size
+    assert_waits_until_the_output_takes(queue, large, taken=small)
     assert queue.get() is large
 
 
