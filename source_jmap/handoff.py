@@ -83,9 +83,9 @@ class AheadOfOutput(HandOff):
     """A worker's `put` waits only while the records not yet written hold `budget` bytes (AHEAD_BYTES); one record
     larger than that still goes when the queue holds no other."""
 
-    def __init__(self, budget: int = AHEAD_BYTES) -> None:
+    def __init__(self, budget: int | None = None) -> None:
         super().__init__()
-        self._budget = budget
+        self._budget = AHEAD_BYTES if budget is None else budget
         self._held = 0  # bytes of the records in the queue
         self._sizes: deque[int] = deque()  # of each item in the queue, in its order
 

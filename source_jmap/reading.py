@@ -61,9 +61,11 @@ def read_concurrently(
         return
     saved = ConnectorStateManager(state)
     workers = _workers(client, config)
-    queue = Lockstep() if workers == 1 else AheadOfOutput()
+    # One worker reads in lockstep with the output (handoff.py), which the simulation's replay of a seed relies on.
+    ahead = workers > 1
+    queue = AheadOfOutput() if ahead else Lockstep()
     for stream, configured in selected:
-        stream.start(configured, saved.get_stream_state(stream.name, None), queue)
+        stream.start(configured, saved.get_stream_state(stream.name, None), queue, read_ahead=ahead)
     logger.info("Reading %d streams, %d partitions at once", len(selected), workers)
     # Partitions account by account (`pool.py`) where several are read at once; one worker takes them as the engine
     # lists them, which the simulation's replay of a seed relies on.

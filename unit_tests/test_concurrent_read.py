@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import threading
@@ -16,7 +17,7 @@ from airbyte_cdk.models import Type
 from airbyte_cdk.sources.streams.concurrent.partitions.types import PartitionCompleteSentinel
 from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 
-from source_jmap import SourceJmap
+from source_jmap import SourceJmap, handoff
 from source_jmap.handoff import AheadOfOutput, Lockstep
 from source_jmap.jmap import BasicCredentials, JmapCancelled, JmapClient, JmapConfigError
 from source_jmap.jmap.transport import HttpTransport
@@ -91,7 +92,15 @@ def test_a_read_closed_after_its_first_record_sends_no_request_after_it(fake: Fa
     sent = fake.mocker.call_count
     time.sleep(0.05)
     assert fake.mocker.call_count == sent
-    assert [thread.name for thread in threading.enumerate() if thread.name.startswith("partition")] == []
+    assert threads_named("partition") == []
+    deadline = time.monotonic() + 5  # a page being read ahead ends on its own (refused: the client is cancelled)
+    while threads_named("read-ahead"):
+        assert time.monotonic() < deadline, "a read-ahead thread outlived the read"
+        time.sleep(0.005)
+
+
+def threads_named(prefix: str) -> list[str]:
+    return [thread.name for thread in threading.enumerate() if thread.name.startswith(prefix)]
 
 
 @pytest.mark.parametrize("workers", [0, 9, True, "4"])
@@ -164,3 +173,26 @@ def test_streams_of_an_account_read_side_by_side_read_its_mailboxes_once(fake: F
     assert resolved == [MailboxIds(frozenset(), frozenset({"mb-junk"}))] * 4
     assert [calls for calls in fake.method_calls() if any(call.startswith("Mailbox/") for call in calls)] == [
         ["Mailbox/query", "Mailbox/get"]]
+
+
+
+@pytest.mark.parametrize(("workers", "queries_while_the_first_record_is_held"), [(1, 1), (4, 2)])
+def test_several_workers_ask_for_an_accounts_next_page_while_the_page_before_is_written_and_one_does_not(
+    fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, workers: int,
+    queries_while_the_first_record_is_held: int,
+) -> None:
+    """One worker keeps in lockstep with the output, which the simulation's replay of a seed relies on."""
+    monkeypatch.setattr(handoff, "AHEAD_BYTES", 1)  # several workers too wait for the output at every record
+    for number in range(1, 10):  # three pages of three
+        fake.create("Email", email(number))
+    only_emails = CatalogBuilder().with_stream(
+        ConfiguredAirbyteStreamBuilder().with_name("emails").with_primary_key([["id"]])).build()
+    messages = SourceJmap().read(logging.getLogger("test"), config | {"num_workers": workers}, only_emails)
+    with contextlib.closing(messages):  # joins the workers, which wait for the output
+        next(message for message in messages if message.type == Type.RECORD)
+        deadline = time.monotonic() + 5
+        while len(fake.sent("Email/query", "limit")) < queries_while_the_first_record_is_held:
+            assert time.monotonic() < deadline, "the next page was never asked for"
+            time.sleep(0.005)
+        time.sleep(0.05)  # and no page after it: it is asked for once the next one is used
+        assert len(fake.sent("Email/query", "limit")) == queries_while_the_first_record_is_held

@@ -12,7 +12,7 @@ import requests_mock
 
 from source_jmap.jmap import BasicCredentials, JmapClient, MethodCall, ResultReference
 from source_jmap.jmap.errors import JmapMethodError, JmapRequestError
-from source_jmap.jmap.paging import PageSize, refused_for_size
+from source_jmap.jmap.paging import PAGE_BYTES_BUDGET, PageSize, refused_for_size
 from source_jmap.jmap.session import CoreLimits
 from source_jmap.jmap.wire import encode_request
 
@@ -118,6 +118,13 @@ def send_shrinking(size: int) -> tuple[Any, int]:
     page_size = PageSize(size, "test", logging.getLogger("test"))
     _, responses = page_size.send(JmapClient(SESSION_URL, CREDENTIALS), page, [])
     return responses, page_size.current
+
+
+@pytest.mark.parametrize("pages_held", [1, 2])
+def test_a_read_holding_two_pages_at_once_sizes_each_to_half_the_byte_budget(pages_held: int) -> None:
+    page_size = PageSize(4096, "test", logging.getLogger("test"), pages_held)
+    page_size.fit(1000, PAGE_BYTES_BUDGET)  # 1000 objects came to one whole budget
+    assert page_size.current == 1000 // pages_held
 
 
 @pytest.mark.parametrize("refusal", ["limit", "requestTooLarge"])

@@ -79,3 +79,17 @@ def test_an_email_bigger_than_the_whole_budget_still_arrives_in_a_page_of_its_ow
     # 8, 4 and 2 such emails come to more than four budgets: asked again in halves, their answers not held;
     # then one at a time, each page within the client's own cap; the total is reached: no empty page.
     assert fake.sent("Email/query", "limit") == [SERVER_LIMIT, 4, 2] + [1] * 10
+
+
+
+def test_a_read_that_asks_for_the_next_page_while_it_holds_one_takes_smaller_pages_of_big_emails(
+    server: FakeJmap, config: dict[str, Any],
+) -> None:
+    """Several workers read ahead (jmap/ahead.py), holding two pages at once: each gets half the budget
+    (test_limits.py says how much exactly); one worker holds one page."""
+    pages: dict[int, int] = {}
+    for workers in (1, 4):
+        before = len(server.sent("Email/query", "limit"))
+        assert len(ids(read_stream(config | {"num_workers": workers}, "emails"))) == BIG + SMALL
+        pages[workers] = len(server.sent("Email/query", "limit")) - before
+    assert pages[4] > pages[1]

@@ -59,10 +59,12 @@ def refused_for_size(error: JmapError) -> bool:
 class PageSize:
     """The size of the pages of one read, between 1 and the server's limit."""
 
-    def __init__(self, ceiling: int, label: str, log: logging.Logger, budget: int | None = None) -> None:
+    def __init__(self, ceiling: int, label: str, log: logging.Logger, pages_held: int = 1) -> None:
+        """`pages_held`: how many pages the read holds at once (two when it reads ahead): each gets that share of
+        the budget."""
         self._label = label
         self._log = log
-        self._budget = PAGE_BYTES_BUDGET if budget is None else budget
+        self._budget = PAGE_BYTES_BUDGET // pages_held
         self.ceiling = ceiling
         self.current = ceiling
         self._answer_cap = self._budget * ANSWER_CAP_IN_BUDGETS

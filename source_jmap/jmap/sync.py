@@ -16,8 +16,9 @@ import collections
 import functools
 import itertools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
+from .ahead import read_ahead
 from .calls import changes_request
 from .client import JmapClient
 from .datatype import DataType
@@ -48,21 +49,28 @@ class Sync:
 
     def __init__(
         self, client: JmapClient, data_type: DataType, account_id: str, label: str, logger: logging.Logger,
-        page_limit: int | None = None,
+        page_limit: int | None = None, ahead: bool = False,
     ) -> None:
-        """`page_limit`: the most objects a page asks for, below the server's own limit (a probe's one)."""
+        """`page_limit`: the most objects a page asks for, below the server's own limit (a probe's one). `ahead`:
+        `pages` asks for each next page while the one before is used (ahead.py); two pages are then held at once,
+        so each gets half the byte budget."""
         self._client = client
         self._page_limit = page_limit
+        self._ahead = ahead
         self._type = data_type
         self._account_id = account_id
         self._label = label
         self._logger = logger
 
-    def pages(self, state: str | None, resume: ResumePoint | None) -> Iterator[Page]:
+    def pages(self, state: str | None, resume: ResumePoint | None) -> Generator[Page]:
         """From a saved state: the changes since it, or an import when the table says the state is of no use.
 
         `resume` set: an import under way, whose `state` was captured before its first page.
         """
+        pages = self._pages(state, resume)
+        return read_ahead(pages) if self._ahead else pages
+
+    def _pages(self, state: str | None, resume: ResumePoint | None) -> Generator[Page]:
         if state is not None and resume is None:
             try:
                 yield from self.changes(state)
@@ -155,7 +163,7 @@ class Sync:
     def _page_size(self) -> PageSize:
         """Pages up to maxObjectsInGet, or the read's own `page_limit` below it."""
         limit = self._client.session.limits.max_objects_in_get
-        return PageSize(min(limit, self._page_limit or limit), self._label, self._logger)
+        return PageSize(min(limit, self._page_limit or limit), self._label, self._logger, 2 if self._ahead else 1)
 
     def _refetch(self, not_found: list[str], method: str) -> list[JsonObject]:
         """Ids the server listed but could not get: asked for once more, and those still missing reported."""

@@ -135,36 +135,41 @@ class JmapStream(DeclaredStream):
             self.ledger_of(account_id).start_full_read()
         incremental = saved is not None and saved.import_progress is None
         progress = ImportProgress(self.name, account_id, self.logger)
-        sync = Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger)
+        sync = Sync(self._client, self.data_type(account_id), account_id, self.name, self.logger,
+                    ahead=self._read_ahead)
         # Written-ahead ids the server still has: carried in every state of this read until its last page, so that a
         # read killed before its /changes list them (as created; deleted if out of the selection) checks them again
         # (simulation seed issue18-2413: killed after the check's STATE, the email moved to Trash was never deleted).
         carried = (yield from self._settle(account_id, sync, pending, saved)) if pending else []
         self._unbrought[account_id] = set(carried)
         pages = sync.pages(saved.state if saved else None, saved.import_progress if saved else None)
-        while (page := next(pages, None)) is not None:
-            if not isinstance(page, ChangesPage) and incremental:  # the saved state was of no use: read all again
-                self.ledger_of(account_id).start_full_read()
-                incremental = False
-                if not self.ledger.finds_deletions:
-                    self.logger.warning(
-                        "%s: account %s: rows of objects destroyed since the last sync cannot be found by importing "
-                        "again and stay in the destination; a refresh of the stream removes them", self.name,
-                        account_id)
-            if (ahead := self._written_ahead_of(account_id, page, selection, carried)) is not None:
-                yield ahead
-            if isinstance(page, ImportPage) and page.total is not None:
-                with self._estimate_lock:
-                    self._estimated_rows += page.total
-                    rows = self._estimated_rows
-                yield progress.estimate(page.total, rows)
-            yield from self._emit(account_id, self._records(account_id, page, utc_now()), AccountState(
-                state=page.state, import_progress=page.resume if isinstance(page, ImportPage) else None,
-                selection=selection, pending=carried or None))
-            if isinstance(page, ImportPage):
-                progress.advance(page.count)
-            # Let this page go before the next one is fetched: peak memory is one page, not two.
-            del page
+        try:
+            while (page := next(pages, None)) is not None:
+                if not isinstance(page, ChangesPage) and incremental:  # the saved state was of no use: read all again
+                    self.ledger_of(account_id).start_full_read()
+                    incremental = False
+                    if not self.ledger.finds_deletions:
+                        self.logger.warning(
+                            "%s: account %s: rows of objects destroyed since the last sync cannot be found by "
+                            "importing again and stay in the destination; a refresh of the stream removes them",
+                            self.name, account_id)
+                if (ahead := self._written_ahead_of(account_id, page, selection, carried)) is not None:
+                    yield ahead
+                if isinstance(page, ImportPage) and page.total is not None:
+                    with self._estimate_lock:
+                        self._estimated_rows += page.total
+                        rows = self._estimated_rows
+                    yield progress.estimate(page.total, rows)
+                yield from self._emit(account_id, self._records(account_id, page, utc_now()), AccountState(
+                    state=page.state, import_progress=page.resume if isinstance(page, ImportPage) else None,
+                    selection=selection, pending=carried or None))
+                if isinstance(page, ImportPage):
+                    progress.advance(page.count)
+                # Let this page go before the next one is fetched (read ahead: before the one after it). Peak memory
+                # is one page, or two of half the budget.
+                del page
+        finally:
+            pages.close()  # read ahead: no page is asked for after the one under way, and its thread ends
         if carried and (done := self._states.get(account_id)) is not None:
             yield Checkpoint(account_id, done.model_copy(update={"pending": None}))
 

@@ -58,6 +58,7 @@ class PartitionedStream(AbstractStream):
         self._states = AccountStates()
         self._staging: Path | None = None  # set by `start` when a file-based stream is configured to include files
         self._incremental = False  # set by `start`: only an incremental read writes states ahead of a page
+        self._read_ahead = False  # set by `start`: each next page is asked for while the one before is used
         self._saved: Mapping[str, Any] = {}  # the state the read starts from, checked by `generate_partitions`
         self._out: StateOut | None = None  # where the read's STATEs go: the queue of its records (`start`)
         self._airbyte_stream: AirbyteStream | None = None
@@ -106,12 +107,14 @@ class PartitionedStream(AbstractStream):
         return StreamAvailability.available()
 
     def start(self, configured_stream: ConfiguredAirbyteStream, saved: Mapping[str, Any],
-              queue: Queue[QueueItem]) -> None:
+              queue: Queue[QueueItem], read_ahead: bool = False) -> None:
         """Prepare a read: its mode, file mode (`include_files`, which only the configured stream says), the
-        state it starts from, and the queue its records go through, which its STATEs take too."""
+        state it starts from, the queue its records go through, which its STATEs take too, and whether an
+        account's next page is asked for while the one before is used (jmap/ahead.py)."""
         include_files = self.file_based and bool(configured_stream.include_files)
         self._staging = Path(files_directory.get_files_directory()) if include_files else None
         self._incremental = configured_stream.sync_mode == SyncMode.incremental
+        self._read_ahead = read_ahead
         self._saved = saved
         self._out = StateOut(self.name, self._states, queue)
 
