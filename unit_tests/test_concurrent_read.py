@@ -123,6 +123,51 @@ def test_a_stopped_read_starts_no_download(fake: FakeJmap) -> None:
     assert len(fake.mocker.request_history) == requests_before
 
 
+def test_a_retry_due_after_the_read_was_stopped_is_not_sent(fake: FakeJmap) -> None:
+    """A page read ahead may be between two attempts when its read stops."""
+    fake.mocker.get("https://jmap.test/blob", status_code=503)
+    client: JmapClient
+
+    def stop_while_waiting(_: float) -> None:
+        client.cancel()
+
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"), sleep=stop_while_waiting)
+    client.session  # noqa: B018  # fetched first: only the download counts
+    sent = fake.mocker.call_count
+    with pytest.raises(JmapCancelled, match="the read was stopped"):
+        client.download("https://jmap.test/blob")
+    assert fake.mocker.call_count == sent + 1  # the first attempt only
+
+
+def test_a_request_waiting_for_a_free_slot_when_the_read_stops_is_not_sent(fake: FakeJmap) -> None:
+    """A page read ahead may be waiting for one of maxConcurrentRequests when its read stops."""
+    answering, answer = threading.Event(), threading.Event()
+
+    def slow(request: Any, context: Any) -> bytes:
+        answering.set()
+        answer.wait(5)
+        return b"x"
+
+    one_at_a_time = session_document()
+    one_at_a_time["capabilities"]["urn:ietf:params:jmap:core"]["maxConcurrentRequests"] = 1
+    fake.mocker.get(SESSION_URL, json=one_at_a_time)
+    fake.mocker.get("https://jmap.test/slow", content=slow)
+    fake.mocker.get("https://jmap.test/blob", content=b"x")
+    client = JmapClient(SESSION_URL, BasicCredentials("alice@jmap.test", "pw"))
+    client.session  # noqa: B018
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        holding = pool.submit(client.download, "https://jmap.test/slow")
+        assert answering.wait(5)  # the one slot is taken
+        waiting = pool.submit(client.download, "https://jmap.test/blob")
+        time.sleep(0.05)  # it waits for the slot (were it sent, it would be counted below)
+        client.cancel()
+        answer.set()
+        assert holding.result(5) == b"x"  # one under way finishes
+        with pytest.raises(JmapCancelled, match="the read was stopped"):
+            waiting.result(5)
+    assert [request.url for request in fake.mocker.request_history][-1] == "https://jmap.test/slow"
+
+
 def test_a_worker_slow_to_return_after_its_partitions_last_item_does_not_fail_the_read(
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

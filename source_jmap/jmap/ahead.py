@@ -27,11 +27,11 @@ def read_ahead(pages: Iterator[T]) -> Generator[T]:
     """The items of `pages` in order, each next one taken on a thread of its own while the one before is used.
 
     An error in taking an item is raised in its place, after every item before it. Closed early, it does not wait:
-    the item under way is taken (its request ends within the client's deadline; one not yet sent is refused once
-    the client is cancelled), then `pages` is closed on that thread, which ends. Closing may happen in the garbage
-    collector, at any point of any thread: it only puts on a SimpleQueue, which is safe there (a close that
-    joined the thread hung the simulation: the collector ran it in a thread starting up, under a lock of
-    `threading` that the ending thread needed).
+    the item under way is taken (its request ends within the client's deadline; once the client is cancelled, no
+    request, slot wait or retry of it goes out), then `pages` is closed on that thread, which ends. Closing may
+    happen in the garbage collector, at any point of any thread: it only puts on a SimpleQueue, which is safe
+    there (a close that joined the thread hung the simulation: the collector ran it in a thread starting up,
+    under a lock of `threading` that the ending thread needed).
     """
     asks: SimpleQueue[object] = SimpleQueue()
     answers: SimpleQueue[tuple[bool, Any]] = SimpleQueue()  # (taken, the item or _END) or (False, the error)
@@ -46,6 +46,7 @@ def read_ahead(pages: Iterator[T]) -> Generator[T]:
                 return
             asks.put(_NEXT)
             yield cast(T, item)
+            item = None  # used: not held while the next one comes
     finally:
         asks.put(_STOP)
 

@@ -17,7 +17,7 @@ import requests
 
 from .auth import Credentials
 from .discovery import SessionDiscovery
-from .errors import JmapBlobNotFoundError, JmapCancelled, JmapRequestError, JmapServerError
+from .errors import JmapBlobNotFoundError, JmapRequestError, JmapServerError
 from .policy import Action, resolve
 from .responses import (
     MethodResponses,
@@ -67,7 +67,6 @@ class JmapClient:
         self._discovery = SessionDiscovery(url, self._transport)
         self._session: JmapSession | None = None
         self._session_lock = threading.Lock()
-        self._cancelled = threading.Event()
 
     @property
     def session(self) -> JmapSession:
@@ -79,14 +78,15 @@ class JmapClient:
             return self._session
 
     def cancel(self) -> None:
-        """Call no more methods: every `call` from now on, in any thread, raises JmapCancelled, so a stopped read
-        ends at its next request instead of going on talking to the server. Downloads under way finish (a
-        window of them is bounded, and ends as it did when a read's generator was closed)."""
-        self._cancelled.set()
+        """Send nothing more: every request and download from now on, in any thread, raises JmapCancelled, so a
+        stopped read ends at its next request instead of going on talking to the server; so does one that waits
+        for a free slot or for its next attempt (transport.py). Those under way finish (a window of downloads is
+        bounded, and ends as it did when a read's generator was closed)."""
+        self._transport.cancel()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._transport.cancelled
 
     @property
     def requests_sent(self) -> int:
@@ -101,7 +101,6 @@ class JmapClient:
 
         An answer larger than `max_bytes` (by default the client's answer cap) raises JmapAnswerTooLargeError.
         """
-        self._raise_if_cancelled()
         session = self.session
         body = encode_request(calls, using, session.limits)
         responses = self._transport.exchange(
@@ -121,7 +120,6 @@ class JmapClient:
         a caller that knows the blob's size (an Email's `size`) may cap it at that, plus slack.
         JmapBlobNotFoundError when the server has no such blob (HTTP 404).
         """
-        self._raise_if_cancelled()
         return self._transport.exchange("GET", url, self._read_blob, max_bytes=max_bytes)
 
     def download_to(self, url: str, sink: BinaryIO, max_bytes: int | None = None) -> int:
@@ -131,13 +129,7 @@ class JmapClient:
         retried attempt writes the sink again from its start, so it must be seekable (a file). Memory does
         not grow with the blob. JmapBlobNotFoundError when the server has no such blob (HTTP 404).
         """
-        self._raise_if_cancelled()
         return self._transport.exchange("GET", url, self._read_streamed_blob, max_bytes=max_bytes, sink=sink)
-
-    def _raise_if_cancelled(self) -> None:
-        """A stopped read sends nothing more: no method call, and no download a window of downloads had queued."""
-        if self._cancelled.is_set():
-            raise JmapCancelled("No more requests: the read was stopped")
 
     def _read_blob(self, response: HttpResponse) -> bytes:
         self._check_blob_answer(response)

@@ -24,6 +24,7 @@ from .auth import Credentials
 from .connection import ATTEMPT, Deadline, new_http_session
 from .errors import (
     JmapAnswerTooLargeError,
+    JmapCancelled,
     JmapConfigError,
     JmapServerError,
     JmapTransportError,
@@ -162,6 +163,7 @@ class HttpTransport:
         self.bytes_received = 0
         # Requests under way at once, across every thread sharing the transport (`limit_concurrency`).
         self._slots: threading.BoundedSemaphore | None = None
+        self._cancelled = threading.Event()
 
     def limit_concurrency(self, requests_at_once: int) -> None:
         """Keep at most `requests_at_once` HTTP exchanges under way at once from now on (set once: the server's
@@ -170,6 +172,14 @@ class HttpTransport:
         with self._lock:
             if self._slots is None:
                 self._slots = threading.BoundedSemaphore(requests_at_once)
+
+    def cancel(self) -> None:
+        """Send no more attempts, from any thread (JmapClient.cancel)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     def exchange(
         self, method: str, url: str, read: Callable[[HttpResponse], T], authenticate: bool = True,
@@ -196,6 +206,10 @@ class HttpTransport:
         parts = urlsplit(url)
         host = parts.netloc
         with self._slots or contextlib.nullcontext():
+            # Checked once the slot is had: a stopped read sends neither a request that waited for a slot nor a
+            # retry (a page read ahead may be at either when its read stops).
+            if self._cancelled.is_set():
+                raise JmapCancelled("No more requests: the read was stopped")
             with self._lock:
                 self.requests_sent += 1
             response = self._exchange_once(method, url, authenticate, max_bytes, sink, **kwargs)
