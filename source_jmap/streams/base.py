@@ -95,7 +95,7 @@ class JmapStream(DeclaredStream):
                                 self._client.session.limits.max_concurrent_requests, self.email_blobs.threads,
                                 missing)
 
-    def deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
+    def _deleted_records_of(self, account_id: str, object_id: str, fetched_at: str) -> list[Record]:
         """The records that tell a destination an object is gone, for every id `/changes` reports destroyed, even
         one the destination may never have had (an RFC 9610 group, which `ContactCard/changes` also reports to
         contacts): a deduplicating destination ignores it, and the ledger cannot be trusted to say what was never
@@ -213,7 +213,7 @@ class JmapStream(DeclaredStream):
         self._written_ahead[account_id] = frozenset(pending)
         found, not_found = sync.fetch(pending)
         fetched_at = utc_now()
-        records = (record for gone in not_found for record in self.deleted_records_of(account_id, gone, fetched_at))
+        records = (record for gone in not_found for record in self._deleted_records_of(account_id, gone, fetched_at))
         still = sorted(obj["id"] for obj in found)
         if saved is None:  # the stream starts over, from a state of its own
             yield from records
@@ -249,13 +249,13 @@ class JmapStream(DeclaredStream):
         yield from self._records_of(account_id, iter(left), fetched_at, updated=True)
         yield from self._records_of(account_id, page.updated, fetched_at, updated=True)
         for object_id in page.destroyed:
-            yield from self.deleted_records_of(account_id, object_id, fetched_at)
+            yield from self._deleted_records_of(account_id, object_id, fetched_at)
 
     def _full_read_end(self, account_id: str, unbrought: set[str], fetched_at: str) -> Iterator[Record]:
         """After any full read, a deletion for each object it did not bring that a killed run's page was written
         ahead of (found then, gone since), then for each the ledger held (`Ledger.unseen`)."""
         for gone in sorted(unbrought):
-            yield from self.deleted_records_of(account_id, gone, fetched_at)
+            yield from self._deleted_records_of(account_id, gone, fetched_at)
         unbrought.clear()
         if unseen := self.ledger_of(account_id).unseen():
             self.logger.info("%s: account %s: %d object(s) gone since the last sync, found by reading them all",
