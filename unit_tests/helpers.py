@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 from airbyte_cdk.models import SyncMode
@@ -47,3 +49,12 @@ def path_name(jmap_id: str) -> str:
     if jmap_id == jmap_id.lower():
         return jmap_id
     return f"{jmap_id}~{hashlib.sha256(jmap_id.encode()).hexdigest()[:16]}"
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
+    """Poll `condition` until it holds; fail with `what` if it has not within `seconds` (a thread's work that ends
+    on its own, but not at a moment the test can wait on)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)

@@ -24,6 +24,7 @@ from source_jmap.jmap.transport import HttpTransport
 from source_jmap.streams.selection import EmailSelection, MailboxIds
 
 from .fake_jmap import SESSION_URL, FakeJmap, email, session_document
+from .helpers import wait_for
 
 STREAMS = ("mailboxes", "emails", "threads", "identities")
 
@@ -93,10 +94,8 @@ def test_a_read_closed_after_its_first_record_sends_no_request_after_it(fake: Fa
     time.sleep(0.05)
     assert fake.mocker.call_count == sent
     assert threads_named("partition") == []
-    deadline = time.monotonic() + 5  # a page being read ahead ends on its own (refused: the client is cancelled)
-    while threads_named("read-ahead"):
-        assert time.monotonic() < deadline, "a read-ahead thread outlived the read"
-        time.sleep(0.005)
+    # a page being read ahead ends on its own (refused: the client is cancelled)
+    wait_for(lambda: not threads_named("read-ahead"), "a read-ahead thread outlived the read")
 
 
 def threads_named(prefix: str) -> list[str]:
@@ -220,7 +219,6 @@ def test_streams_of_an_account_read_side_by_side_read_its_mailboxes_once(fake: F
         ["Mailbox/query", "Mailbox/get"]]
 
 
-
 @pytest.mark.parametrize(("workers", "queries_while_the_first_record_is_held"), [(1, 1), (4, 2)])
 def test_several_workers_ask_for_an_accounts_next_page_while_the_page_before_is_written_and_one_does_not(
     fake: FakeJmap, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, workers: int,
@@ -235,9 +233,7 @@ def test_several_workers_ask_for_an_accounts_next_page_while_the_page_before_is_
     messages = SourceJmap().read(logging.getLogger("test"), config | {"num_workers": workers}, only_emails)
     with contextlib.closing(messages):  # joins the workers, which wait for the output
         next(message for message in messages if message.type == Type.RECORD)
-        deadline = time.monotonic() + 5
-        while len(fake.sent("Email/query", "limit")) < queries_while_the_first_record_is_held:
-            assert time.monotonic() < deadline, "the next page was never asked for"
-            time.sleep(0.005)
+        wait_for(lambda: len(fake.sent("Email/query", "limit")) >= queries_while_the_first_record_is_held,
+                 "the next page was never asked for")
         time.sleep(0.05)  # and no page after it: it is asked for once the next one is used
         assert len(fake.sent("Email/query", "limit")) == queries_while_the_first_record_is_held

@@ -6,15 +6,16 @@ in three requests, the connector 0.29 s after each answer decoding, turning and 
 it asked for the next page. Asked for as soon as the page before has come, the next page costs its server time
 only; the records are written meanwhile.
 
-The requests stay one after another and are the same: what a page asks for depends only on the answers before
-it, never on what became of their records. Only when they go out changes: a read stopped after a record may have
-asked for the page after it, whose answer is thrown away (a request only reads).
+The requests stay one after another: what a page asks for depends only on the answers before it, never on what
+became of their records (two pages may be held at once, so the caller sizes each to half its budget: sync.py).
+What changes is when they go out: a read stopped after a record may have asked for the page after it, whose answer
+is thrown away (a request only reads).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from queue import SimpleQueue
 from typing import Any, TypeVar, cast
 
@@ -23,7 +24,7 @@ T = TypeVar("T")
 _NEXT, _STOP, _END = object(), object(), object()
 
 
-def read_ahead(pages: Iterator[T]) -> Generator[T]:
+def read_ahead(pages: Generator[T]) -> Generator[T]:
     """The items of `pages` in order, each next one taken on a thread of its own while the one before is used.
 
     An error in taking an item is raised in its place, after every item before it. Closed early, it does not wait:
@@ -51,7 +52,7 @@ def read_ahead(pages: Iterator[T]) -> Generator[T]:
         asks.put(_STOP)
 
 
-def _take(pages: Iterator[Any], asks: SimpleQueue[object], answers: SimpleQueue[tuple[bool, Any]]) -> None:
+def _take(pages: Generator[Any], asks: SimpleQueue[object], answers: SimpleQueue[tuple[bool, Any]]) -> None:
     """Take an item of `pages` at each ask, until told to stop; then close `pages`. Daemon: a read that ends with
     its generator neither closed nor collected leaves this waiting, which must not keep the process alive."""
     try:
@@ -61,6 +62,4 @@ def _take(pages: Iterator[Any], asks: SimpleQueue[object], answers: SimpleQueue[
             except BaseException as error:  # any: the reading thread waits for an answer; raised there in its place
                 answers.put((False, error))
     finally:
-        close = getattr(pages, "close", None)
-        if close is not None:
-            close()
+        pages.close()
