@@ -203,8 +203,7 @@ class HttpTransport:
         self, method: str, url: str, authenticate: bool, max_bytes: int, sink: BinaryIO | None, **kwargs: Any
     ) -> HttpResponse:
         """One HTTP request; a status the table retries raises RetryableError."""
-        parts = urlsplit(url)
-        host = parts.netloc
+        host = urlsplit(url).netloc
         with self._slots or contextlib.nullcontext():
             # Checked once the slot is had: a stopped read sends neither a request that waited for a slot nor a
             # retry (a page read ahead may be at either when its read stops).
@@ -245,10 +244,8 @@ class HttpTransport:
             self.bytes_received += len(response.content) + response.streamed
         action = HTTP_STATUSES.get(response.status_code)
         if action is not None:
-            retry_after = (
-                retry_after_seconds(response.headers.get("Retry-After"))
-                if response.status_code in RETRY_AFTER_STATUSES else None
-            )
+            retry_after = (retry_after_seconds(response.headers.get("Retry-After"))
+                           if response.status_code in RETRY_AFTER_STATUSES else None)
             raise raised_as(
                 action, JmapServerError(f"The JMAP server at {host} answered {describe_status(response.status_code)}"),
                 retry_after,
