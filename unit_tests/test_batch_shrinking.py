@@ -17,6 +17,9 @@ from .helpers import final_state, ids, read_stream
 
 ADVERTISED = 8
 ACCEPTED = 3
+# Pages one at a time, so that the sizes asked are those of one page after another (with several workers, an import
+# asks for two at once: test_import_pairs.py).
+ONE_AT_A_TIME = {"num_workers": 1}
 
 
 
@@ -38,7 +41,7 @@ def strict_server() -> Iterator[FakeJmap]:
 def test_import_page_refused_for_its_size_is_asked_again_smaller_and_every_email_arrives(
     strict_server: FakeJmap, config: dict[str, Any]
 ) -> None:
-    output = read_stream(config, "emails")
+    output = read_stream(config | ONE_AT_A_TIME, "emails")
     assert sorted(ids(output)) == sorted(f"M{number:04d}" for number in range(20))
     assert len(ids(output)) == 20
     assert strict_server.sent("Email/query", "limit") == [8, 4] + [2] * 10  # the total is reached: no empty page

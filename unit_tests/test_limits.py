@@ -120,8 +120,8 @@ def send_shrinking(size: int) -> tuple[Any, int]:
     return responses, page_size.current
 
 
-@pytest.mark.parametrize("pages_held", [1, 2])
-def test_a_read_holding_two_pages_at_once_sizes_each_to_half_the_byte_budget(pages_held: int) -> None:
+@pytest.mark.parametrize("pages_held", [1, 2, 3])  # 3: an import read ahead in pairs (jmap/pairs.py)
+def test_a_read_holding_several_pages_at_once_sizes_each_to_its_share_of_the_byte_budget(pages_held: int) -> None:
     page_size = PageSize(4096, "test", logging.getLogger("test"), pages_held)
     page_size.fit(1000, PAGE_BYTES_BUDGET)  # 1000 objects came to one whole budget
     assert page_size.current == 1000 // pages_held

@@ -41,7 +41,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeJmap]:
 def test_pages_of_big_emails_shrink_to_the_budget_then_grow_back_and_every_email_arrives_once(
     server: FakeJmap, config: dict[str, Any]
 ) -> None:
-    output = read_stream(config, "emails")
+    # One page after another: with several workers, pairs go two at once and share what is left (test_import_pairs).
+    output = read_stream(config | {"num_workers": 1}, "emails")
     assert ids(output) == [f"M{number:04d}" for number in range(BIG + SMALL)]
     limits = server.sent("Email/query", "limit")
     assert limits[0] == SERVER_LIMIT  # nothing is known of the emails before the first page
@@ -85,8 +86,8 @@ def test_an_email_bigger_than_the_whole_budget_still_arrives_in_a_page_of_its_ow
 def test_a_read_that_asks_for_the_next_page_while_it_holds_one_takes_smaller_pages_of_big_emails(
     server: FakeJmap, config: dict[str, Any],
 ) -> None:
-    """Several workers read ahead (jmap/ahead.py), holding two pages at once: each gets half the budget
-    (test_limits.py says how much exactly); one worker holds one page."""
+    """Several workers read ahead (jmap/ahead.py), an import in pairs (jmap/pairs.py), holding three pages at once:
+    each gets a third of the budget (test_limits.py says how much exactly); one worker holds one page."""
     pages: dict[int, int] = {}
     for workers in (1, 4):
         before = len(server.sent("Email/query", "limit"))

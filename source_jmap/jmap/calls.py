@@ -80,16 +80,18 @@ class ChangesRequest(PageRequest):
 
 def import_request(
     data_type: DataType, account_id: str, capture_state: bool, progress: ResumePoint, calculate_total: bool,
-    changes_since: str | None, size: int,
+    changes_since: str | None, size: int, skip: int = 0,
 ) -> ImportRequest:
     """`Foo/get ids: []` for the state when asked, `Foo/query` from `progress`, the `Foo/get` of its ids, and
     `Foo/changes` since `changes_since` (or since the state captured here, when capturing and `changes_since` is
     "") for the objects created meanwhile, then the page's ids again for those destroyed meanwhile.
 
-    A page of more than one object that follows an id starts at it, one position early."""
+    A page of more than one object that follows an id starts at it, one position early. `skip`, by anchor: the page
+    after the `skip` objects that follow the anchor, also starting one position early, at the last of them (the
+    second page of a pair, pairs.py)."""
     query = replace(query_call(data_type, account_id, progress, "query"), limit=size, calculate_total=calculate_total)
     if progress.anchor is not None:
-        query = replace(query, anchor=progress.anchor, anchor_offset=1)
+        query = replace(query, anchor=progress.anchor, anchor_offset=max(1, skip))
     elif progress.following is not None:
         query = replace(query, position=(progress.position or 0) - (size > 1))
     else:  # from the start, or a position within the window of objects after `after` (a server without anchors)

@@ -9,6 +9,7 @@ server without progress (ignored anchor or position, results that never hold sti
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Generator, Iterator
@@ -18,14 +19,14 @@ from .calls import ImportRequest, import_request, locate_call, seen_in_window, v
 from .client import JmapClient
 from .datatype import DataType
 from .errors import JmapMethodError, JmapServerError
-from .methods import ChangesCall
+from .newcomers import Newcomers
 from .page import ImportPage, WholePage
 from .paging import PageSize
+from .pairs import Pairs
 from .policy import Action, resolve
 from .responses import JsonObject, MethodResponses
-from .results import ChangesResult, GetResult, QueryResult
+from .results import GetResult, QueryResult
 from .resume import ResumePoint
-from .wire import MethodCall
 
 # Anchors one import may lose (anchorNotFound) before it pages by windows, which need none: a few are
 # mail destroyed or moved under a long import; a server that lost every anchor restarted 35,957 times
@@ -54,7 +55,7 @@ class Import:
     def __init__(
         self, client: JmapClient, data_type: DataType, account_id: str, label: str, logger: logging.Logger,
         size: PageSize, whole: Callable[[], WholePage], refetch: Callable[[list[str], str], list[JsonObject]],
-        captured: str | None, resume: ResumePoint | None, stateless: bool,
+        captured: str | None, resume: ResumePoint | None, stateless: bool, pairs: bool = False,
     ) -> None:
         assert data_type.query is not None  # types without /query are read whole
         self._client = client
@@ -66,6 +67,7 @@ class Import:
         self._size = size
         self._whole = whole
         self._refetch = refetch
+        self._pairs = Pairs(client, data_type, account_id, size) if pairs else None
         self._progress = resume or ResumePoint()
         self._counted = False  # the first page says how many objects this import reads
         self._anchors: set[str] = set()  # the last id of every page: a page that ends at one again made no progress
@@ -75,30 +77,32 @@ class Import:
         self._seen: dict[str, Any] = {}
         self._recent = [object_id] if (object_id := self._progress.following) else []  # the page before's query ids
         self._lost_anchors = self._window_restarts = self._shifts = 0
-        # Objects created after the import's state are left to the /changes that follow it: one the import
-        # yielded and the server destroyed before those changes is in none of their lists (RFC 8620 section 5.2:
-        # created and destroyed since the state, it SHOULD be left out), so the destination would keep it for
-        # ever. Tracked by a `Foo/changes` in each page's request, from the state ("": captured in the same one).
-        self._tracked: str | None = None if stateless else captured or ""
-        self._created_after: set[str] = set()
+        self._newcomers = Newcomers(client, data_type, account_id, label, logger, None if stateless else captured or "")
         self._captured = "" if stateless else captured  # "": the pages' state is never saved
 
     def pages(self) -> Iterator[ImportPage | WholePage]:
-        """The import's pages, until the last."""
+        """The import's pages, until the last; by anchor, two asked at once where `pairs` (pairs.py)."""
         done = False
         while not done:
-            # Each answer is local to its _request, ended before the next is sent: peak memory is one page, not two.
-            done = yield from self._request()
+            # Each answer is local to this loop, ended before the next is sent: one page held, or a pair.
+            second = None if self._pairs is None else self._pairs.second(self._progress, self._newcomers.since)
+            most = None if second is None else second.skip  # the objects the second page starts after
+            request, responses = self._size.send(self._client, functools.partial(self._build, most=most),
+                                                 self._type.using)
+            done = yield from self._request(request, responses)
+            if not done and second is not None and (following := second.following(self._progress.anchor)):
+                done = yield from self._request(second.request, *following)
 
-    def _request(self) -> Generator[ImportPage | WholePage, None, bool]:
-        """One request, and its page when it brings one; True once the import is over."""
-        request, responses = self._size.send(self._client, self._build, self._type.using)
+    def _request(self, request: ImportRequest, responses: MethodResponses, query: QueryResult | None = None,
+                 ) -> Generator[ImportPage | WholePage, None, bool]:
+        """A request's page when it brings one (`query`: its query's result, as a pair's second page has it);
+        True once the import is over."""
         if request.state is not None:
             self._captured = GetResult.of(request.state.name, responses[request.state]).state
         if request.created is not None:
-            self._tracked = self._created_since(request.created, responses)
+            self._newcomers.add(request.created, responses)
         try:
-            query = QueryResult.of(request.query.name, responses[request.query])
+            query = query or QueryResult.of(request.query.name, responses[request.query])
         except JmapMethodError as error:
             if self._goes_on_after(error, request.query.name):
                 return False
@@ -111,12 +115,14 @@ class Import:
         if next_point is None:
             return True
         self._progress = next_point
+        if self._pairs is not None:
+            self._pairs.counted(query)
         self._size.fit(len(query.ids), responses.size)
         return False
 
-    def _build(self, size: int) -> ImportRequest:
+    def _build(self, size: int, most: int | None = None) -> ImportRequest:
         return import_request(self._type, self._account_id, self._captured is None, self._progress, True,
-                              self._tracked, size)
+                              self._newcomers.since, min(size, most or size))
 
     def _to_windows(self) -> None:
         """Page by windows of sort value and position from here on, which need no anchor."""
@@ -220,8 +226,8 @@ class Import:
     def _present(self, request: ImportRequest, responses: MethodResponses, got: GetResult, ids: list[str]) -> list[str]:
         """The page's ids less those created after the import's state and those destroyed before the page's request
         ended: the /changes that follow the import bring both."""
-        ids = [object_id for object_id in ids if object_id not in self._created_after]
-        if request.alive is None or self._tracked is None:
+        ids = [object_id for object_id in ids if object_id not in self._newcomers.ids]
+        if request.alive is None or self._newcomers.since is None:
             return ids
         alive = {obj["id"] for obj in GetResult.of(request.alive.name, responses[request.alive]).objects}
         return [object_id for object_id in ids if object_id in alive or object_id in got.not_found]
@@ -250,26 +256,6 @@ class Import:
         self._counted = True
         # What is left from this page on; a page that follows an id starts one position early, at it.
         return max(0, query.total - (query.position or 0) - overlap)
-
-    def _created_since(self, call: MethodCall, responses: MethodResponses) -> str | None:
-        """Add to the objects created after the import's state what the page's `Foo/changes` (and those after it,
-        while it has more) lists as created; the state to ask from next, or None to stop asking: the server cannot
-        tell (no `/changes`, or not from this state), and the import yields what it finds, as before."""
-        try:
-            changes = ChangesResult.of(call.name, responses[call])
-            self._created_after.update(changes.created)
-            while changes.has_more_changes:
-                since = changes.new_state
-                more = ChangesCall(self._type.name, self._account_id, since, call.call_id).call()
-                changes = ChangesResult.of(call.name, self._client.call([more], self._type.using)[more])
-                if changes.new_state == since:
-                    raise JmapServerError(f"{call.name} says more changes follow state {since} but gives it again")
-                self._created_after.update(changes.created)
-        except (JmapMethodError, JmapServerError) as error:
-            self._logger.info("%s: account %s: %s cannot tell which objects were created during the import (%s); "
-                              "the import yields them too", self._label, self._account_id, call.name, error)
-            return None
-        return changes.new_state
 
     def _relocated(self) -> ResumePoint:
         """Where a page that follows the page before's query ids goes on once objects before it came or went:

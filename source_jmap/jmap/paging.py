@@ -101,6 +101,11 @@ class PageSize:
                 self.current //= 2
                 self.ceiling = self.current
 
+    def ask(self, client: JmapClient, request: R, using: Sequence[str]) -> MethodResponses:
+        """Send `request` once as it is, its answer within ANSWER_CAP_IN_BUDGETS budgets: a page asked for ahead of
+        its turn, which its caller throws away if refused."""
+        return client.call(request.calls, using, max_bytes=self._answer_cap)
+
     def fit(self, objects: int, answer_bytes: int) -> None:
         """Size the next page so that its answer stays within the byte budget, judging by this one."""
         if not objects or not answer_bytes:

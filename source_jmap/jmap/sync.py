@@ -42,6 +42,9 @@ from .resume import ResumePoint
 # run above, a few ids going round, still ends within a few dozen pages.
 MAX_CHANGES_PAGES_WITHOUT_NEW_IDS = 10
 REPEAT_PAGES_PER_LISTED_ID = 10
+# Pages an import holds at once when it reads ahead: the one being used, and the two of a pair (pairs.py) asked
+# for meanwhile. Each gets that share of the byte budget (paging.py).
+IMPORT_PAGES_HELD_AHEAD = 3
 
 
 class Sync:
@@ -52,8 +55,8 @@ class Sync:
         page_limit: int | None = None, ahead: bool = False,
     ) -> None:
         """`page_limit`: the most objects a page asks for, below the server's own limit (a probe's one). `ahead`:
-        `pages` asks for each next page while the one before is used (ahead.py); two pages are then held at once,
-        so each gets half the byte budget."""
+        `pages` asks for each next page while the one before is used (ahead.py), an import's pages two at once
+        (pairs.py); each page then gets its share of the byte budget."""
         self._client = client
         self._page_limit = page_limit
         self._ahead = ahead
@@ -112,8 +115,9 @@ class Sync:
             return
         if resume is not None and resume != ResumePoint():  # {}: an import starts
             self._logger.info("%s: resuming the import of account %s at %s", self._label, self._account_id, resume)
-        yield from Import(self._client, self._type, self._account_id, self._label, self._logger, self._page_size(),
-                          self._whole, self._refetch, captured, resume, stateless).pages()
+        yield from Import(self._client, self._type, self._account_id, self._label, self._logger,
+                          self._page_size(IMPORT_PAGES_HELD_AHEAD), self._whole, self._refetch, captured, resume,
+                          stateless, pairs=self._ahead).pages()
 
     def changes(self, since: str) -> Iterator[ChangesPage | WholePage]:
         size = self._page_size()
@@ -160,10 +164,12 @@ class Sync:
             objects = list(self.objects())  # a type read whole is small (mailboxes): its ids come first
             yield WholePage(created=iter(objects), state=changes.new_state, created_ids=[obj["id"] for obj in objects])
 
-    def _page_size(self) -> PageSize:
-        """Pages up to maxObjectsInGet, or the read's own `page_limit` below it."""
+    def _page_size(self, held_ahead: int = 2) -> PageSize:
+        """Pages up to maxObjectsInGet, or the read's own `page_limit` below it; `held_ahead` pages held at once
+        when reading ahead."""
         limit = self._client.session.limits.max_objects_in_get
-        return PageSize(min(limit, self._page_limit or limit), self._label, self._logger, 2 if self._ahead else 1)
+        return PageSize(min(limit, self._page_limit or limit), self._label, self._logger,
+                        held_ahead if self._ahead else 1)
 
     def _refetch(self, not_found: list[str], method: str) -> list[JsonObject]:
         """Ids the server listed but could not get: asked for once more, and those still missing reported."""
