@@ -6,7 +6,9 @@ Host header included, so Cyrus's redirects point back at the proxy). Cyrus's ses
 apiUrl, so a connector given the proxy's URL sends every request through it.
 
 `rewrite_session` may change the session document on its way back, to simulate another server's
-limits (a small maxObjectsInGet makes small pages, and so many checkpoints).
+limits (a small maxObjectsInGet makes small pages, and so many checkpoints). `before_forward` sees each POST
+body before it goes on (a test may change the mailbox at that moment); `answered` keeps the POST bodies whose
+answers came back, in that order.
 """
 
 from __future__ import annotations
@@ -134,8 +136,10 @@ class FaultProxy:
     upstream_port: int
     schedule: Mapping[int, Fault] = field(default_factory=dict)
     rewrite_session: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    before_forward: Callable[[bytes], None] | None = None
     requests: int = 0
     injected: Counter[str] = field(default_factory=Counter)
+    answered: list[bytes] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault_for_next_request(self) -> Fault | None:
@@ -147,6 +151,8 @@ class FaultProxy:
             return fault
 
     def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        if method == "POST" and self.before_forward is not None:
+            self.before_forward(body)
         upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
         try:
             upstream.request(method, path, body=body or None, headers=headers)
@@ -157,6 +163,9 @@ class FaultProxy:
             upstream.close()
         if self.rewrite_session is not None and method == "GET" and response.status == 200:
             payload = self._rewritten(payload)
+        if method == "POST":
+            with self._lock:
+                self.answered.append(body)
         return Answer(response.status, returned, payload)
 
     def _rewritten(self, payload: bytes) -> bytes:
