@@ -29,7 +29,7 @@ WAREHOUSE_REQUIREMENTS = [
 
 setup(
     name="airbyte-source-jmap",
-    version="0.5.2",
+    version="0.5.3",
     description="Airbyte source connector for JMAP mail servers (RFC 8620/8621)",
     python_requires=">=3.11",
     packages=find_packages(include=["source_jmap", "source_jmap.*"]),
