@@ -3,12 +3,15 @@ from the same anchor, starting at the first's last email, used only when that em
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from typing import Any
 
 import pytest
 
+from source_jmap.jmap import pairs
+from source_jmap.jmap.responses import MethodResponses
 from source_jmap.jmap.transport import HttpTransport
 
 from .fake_jmap import FakeJmap, email
@@ -132,3 +135,59 @@ def test_one_worker_asks_for_one_page_at_a_time(fake: FakeJmap, config: dict[str
     output = read_stream(config | {"num_workers": 1}, "emails")
     assert ids(output) == [f"M{number:04d}" for number in range(10)]
     assert queries(fake) == [(None, None, 0, 4), ("M0003", 1, None, 4), ("M0007", 1, None, 4)]
+
+
+def test_a_second_page_whose_email_changes_failed_is_thrown_away_and_newcomers_are_still_tracked(
+    fake: FakeJmap, config: dict[str, Any],
+) -> None:
+    """Used, it would stop the import's Email/changes (newcomers.py): an email created and destroyed during the
+    import would then be emitted, and its deletion never come."""
+    seed(fake, 10, page=4)
+    in_second = False
+
+    def changes_fail_in_the_second(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        nonlocal in_second
+        if name == "Email/query":
+            in_second = is_second(name, arguments)  # the mock answers one request at a time, its calls in order
+        if name == "Email/changes" and in_second:
+            return ["error", {"type": "serverFail"}]
+        return None
+
+    fake.override = changes_fail_in_the_second
+    output = read_stream(config | SEVERAL, "emails")
+    assert ids(output) == [f"M{number:04d}" for number in range(10)]
+    page_requests = [[name for name, _, _ in body["methodCalls"]] for body in fake.requests
+                     if any(name == "Email/query" for name, _, _ in body["methodCalls"])]
+    assert all("Email/changes" in calls for calls in page_requests)
+    assert queries(fake)[-1] == ("M0006", 1, None, 4)  # the page after the first of the pair, asked for itself
+
+
+def test_an_import_stops_asking_in_pairs_from_a_server_that_never_lines_a_second_up(
+    fake: FakeJmap, config: dict[str, Any],
+) -> None:
+    seed(fake, 20, page=4)
+    fake.answer_short_query_pages(2)  # pages of 2, whatever the limit: a second never starts where the first ended
+    output = read_stream(config | SEVERAL, "emails")
+    assert ids(output) == [f"M{number:04d}" for number in range(20)]
+    assert sum(offset is not None and offset > 1 for _, offset, _, _ in queries(fake)) == pairs.MISSES_IN_A_ROW
+
+
+@pytest.mark.parametrize(("workers", "most_held"), [(1, 0), (4, 1)])
+def test_an_import_holds_no_answer_it_is_done_with_when_it_asks_for_the_next(
+    fake: FakeJmap, config: dict[str, Any], workers: int, most_held: int,
+) -> None:
+    """Answers alive when each page is asked for: none with one worker, the page being written with several. A
+    round's answers held on into the next round's requests made it 1 and 3 (found in review)."""
+    seed(fake, 24, page=4)
+    held: list[int] = []
+
+    def count_answers(name: str, arguments: dict[str, Any]) -> list[Any] | None:
+        if name == "Email/query":
+            gc.collect()
+            held.append(sum(isinstance(obj, MethodResponses) for obj in gc.get_objects()))
+        return None
+
+    fake.override = count_answers
+    output = read_stream(config | {"num_workers": workers}, "emails")
+    assert ids(output) == [f"M{number:04d}" for number in range(24)]
+    assert max(held) <= most_held, held

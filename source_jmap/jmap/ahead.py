@@ -6,8 +6,9 @@ in three requests, the connector 0.29 s after each answer decoding, turning and 
 it asked for the next page. Asked for as soon as the page before has come, the next page costs its server time
 only; the records are written meanwhile.
 
-The requests stay one after another: what a page asks for depends only on the answers before it, never on what
-became of their records (two pages may be held at once, so the caller sizes each to half its budget: sync.py).
+What a page asks for depends only on the answers before it, never on what became of their records (two pages may
+be held at once, so the caller sizes each to half its budget; an import's pages also come two at once, pairs.py,
+three then held: sync.py).
 What changes is when they go out: a read stopped after a record may have asked for the page after it, whose answer
 is thrown away (a request only reads).
 """

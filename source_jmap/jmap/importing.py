@@ -84,14 +84,20 @@ class Import:
         """The import's pages, until the last; by anchor, two asked at once where `pairs` (pairs.py)."""
         done = False
         while not done:
-            # Each answer is local to this loop, ended before the next is sent: one page held, or a pair.
-            second = None if self._pairs is None else self._pairs.second(self._progress, self._newcomers.since)
-            most = None if second is None else second.skip  # the objects the second page starts after
-            request, responses = self._size.send(self._client, functools.partial(self._build, most=most),
-                                                 self._type.using)
-            done = yield from self._request(request, responses)
-            if not done and second is not None and (following := second.following(self._progress.anchor)):
-                done = yield from self._request(second.request, *following)
+            done = yield from self._round()
+
+    def _round(self) -> Generator[ImportPage | WholePage, None, bool]:
+        """One request's page, or a pair's two; True once the import is over. The answers are local to the round:
+        released before the next round's are asked for (one page held at a time, or a pair and the page before)."""
+        second = None if self._pairs is None else self._pairs.second(self._progress, self._newcomers.since)
+        most = None if second is None else second.skip  # the objects the second page starts after
+        request, responses = self._size.send(self._client, functools.partial(self._build, most=most),
+                                             self._type.using)
+        done = yield from self._request(request, responses)
+        if done or second is None or self._pairs is None:
+            return done
+        following = self._pairs.follow(second, self._progress.anchor)
+        return following is not None and (yield from self._request(second.request, *following))
 
     def _request(self, request: ImportRequest, responses: MethodResponses, query: QueryResult | None = None,
                  ) -> Generator[ImportPage | WholePage, None, bool]:
@@ -193,12 +199,14 @@ class Import:
         return False
 
     def _anchor_ignored(self, method: str, query: QueryResult) -> bool:
-        """A page by anchors that ends where one before it ended: the server ignores `anchor`; on by windows."""
-        if self._windowed or not query.ids or query.ids[-1] not in self._anchors:
+        """A page by anchors that ends where one before it ended, or brings an object of the page before (it starts
+        after them): the server ignores `anchor`; on by windows."""
+        if self._windowed or not query.ids or (query.ids[-1] not in self._anchors
+                                               and self._seen.keys().isdisjoint(query.ids)):
             return False
         self._to_windows()
-        self._logger.info("%s: %s answered again a page ending at %s: the server ignores `anchor`; paging "
-                          "by %s and position instead", self._label, method, query.ids[-1],
+        self._logger.info("%s: %s answered a page that goes back over the pages before (it ends at %s): the server "
+                          "ignores `anchor`; paging by %s and position instead", self._label, method, query.ids[-1],
                           self._spec.sort_property or "position alone")
         return True
 

@@ -60,8 +60,8 @@ class PageSize:
     """The size of the pages of one read, between 1 and the server's limit."""
 
     def __init__(self, ceiling: int, label: str, log: logging.Logger, pages_held: int = 1) -> None:
-        """`pages_held`: how many pages the read holds at once (two when it reads ahead): each gets that share of
-        the budget."""
+        """`pages_held`: how many pages the read holds at once (two when it reads ahead, three for an import's
+        pairs): each gets that share of the budget."""
         self._label = label
         self._log = log
         self._budget = PAGE_BYTES_BUDGET // pages_held

@@ -7,16 +7,19 @@ most of an import's time building them (Cyrus: about 1.4 s for a page of 4096 em
 
 The second page of a pair is asked from the same anchor as the first, `skip` (the first's limit) objects further
 on, one position early: its first id must be the first page's last, or it is thrown away and the import goes on
-from the first page as it would have. That id shows that what lies between the two is what the first page
-brought: objects keep their order (by sort value, then id), so an object that came or went between them moves
-every later one by a position. A first page that changes the import's course (the last, a lost anchor, a switch to
-windows) leaves the second unused, as does any error of the second: nothing it brought is used unchecked.
+from the first page as it would have. With that id in place, the second brings what follows it in the server's
+list when the second was answered, and the first what led up to it when the first was: an object in one list and
+not the other, or whose place differs between them (a removal and an addition that cancel out leave the id in
+place), changed after the import's state, and the changes after the import bring it, as between any two pages
+asked one after another. A first page that changes the import's course (the last, a lost anchor, a switch to
+windows) leaves the second unused, as does any error in the second's answer: nothing it brought is used
+unchecked.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from .calls import ImportRequest, import_request
@@ -27,7 +30,11 @@ from .paging import PageSize
 from .responses import MethodResponses
 from .results import QueryResult
 from .resume import ResumePoint
-from .wire import MethodCall
+
+# Seconds thrown away in a row after which an import goes one page at a time: a server that clamps `limit` below the
+# page size, or answers short pages, never lines one up (pages of 4 answered 2 at a time: 7 of 17 queries were
+# seconds thrown away), and each costs the server a page.
+MISSES_IN_A_ROW = 2
 
 
 class Pairs:
@@ -40,6 +47,7 @@ class Pairs:
         self._account_id = account_id
         self._size = size
         self._left: int | None = None  # objects after the last page, by the server's count; None: not known
+        self._misses = 0  # seconds thrown away in a row
 
     def counted(self, query: QueryResult) -> None:
         """What the server's count leaves after a page."""
@@ -52,11 +60,19 @@ class Pairs:
         has none. Where the two bring all that is left, they share it evenly: the pair takes as long as its larger
         page."""
         size = self._size.current
-        if size < 2 or self._left is None or self._left <= size or progress.anchor is None:
+        if (size < 2 or self._left is None or self._left <= size or progress.anchor is None
+                or self._misses >= MISSES_IN_A_ROW):
             return None
         skip = min(size, (self._left + 1) // 2)
         request = import_request(self._type, self._account_id, False, progress, True, changes_since, size, skip=skip)
         return Second(request, skip, lambda second: self._size.ask(self._client, second, self._type.using))
+
+
+    def follow(self, second: Second, anchor: str | None) -> tuple[MethodResponses, QueryResult] | None:
+        """`second.following(anchor)`, counting the seconds thrown away in a row."""
+        following = second.following(anchor)
+        self._misses = 0 if following is not None else self._misses + 1
+        return following
 
 
 class Second:
@@ -78,20 +94,18 @@ class Second:
 
     def following(self, anchor: str | None) -> tuple[MethodResponses, QueryResult] | None:
         """The answer, with its query less its first id, when that id is `anchor` (the first page's last) and more
-        follow; None when not, or when the request failed: the import then asks for the page after `anchor` itself."""
+        follow; None when not, or when anything in the answer failed (a failed `Foo/changes` would stop the
+        import's tracking of newcomers): the import then asks for the page after `anchor` itself."""
+        if anchor is None:  # the first page changed the import's course
+            return None
         try:
             responses = self._answer.result()
+            for call in self.request.calls:
+                responses[call]  # raises the call's error
+            query = QueryResult.of(self.request.query.name, responses[self.request.query])
         except JmapError:
             return None
-        if anchor is None or _refused(responses, self.request.page_calls):
-            return None
-        query = QueryResult.of(self.request.query.name, responses[self.request.query])
         if query.ids[:1] != [anchor] or len(query.ids) < 2:  # an empty page would end the import: its own request says
             return None
         return responses, QueryResult(query.ids[1:], None if query.position is None else query.position + 1,
                                       query.total, query.limit)
-
-
-def _refused(responses: MethodResponses, calls: Sequence[MethodCall]) -> bool:
-    names = {call.name for call in calls}
-    return any(error.method in names for error in responses.method_errors())

@@ -166,7 +166,7 @@ class JmapStream(DeclaredStream):
                 if isinstance(page, ImportPage):
                     progress.advance(page.count)
                 # Let this page go before the next one is fetched (read ahead: before the one after it). Peak memory
-                # is one page, or two of half the budget.
+                # is one page, or two of half the budget (an import's, three of a third: jmap/pairs.py).
                 del page
         finally:
             pages.close()  # read ahead: no page is asked for after the one under way, and its thread ends
