@@ -149,7 +149,7 @@ def test_an_import_killed_mid_way_resumes_after_its_last_checkpoint_and_delivers
         for line in process.stdout:
             lines.append(line)
             seen += line.startswith('{"type":"RECORD"')
-            if seen == 40:  # 6 pages of 7 and some: 260 contacts still to come
+            if seen == 40:  # 6 pages of 7 or 6 (a pair's second starts at the first's last) and some: 260 to come
                 process.kill()
                 break
         process.stdout.close()
@@ -160,7 +160,7 @@ def test_an_import_killed_mid_way_resumes_after_its_last_checkpoint_and_delivers
         assert state[0]["stream"]["stream_state"]["accounts"][seeded.user]["import"]  # a resume point, not a state
         resumed = read(config, tmp_path, state, streams=["contacts"])
     before, after = [r["id"] for r in kept.records("contacts")], [r["id"] for r in resumed.records("contacts")]
-    assert len(before) >= 35 and not set(before) & set(after)
+    assert len(before) >= 30 and not set(before) & set(after)  # 7 + 7 + 6 + 7 + 6 with several workers
     assert sorted(before + after) == sorted(raw_dump(seeded)["contacts"])
     assert "resuming the import" in resumed.log_text
 
