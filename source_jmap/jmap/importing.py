@@ -67,7 +67,7 @@ class Import:
         self._size = size
         self._whole = whole
         self._refetch = refetch
-        self._pairs = Pairs(client, data_type, account_id, size) if pairs else None
+        self._pairs = Pairs(size, functools.partial(size.ask, client, using=data_type.using)) if pairs else None
         self._progress = resume or ResumePoint()
         self._counted = False  # the first page says how many objects this import reads
         self._anchors: set[str] = set()  # the last id of every page: a page that ends at one again made no progress
@@ -89,7 +89,7 @@ class Import:
     def _round(self) -> Generator[ImportPage | WholePage, None, bool]:
         """One request's page, or a pair's two; True once the import is over. The answers are local to the round:
         released before the next round's are asked for (one page held at a time, or a pair and the page before)."""
-        second = None if self._pairs is None else self._pairs.second(self._progress, self._newcomers.since)
+        second = None if self._pairs is None else self._pairs.second(self._progress, self._build)
         most = None if second is None else second.skip  # the objects the second page starts after
         request, responses = self._size.send(self._client, functools.partial(self._build, most=most),
                                              self._type.using)
@@ -126,9 +126,10 @@ class Import:
         self._size.fit(len(query.ids), responses.size)
         return False
 
-    def _build(self, size: int, most: int | None = None) -> ImportRequest:
+    def _build(self, size: int, skip: int = 0, most: int | None = None) -> ImportRequest:
+        """The request of the page from `progress`, of at most `most` objects; `skip`: a pair's second (calls.py)."""
         return import_request(self._type, self._account_id, self._captured is None, self._progress, True,
-                              self._newcomers.since, min(size, most or size))
+                              self._newcomers.since, min(size, most or size), skip)
 
     def _to_windows(self) -> None:
         """Page by windows of sort value and position from here on, which need no anchor."""

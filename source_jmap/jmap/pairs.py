@@ -22,9 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from .calls import ImportRequest, import_request
-from .client import JmapClient
-from .datatype import DataType
+from .calls import ImportRequest
 from .errors import JmapError
 from .paging import PageSize
 from .responses import MethodResponses
@@ -41,11 +39,10 @@ class Pairs:
     """When an import's next page gets a second asked with it: by anchor, while the server's count (in the answer
     before) leaves more to read than the next page brings, so that none is asked past the end."""
 
-    def __init__(self, client: JmapClient, data_type: DataType, account_id: str, size: PageSize) -> None:
-        self._client = client
-        self._type = data_type
-        self._account_id = account_id
+    def __init__(self, size: PageSize, send: Callable[[ImportRequest], MethodResponses]) -> None:
+        """`size`: the import's page size; `send` sends a second's request once as it is (PageSize.ask)."""
         self._size = size
+        self._send = send
         self._left: int | None = None  # objects after the last page, by the server's count; None: not known
         self._misses = 0  # seconds thrown away in a row
 
@@ -54,8 +51,9 @@ class Pairs:
         self._left = None if query.total is None or query.position is None else (
             query.total - query.position - len(query.ids))
 
-    def second(self, progress: ResumePoint, changes_since: str | None) -> Second | None:
-        """The page after the next one (from `progress`), asked for now; None when there is none to ask. It starts at
+    def second(self, progress: ResumePoint, build: Callable[[int, int], ImportRequest]) -> Second | None:
+        """The page after the next one (from `progress`, made by the import's `build(size, skip)`), asked for now;
+        None when there is none to ask. It starts at
         the next page's last object (its `skip`-th, which the next page must then not pass), so a page of one object
         has none. Where the two bring all that is left, they share it evenly: the pair takes as long as its larger
         page."""
@@ -64,9 +62,7 @@ class Pairs:
                 or self._misses >= MISSES_IN_A_ROW):
             return None
         skip = min(size, (self._left + 1) // 2)
-        request = import_request(self._type, self._account_id, False, progress, True, changes_since, size, skip=skip)
-        return Second(request, skip, lambda second: self._size.ask(self._client, second, self._type.using))
-
+        return Second(build(size, skip), skip, self._send)
 
     def follow(self, second: Second, anchor: str | None) -> tuple[MethodResponses, QueryResult] | None:
         """`second.following(anchor)`, counting the seconds thrown away in a row."""

@@ -42,8 +42,9 @@ from .resume import ResumePoint
 # run above, a few ids going round, still ends within a few dozen pages.
 MAX_CHANGES_PAGES_WITHOUT_NEW_IDS = 10
 REPEAT_PAGES_PER_LISTED_ID = 10
-# Pages an import holds at once when it reads ahead: the one being used, and the two of a pair (pairs.py) asked
-# for meanwhile. Each gets that share of the byte budget (paging.py).
+# Pages a read holds at once when it reads ahead: the one being used and the next, asked for meanwhile (ahead.py);
+# an import's, the one being used and the two of a pair (pairs.py). Each gets that share of the byte budget.
+PAGES_HELD_AHEAD = 2
 IMPORT_PAGES_HELD_AHEAD = 3
 
 
@@ -164,7 +165,7 @@ class Sync:
             objects = list(self.objects())  # a type read whole is small (mailboxes): its ids come first
             yield WholePage(created=iter(objects), state=changes.new_state, created_ids=[obj["id"] for obj in objects])
 
-    def _page_size(self, held_ahead: int = 2) -> PageSize:
+    def _page_size(self, held_ahead: int = PAGES_HELD_AHEAD) -> PageSize:
         """Pages up to maxObjectsInGet, or the read's own `page_limit` below it; `held_ahead` pages held at once
         when reading ahead."""
         limit = self._client.session.limits.max_objects_in_get
